@@ -1,0 +1,1 @@
+"""Utilities: events, distributed helpers, logging, visualisation."""
