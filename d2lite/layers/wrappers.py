@@ -1,0 +1,104 @@
+"""Thin wrappers over torch ops: ``Conv2d`` with norm/activation, and empty-safe helpers."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "Conv2d",
+    "cat",
+    "cross_entropy",
+    "move_device_like",
+    "nonzero_tuple",
+    "shapes_to_tensor",
+]
+
+
+def shapes_to_tensor(x: list[int], device: torch.device | None = None) -> Tensor:
+    """Turns a list of sizes (ints or 0-d tensors, as in traced code) into an int64 tensor."""
+    if all(isinstance(t, Tensor) for t in x):
+        return torch.stack(x).to(device=device)
+    return torch.as_tensor(x, device=device)
+
+
+def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
+    """``torch.cat`` that skips the copy when there is a single tensor.
+
+    Args:
+        tensors (list[Tensor]): at least one tensor.
+        dim (int): dimension to concatenate. Defaults to 0.
+    """
+    assert isinstance(tensors, (list, tuple)), f"cat expects a list, got {type(tensors)}"
+    if len(tensors) == 1:
+        return tensors[0]
+    return torch.cat(tensors, dim)
+
+
+def nonzero_tuple(x: Tensor) -> tuple[Tensor, ...]:
+    """``x.nonzero(as_tuple=True)``, also correct for 0-d inputs (treated as 1-d)."""
+    if x.dim() == 0:
+        return x.unsqueeze(0).nonzero(as_tuple=True)
+    return x.nonzero(as_tuple=True)
+
+
+def move_device_like(src: Tensor, dst: Tensor) -> Tensor:
+    """Returns ``src`` on the device of ``dst``."""
+    return src.to(dst.device)
+
+
+def cross_entropy(input: Tensor, target: Tensor, *, reduction: str = "mean", **kwargs) -> Tensor:
+    """``F.cross_entropy`` that returns a 0 connected to the graph for an empty batch.
+
+    A mean over zero elements is NaN, which would poison training when an image yields no
+    sampled proposals.
+
+    Args:
+        input (Tensor[R, K]): logits.
+        target (Tensor[R]): int64 class ids.
+        reduction (str): as in ``F.cross_entropy``. Defaults to "mean".
+    """
+    if target.numel() == 0 and reduction == "mean":
+        return input.sum() * 0.0
+    return F.cross_entropy(input, target, reduction=reduction, **kwargs)
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` followed by an optional normalization and activation.
+
+    The normalization is the child module ``norm``, so its parameters are saved as
+    ``<conv>.norm.weight`` etc., the names Detectron2 checkpoints use.
+    """
+
+    def __init__(
+        self,
+        *args,
+        norm: nn.Module | None = None,
+        activation: Callable[[Tensor], Tensor] | None = None,
+        **kwargs,
+    ) -> None:
+        """Takes ``nn.Conv2d``'s arguments plus:
+
+        Args:
+            norm (nn.Module | None): applied after the convolution. Defaults to None.
+            activation (Callable | None): applied after the norm. Defaults to None.
+        """
+        super().__init__(*args, **kwargs)
+        self.norm = norm
+        self.activation = activation
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Maps ``x (Tensor[N, Cin, H, W])`` to ``Tensor[N, Cout, H', W']``."""
+        if x.numel() == 0 and self.training:
+            # SyncBatchNorm hangs on empty inputs instead of failing, so fail loudly here.
+            assert not isinstance(
+                self.norm, nn.SyncBatchNorm
+            ), "SyncBatchNorm does not support empty inputs!"
+        x = self._conv_forward(x, self.weight, self.bias)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
