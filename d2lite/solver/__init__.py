@@ -1,0 +1,24 @@
+"""Optimizers, gradient clipping and learning-rate schedules."""
+
+from .build import (
+    GradientClipType,
+    build_lr_scheduler,
+    build_optimizer,
+    get_default_optimizer_params,
+    maybe_add_gradient_clipping,
+    reduce_param_groups,
+)
+from .lr_scheduler import LRMultiplier, WarmupCosineLR, WarmupMultiStepLR, WarmupParamScheduler
+
+__all__ = [
+    "GradientClipType",
+    "LRMultiplier",
+    "WarmupCosineLR",
+    "WarmupMultiStepLR",
+    "WarmupParamScheduler",
+    "build_lr_scheduler",
+    "build_optimizer",
+    "get_default_optimizer_params",
+    "maybe_add_gradient_clipping",
+    "reduce_param_groups",
+]
