@@ -1,0 +1,370 @@
+"""Draw boxes and labels on images with PIL: predictions, dataset dicts, or anything by hand.
+
+Detectron2's ``Visualizer`` API (boxes only; no masks or keypoints), rendered with
+``PIL.ImageDraw`` instead of matplotlib figures, so it is fast and needs no display. Each class has
+a fixed colour, and every label sits on a box filled with that colour in black or white text,
+whichever contrasts more, so labels stay readable on dark and light images.
+
+N: number of instances to draw.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from enum import Enum, unique
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from d2lite.structures import Boxes, BoxMode
+
+__all__ = ["ColorMode", "VisImage", "Visualizer"]
+
+# 20 well-separated colours (RGB 0..255); class i gets _PALETTE[i % 20].
+_PALETTE = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+    (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128),
+]  # fmt: skip
+
+_Color = tuple[int, int, int]
+
+
+@unique
+class ColorMode(Enum):
+    """How to colour instances; kept for Detectron2 compatibility.
+
+    IMAGE and SEGMENTATION both colour by class here (there are no masks to colour);
+    IMAGE_BW draws on a grey copy of the image so the boxes stand out.
+    """
+
+    IMAGE = 0
+    SEGMENTATION = 1
+    IMAGE_BW = 2
+
+
+def _to_rgb255(color: Any) -> _Color:
+    """Reads a matplotlib colour name/hex, floats in [0, 1] or ints in [0, 255] as RGB ints."""
+    if isinstance(color, str):
+        # Lazy import: only string colours (Detectron2's defaults, e.g. "g") need matplotlib.
+        from matplotlib.colors import to_rgb
+
+        color = to_rgb(color)
+    values = [float(c) for c in color][:3]
+    if len(values) != 3:
+        raise ValueError(f"A colour needs 3 components (RGB), got {color!r}")
+    # (1, 1, 1) as ints is near-black, as floats white: the type decides, as in matplotlib.
+    all_int = all(isinstance(c, (int, np.integer)) for c in color[:3])
+    is_unit = not all_int and max(values) <= 1.0
+    return tuple(int(round(v * 255)) if is_unit else int(np.clip(v, 0, 255)) for v in values)
+
+
+def _contrasting_text(rgb: _Color) -> _Color:
+    """Black text on light backgrounds, white on dark ones (ITU-R BT.601 luma)."""
+    luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    return (0, 0, 0) if luma > 140 else (255, 255, 255)
+
+
+@functools.lru_cache(maxsize=32)
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=max(6, size))
+
+
+def _create_text_labels(
+    classes: Sequence[int] | None,
+    scores: Sequence[float] | None,
+    class_names: Sequence[str] | None,
+    is_crowd: Sequence[bool] | None = None,
+) -> list[str] | None:
+    """Labels like Detectron2's: ``"Paper 87%"``, the class id when no names are known.
+
+    Args:
+        classes (Sequence[int] | None): class ids.
+        scores (Sequence[float] | None): scores in [0, 1].
+        class_names (Sequence[str] | None): names indexed by class id.
+        is_crowd (Sequence[bool] | None): adds ``"|crowd"`` where true. Defaults to None.
+
+    Returns:
+        list[str] | None: one label per instance, or None when there are neither classes nor scores.
+    """
+    labels = None
+    if classes is not None:
+        if class_names is not None and len(class_names) > 0:
+            labels = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in classes]
+        else:
+            labels = [str(i) for i in classes]
+    if scores is not None:
+        pct = [f"{s * 100:.0f}%" for s in scores]
+        labels = pct if labels is None else [f"{lab} {p}" for lab, p in zip(labels, pct)]
+    if labels is not None and is_crowd is not None:
+        labels = [lab + ("|crowd" if crowd else "") for lab, crowd in zip(labels, is_crowd)]
+    return labels
+
+
+def _convert_boxes(boxes: Any) -> np.ndarray:
+    """Boxes, a tensor, an array or nested lists -> float array[N, 4] in XYXY_ABS."""
+    if isinstance(boxes, Boxes):
+        boxes = boxes.tensor
+    if isinstance(boxes, torch.Tensor):
+        boxes = boxes.detach().cpu().numpy()
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"Boxes to draw must have shape (N, 4) in XYXY_ABS, got {arr.shape}")
+    return arr
+
+
+class VisImage:
+    """The canvas the Visualizer draws on.
+
+    Args:
+        img (np.ndarray[H, W, 3]): uint8 RGB image.
+        scale (float): the canvas is the image resized by this factor. Defaults to 1.0.
+    """
+
+    def __init__(self, img: np.ndarray, scale: float = 1.0) -> None:
+        self.height, self.width = img.shape[:2]
+        self.scale = scale
+        pil = Image.fromarray(img, mode="RGB") if img.dtype == np.uint8 else Image.fromarray(img)
+        size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+        self.canvas = pil if scale == 1.0 else pil.resize(size, Image.BILINEAR)
+
+    def save(self, filepath: str) -> None:
+        """Writes the canvas; the format follows the file extension (e.g. .png, .jpg)."""
+        self.canvas.save(filepath)
+
+    def get_image(self) -> np.ndarray:
+        """Returns:
+        np.ndarray[H', W', 3]: the canvas as uint8 RGB, H' = round(H * scale).
+        """
+        return np.asarray(self.canvas, dtype=np.uint8).copy()
+
+
+class Visualizer:
+    """Draws on a copy of an RGB image.
+
+    Args:
+        img_rgb (np.ndarray[H, W, 3]): RGB image, values in [0, 255]; (H, W) grey is accepted.
+        metadata (Metadata | None): ``thing_classes`` name the classes and ``thing_colors``
+            (RGB 0..255) override the palette when present. Defaults to None.
+        scale (float): output size relative to the image. Defaults to 1.0.
+        instance_mode (ColorMode): see ``ColorMode``. Defaults to ColorMode.IMAGE.
+    """
+
+    def __init__(
+        self,
+        img_rgb: np.ndarray,
+        metadata: Any = None,
+        scale: float = 1.0,
+        instance_mode: ColorMode = ColorMode.IMAGE,
+    ) -> None:
+        img = np.asarray(img_rgb)
+        if img.ndim == 2:
+            img = np.stack([img] * 3, axis=-1)
+        if img.ndim != 3 or img.shape[2] not in (3, 4):
+            raise ValueError(f"Visualizer needs an RGB image of shape (H, W, 3), got {img.shape}")
+        self.img = np.clip(img[:, :, :3], 0, 255).astype(np.uint8)
+        if instance_mode == ColorMode.IMAGE_BW:
+            grey = self.img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            self.img = np.repeat(grey[:, :, None], 3, axis=2).astype(np.uint8)
+        self.metadata = metadata
+        self.output = VisImage(self.img, scale=scale)
+        self._instance_mode = instance_mode
+        # Same rule as Detectron2: text grows with the image, never below 10 px on the canvas.
+        area = self.output.height * self.output.width
+        self._default_font_size = max(math.sqrt(area) // 90, 10 // scale)
+
+    def get_output(self) -> VisImage:
+        """Returns the canvas with everything drawn so far."""
+        return self.output
+
+    def _meta(self, key: str) -> Any:
+        return getattr(self.metadata, key, None) if self.metadata is not None else None
+
+    def _class_colors(self, classes: Sequence[int]) -> list[_Color]:
+        custom = self._meta("thing_colors")
+        if custom:
+            n = len(custom)
+            return [_to_rgb255(custom[c]) if c < n else _PALETTE[c % 20] for c in classes]
+        return [_PALETTE[int(c) % len(_PALETTE)] for c in classes]
+
+    def draw_instance_predictions(self, predictions: Any) -> VisImage:
+        """Draws model outputs: boxes coloured by class and ``"class 87%"`` labels.
+
+        Args:
+            predictions (Instances): with ``pred_boxes``, ``scores`` and ``pred_classes`` (any of
+                them may be missing), as in the ``"instances"`` of a model output, on any device.
+
+        Returns:
+            VisImage: the canvas.
+        """
+        boxes = predictions.pred_boxes if predictions.has("pred_boxes") else None
+        scores = predictions.scores.tolist() if predictions.has("scores") else None
+        classes = predictions.pred_classes.tolist() if predictions.has("pred_classes") else None
+        labels = _create_text_labels(classes, scores, self._meta("thing_classes"))
+        colors = self._class_colors(classes) if classes is not None else None
+        return self.overlay_instances(boxes=boxes, labels=labels, assigned_colors=colors)
+
+    def draw_dataset_dict(self, dic: dict) -> VisImage:
+        """Draws the ground truth of a Detectron2 dataset dict.
+
+        Args:
+            dic (dict): with ``"annotations"``, each having ``bbox``, ``category_id`` and
+                optionally ``bbox_mode`` (XYWH_ABS when absent, as in COCO files) and ``iscrowd``.
+
+        Returns:
+            VisImage: the canvas.
+        """
+        annos = dic.get("annotations") or []
+        to_xyxy = BoxMode.XYXY_ABS
+        boxes = [
+            BoxMode.convert(list(a["bbox"]), a.get("bbox_mode", BoxMode.XYWH_ABS), to_xyxy)
+            for a in annos
+        ]
+        classes = [int(a["category_id"]) for a in annos]
+        crowd = [bool(a.get("iscrowd", 0)) for a in annos]
+        labels = _create_text_labels(classes, None, self._meta("thing_classes"), is_crowd=crowd)
+        colors = self._class_colors(classes)
+        return self.overlay_instances(boxes=boxes, labels=labels, assigned_colors=colors)
+
+    def overlay_instances(
+        self,
+        *,
+        boxes: Any = None,
+        labels: Sequence[str] | None = None,
+        masks: Any = None,
+        keypoints: Any = None,
+        assigned_colors: Sequence[Any] | None = None,
+        alpha: float = 0.5,
+    ) -> VisImage:
+        """Draws boxes with labels at their top-left corners; small boxes end up on top.
+
+        Args:
+            boxes (Boxes | Tensor[N, 4] | np.ndarray[N, 4] | list | None): XYXY_ABS boxes.
+            labels (Sequence[str] | None): one label per box. Defaults to None.
+            masks, keypoints: not supported by d2lite; must be None.
+            assigned_colors (Sequence | None): one colour per box (see ``draw_box``); palette
+                colours by position when None. Defaults to None.
+            alpha (float): box edge opacity. Defaults to 0.5.
+
+        Returns:
+            VisImage: the canvas.
+        """
+        if masks is not None or keypoints is not None:
+            raise ValueError("d2lite's Visualizer draws boxes only: masks/keypoints must be None")
+        arr = _convert_boxes(boxes) if boxes is not None else np.zeros((0, 4))
+        n = len(arr)
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"Got {len(labels)} labels for {n} boxes")
+        if assigned_colors is None:
+            assigned_colors = [_PALETTE[i % len(_PALETTE)] for i in range(n)]
+        elif len(assigned_colors) != n:
+            raise ValueError(f"Got {len(assigned_colors)} colours for {n} boxes")
+        areas = (arr[:, 2] - arr[:, 0]) * (arr[:, 3] - arr[:, 1])
+        for i in np.argsort(-areas, kind="stable"):
+            color = _to_rgb255(assigned_colors[i])
+            self.draw_box(arr[i], alpha=max(alpha, 0.8), edge_color=color)
+            if labels is not None:
+                x0, y0, _, _ = arr[i]
+                self._draw_label_at_box(labels[i], x0, y0, color)
+        return self.output
+
+    def _draw_label_at_box(self, text: str, x0: float, y0: float, color: _Color) -> None:
+        """Puts the label just above the box, or inside its top edge when there is no room."""
+        font_size = self._default_font_size
+        above = y0 - font_size * 1.4
+        y = above if above >= 0 else y0
+        self.draw_text(text, (x0, y), font_size=font_size, color=color, horizontal_alignment="left")
+
+    def draw_box(
+        self,
+        box_coord: Sequence[float],
+        alpha: float = 0.5,
+        edge_color: Any = "g",
+        line_style: str = "-",
+    ) -> VisImage:
+        """Draws one box outline.
+
+        Args:
+            box_coord (Sequence[float]): (x0, y0, x1, y1) in image pixels.
+            alpha (float): edge opacity in [0, 1]. Defaults to 0.5.
+            edge_color: matplotlib colour name, RGB floats in [0, 1] or ints. Defaults to "g".
+            line_style (str): "-" solid, "--" dashed. Defaults to "-".
+
+        Returns:
+            VisImage: the canvas.
+        """
+        s = self.output.scale
+        x0, y0, x1, y1 = (float(v) * s for v in box_coord)
+        x0, x1 = min(x0, x1), max(x0, x1)
+        y0, y1 = min(y0, y1), max(y0, y1)
+        width = int(max(self._default_font_size * s / 4, 1))
+        rgba = (*_to_rgb255(edge_color), int(round(255 * alpha)))
+        draw = ImageDraw.Draw(self.output.canvas, "RGBA")
+        if line_style == "-":
+            draw.rectangle([x0, y0, x1, y1], outline=rgba, width=width)
+            return self.output
+        corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
+        dash = max(3.0, width * 3.0)
+        for (ax, ay), (bx, by) in zip(corners, corners[1:]):
+            length = math.hypot(bx - ax, by - ay)
+            for t in np.arange(0.0, length, 2 * dash):
+                t0, t1 = t / max(length, 1e-6), min(t + dash, length) / max(length, 1e-6)
+                start = (ax + (bx - ax) * t0, ay + (by - ay) * t0)
+                end = (ax + (bx - ax) * t1, ay + (by - ay) * t1)
+                draw.line([start, end], fill=rgba, width=width)
+        return self.output
+
+    def draw_text(
+        self,
+        text: str,
+        position: tuple[float, float],
+        *,
+        font_size: float | None = None,
+        color: Any = "g",
+        horizontal_alignment: str = "center",
+        rotation: float = 0,
+    ) -> VisImage:
+        """Draws ``text`` on a label box filled with ``color``, in black or white for contrast.
+
+        Args:
+            text (str): the text.
+            position (tuple[float, float]): (x, y) of the label's top edge in image pixels.
+            font_size (float | None): in image pixels; the Visualizer's default when None.
+                Defaults to None.
+            color: label box colour (matplotlib name, RGB floats in [0, 1] or ints).
+                Defaults to "g".
+            horizontal_alignment (str): "left", "center" or "right" of the label at x.
+                Defaults to "center".
+            rotation (float): counter-clockwise degrees. Defaults to 0.
+
+        Returns:
+            VisImage: the canvas.
+        """
+        if horizontal_alignment not in ("left", "center", "right"):
+            raise ValueError(
+                f"horizontal_alignment must be left, center or right, got {horizontal_alignment!r}"
+            )
+        s = self.output.scale
+        size = font_size if font_size is not None else self._default_font_size
+        font = _font(int(round(size * s)))
+        fill = _to_rgb255(color)
+        left, top, right, bottom = font.getbbox(text)
+        pad = max(1, int(size * s * 0.15))
+        label = Image.new("RGBA", (right - left + 2 * pad, bottom - top + 2 * pad), (*fill, 230))
+        ink = _contrasting_text(fill)
+        ImageDraw.Draw(label).text((pad - left, pad - top), text, font=font, fill=ink)
+        if rotation:
+            label = label.rotate(rotation, expand=True, resample=Image.BICUBIC)
+        x, y = position[0] * s, position[1] * s
+        offset = {"left": 0, "center": label.width / 2, "right": label.width}[horizontal_alignment]
+        # Keep the whole label on the canvas so labels of boxes at the border stay readable.
+        canvas = self.output.canvas
+        px = int(np.clip(x - offset, 0, max(0, canvas.width - label.width)))
+        py = int(np.clip(y, 0, max(0, canvas.height - label.height)))
+        canvas.paste(label, (px, py), label)
+        return self.output

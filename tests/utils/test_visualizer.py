@@ -1,0 +1,129 @@
+"""Tests for the PIL-based Visualizer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from d2lite.structures import Boxes, BoxMode, Instances
+from d2lite.utils.visualizer import ColorMode, VisImage, Visualizer, _create_text_labels
+
+
+class _Meta:
+    thing_classes = ["cat", "dog", "bird"]
+
+
+def _img(h=60, w=80, value=128):
+    return np.full((h, w, 3), value, dtype=np.uint8)
+
+
+def _preds(boxes, scores, classes, size=(60, 80)):
+    inst = Instances(size)
+    inst.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
+    inst.scores = torch.tensor(scores, dtype=torch.float32)
+    inst.pred_classes = torch.tensor(classes, dtype=torch.int64)
+    return inst
+
+
+def test_predictions_shape_dtype_and_pixels_on_box_edges():
+    img = _img()
+    out = Visualizer(img, _Meta()).draw_instance_predictions(_preds([[20, 25, 60, 55]], [0.9], [1]))
+    assert isinstance(out, VisImage)
+    res = out.get_image()
+    assert res.shape == (60, 80, 3) and res.dtype == np.uint8
+    assert (res[40, 20] != 128).any(), "left edge of the box is drawn"
+    assert (res[40, 59] != 128).any(), "right edge of the box is drawn"
+    assert (res[40, 40] == 128).all(), "box interior is untouched"
+    assert (res[5:8, 70:78] == 128).all(), "far corner untouched"
+    assert (img == 128).all(), "input image is not modified"
+
+
+def test_colours_differ_per_class_and_match_within_class():
+    boxes = [[5, 20, 25, 55], [30, 20, 50, 55], [55, 20, 75, 55]]
+    res = Visualizer(_img()).draw_instance_predictions(
+        _preds(boxes, [0.9, 0.8, 0.7], [0, 1, 0])
+    ).get_image()
+    left_edges = [tuple(res[45, int(b[0])]) for b in boxes]
+    assert left_edges[0] != left_edges[1]
+    assert left_edges[0] == left_edges[2]
+
+
+def test_zero_instances_returns_unchanged_image():
+    res = Visualizer(_img()).draw_instance_predictions(_preds([], [], [])).get_image()
+    assert res.shape == (60, 80, 3)
+    assert (res == 128).all()
+
+
+def test_labels_text_and_scores():
+    assert _create_text_labels([1, 0], [0.873, 0.5], ["a", "b"]) == ["b 87%", "a 50%"]
+    assert _create_text_labels([2], None, None) == ["2"]
+    assert _create_text_labels(None, [0.25], None) == ["25%"]
+    assert _create_text_labels([0], None, ["a"], is_crowd=[True]) == ["a|crowd"]
+    assert _create_text_labels(None, None, ["a"]) is None
+
+
+@pytest.mark.parametrize("background", [0, 255])
+def test_label_readable_on_dark_and_light_images(background):
+    vis = Visualizer(_img(value=background))
+    res = vis.draw_text("Paper 99%", (40, 30), color=(255, 225, 25)).get_image()
+    patch = res[25:45, 20:60].reshape(-1, 3)
+    colours = {tuple(p) for p in patch}
+    # The label box has its own fill colour and near-black text on the yellow fill.
+    assert any(p[0] > 200 and p[1] > 180 and p[2] < 80 for p in colours)
+    assert any(max(p) < 60 for p in colours)
+
+
+def test_dataset_dict_with_xywh_and_xyxy_modes():
+    anns = [
+        {"bbox": [10, 10, 20, 20], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0},
+        {"bbox": [40, 30, 70, 50], "bbox_mode": BoxMode.XYXY_ABS, "category_id": 2},
+    ]
+    res = Visualizer(_img(), _Meta()).draw_dataset_dict({"annotations": anns}).get_image()
+    assert (res[20, 10] != 128).any() and (res[20, 29] != 128).any()
+    assert (res[40, 69] != 128).any() and (res[20, 20] == 128).all()
+    empty = Visualizer(_img()).draw_dataset_dict({"file_name": "x.jpg"}).get_image()
+    assert (empty == 128).all()
+
+
+def test_scale_changes_output_size(tmp_path):
+    vis = Visualizer(_img(), scale=2.0)
+    out = vis.overlay_instances(boxes=np.array([[10, 10, 30, 30]]), labels=["x"])
+    assert out.get_image().shape == (120, 160, 3)
+    assert (out.get_image()[40, 20] != 128).any()
+    path = tmp_path / "vis.png"
+    out.save(str(path))
+    assert Image.open(path).size == (160, 120)
+
+
+def test_draw_box_colours_and_dashed_style():
+    vis = Visualizer(_img(value=0))
+    vis.draw_box([10, 10, 50, 40], alpha=1.0, edge_color="r")
+    res = vis.draw_box([5, 45, 75, 55], alpha=1.0, edge_color=(0.0, 0.0, 1.0), line_style="--")
+    res = res.get_image()
+    assert tuple(res[25, 10]) == (255, 0, 0)
+    row = res[45, 5:75]
+    assert (row[:, 2] == 255).any() and (row[:, 2] == 0).any(), "dashed line has gaps"
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        Visualizer(np.zeros((4, 4, 2)))
+    vis = Visualizer(_img())
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        vis.overlay_instances(boxes=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="2 labels for 1 boxes"):
+        vis.overlay_instances(boxes=[[0, 0, 5, 5]], labels=["a", "b"])
+    with pytest.raises(ValueError, match="masks"):
+        vis.overlay_instances(masks=[np.zeros((60, 80))])
+    with pytest.raises(ValueError, match="horizontal_alignment"):
+        vis.draw_text("x", (1, 1), horizontal_alignment="middle")
+
+
+def test_grey_input_and_bw_mode():
+    res = Visualizer(np.full((20, 30), 50, np.uint8)).get_output().get_image()
+    assert res.shape == (20, 30, 3)
+    colour = np.zeros((20, 30, 3), np.uint8)
+    colour[..., 0] = 200
+    bw = Visualizer(colour, instance_mode=ColorMode.IMAGE_BW).get_output().get_image()
+    assert (bw[..., 0] == bw[..., 1]).all() and (bw[..., 1] == bw[..., 2]).all()
