@@ -1,0 +1,261 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from d2lite.config import get_cfg
+from d2lite.layers import FrozenBatchNorm2d, ShapeSpec
+from d2lite.model_zoo import get_config
+from d2lite.modeling.backbone import (
+    BACKBONE_REGISTRY,
+    FPN,
+    BasicBlock,
+    BasicStem,
+    BottleneckBlock,
+    LastLevelMaxPool,
+    ResNet,
+    build_backbone,
+    build_resnet_backbone,
+    build_resnet_fpn_backbone,
+    make_stage,
+)
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "detectron2_R50_FPN_10cls_state_dict_shapes.json"
+
+
+def _resnet_cfg(depth: int, **resnets):
+    cfg = get_cfg()
+    cfg.MODEL.RESNETS.DEPTH = depth
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    if depth < 50:
+        cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    for key, value in resnets.items():
+        cfg.MODEL.RESNETS[key] = value
+    return cfg
+
+
+def _assert_output_shape_matches(backbone, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        out = backbone(x)
+    specs = backbone.output_shape()
+    assert set(out) == set(specs)
+    for name, feature in out.items():
+        assert feature.shape[1] == specs[name].channels, name
+        assert feature.shape[-2] == math.ceil(x.shape[-2] / specs[name].stride), name
+        assert feature.shape[-1] == math.ceil(x.shape[-1] / specs[name].stride), name
+    return out
+
+
+def test_r50_fpn_state_dict_matches_detectron2():
+    expected = {
+        k: tuple(v) for k, v in json.loads(FIXTURE.read_text()).items() if k.startswith("backbone.")
+    }
+    cfg = get_config("COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml")
+    backbone = build_resnet_fpn_backbone(cfg, ShapeSpec(channels=3))
+    actual = {f"backbone.{k}": tuple(v.shape) for k, v in backbone.state_dict().items()}
+    assert sorted(set(expected) - set(actual)) == []
+    assert sorted(set(actual) - set(expected)) == []
+    assert actual == expected
+
+
+def test_r50_fpn_forward_outputs_p2_to_p6():
+    cfg = get_config("COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml")
+    backbone = build_backbone(cfg)
+    assert isinstance(backbone, FPN)
+    assert backbone.size_divisibility == 32
+    assert backbone.padding_constraints == {"square_size": 0}
+    out = _assert_output_shape_matches(backbone, torch.randn(1, 3, 64, 96))
+    assert list(out) == ["p2", "p3", "p4", "p5", "p6"]
+    assert {k: s.stride for k, s in backbone.output_shape().items()} == {
+        "p2": 4, "p3": 8, "p4": 16, "p5": 32, "p6": 64
+    }
+    assert all(v.shape[1] == 256 for v in out.values())
+
+
+@pytest.mark.parametrize(
+    "depth, channels, block_type",
+    [(18, [64, 128, 256, 512], BasicBlock), (34, [64, 128, 256, 512], BasicBlock)],
+)
+def test_basic_block_resnets(depth, channels, block_type):
+    backbone = build_resnet_backbone(_resnet_cfg(depth), ShapeSpec(channels=3))
+    assert isinstance(backbone.res2[0], block_type)
+    assert backbone.res2[0].shortcut is None
+    assert backbone.res3[0].shortcut is not None
+    expected_blocks = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}[depth]
+    assert [len(getattr(backbone, f"res{k}")) for k in range(2, 6)] == expected_blocks
+    out = _assert_output_shape_matches(backbone, torch.randn(2, 3, 64, 64))
+    assert [out[f"res{k}"].shape[1] for k in range(2, 6)] == channels
+
+
+def test_r101_block_counts_and_shapes():
+    cfg = _resnet_cfg(101, OUT_FEATURES=["res4"])
+    backbone = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+    # res5 is not built when nothing asks for it (it lives in the C4 ROI head instead).
+    assert backbone.stage_names == ("res2", "res3", "res4")
+    assert len(backbone.res4) == 23
+    out = _assert_output_shape_matches(backbone, torch.randn(1, 3, 32, 32))
+    assert out["res4"].shape == (1, 1024, 2, 2)
+
+
+def test_resnext_grouped_bottleneck():
+    cfg = _resnet_cfg(50, NUM_GROUPS=32, WIDTH_PER_GROUP=4, STRIDE_IN_1X1=False)
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3"]
+    backbone = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+    conv2 = backbone.res2[0].conv2
+    assert conv2.groups == 32 and conv2.weight.shape == (128, 4, 3, 3)
+    # Bottleneck width doubles with every stage.
+    assert backbone.res3[0].conv2.weight.shape == (256, 8, 3, 3)
+    # STRIDE_IN_1X1=False puts the stride in the 3x3 conv.
+    assert backbone.res3[0].conv1.stride == (1, 1) and backbone.res3[0].conv2.stride == (2, 2)
+    _assert_output_shape_matches(backbone, torch.randn(1, 3, 64, 64))
+
+
+def test_x101_32x8d_config_builds():
+    cfg = get_config("COCO-Detection/faster_rcnn_X_101_32x8d_FPN_3x.yaml")
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2"]
+    backbone = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+    assert backbone.res2[0].conv2.groups == 32
+    assert backbone.res2[0].conv2.weight.shape == (256, 8, 3, 3)
+
+
+def test_stride_in_1x1_default_and_dilation():
+    cfg = _resnet_cfg(50, RES5_DILATION=2)
+    backbone = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+    assert backbone.res3[0].conv1.stride == (2, 2)
+    assert backbone.res5[0].conv2.dilation == (2, 2)
+    assert backbone.output_shape()["res5"].stride == 16
+    _assert_output_shape_matches(backbone, torch.randn(1, 3, 64, 64))
+
+
+def test_freeze_at_2_freezes_stem_and_res2_only():
+    cfg = _resnet_cfg(18, NORM="BN")
+    cfg.MODEL.BACKBONE.FREEZE_AT = 2
+    backbone = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+    for name, p in backbone.named_parameters():
+        frozen = name.startswith(("stem.", "res2."))
+        assert p.requires_grad != frozen, name
+    assert isinstance(backbone.stem.conv1.norm, FrozenBatchNorm2d)
+    assert isinstance(backbone.res2[1].conv2.norm, FrozenBatchNorm2d)
+    assert isinstance(backbone.res3[0].conv1.norm, nn.BatchNorm2d)
+    backbone(torch.randn(2, 3, 32, 32))["res5"].sum().backward()
+    assert backbone.res3[0].conv1.weight.grad is not None
+    assert backbone.stem.conv1.weight.grad is None
+
+
+def test_freeze_at_0_and_frozen_bn_default():
+    cfg = _resnet_cfg(18)
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    backbone = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+    assert all(p.requires_grad for p in backbone.parameters())
+    # The default NORM is FrozenBN: norms have buffers but no parameters.
+    assert isinstance(backbone.res4[0].conv1.norm, FrozenBatchNorm2d)
+    assert not any(".norm." in name for name, _ in backbone.named_parameters())
+
+
+@pytest.mark.parametrize("norm, cls", [("GN", nn.GroupNorm), ("BN", nn.BatchNorm2d), ("", None)])
+def test_norm_variants(norm, cls):
+    cfg = _resnet_cfg(18, NORM=norm)
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    backbone = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+    norm_layer = backbone.res3[0].conv1.norm
+    assert norm_layer is None if cls is None else isinstance(norm_layer, cls)
+    backbone.train()
+    out = backbone(torch.randn(2, 3, 32, 32))
+    assert torch.isfinite(out["res5"]).all()
+
+
+def test_fpn_norm_gn_and_avg_fuse():
+    cfg = get_config("COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml")
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    cfg.MODEL.FPN.NORM = "GN"
+    cfg.MODEL.FPN.FUSE_TYPE = "avg"
+    cfg.MODEL.FPN.OUT_CHANNELS = 64
+    backbone = build_resnet_fpn_backbone(cfg, ShapeSpec(channels=3))
+    assert backbone.fpn_lateral3.bias is None
+    assert isinstance(backbone.fpn_output3.norm, nn.GroupNorm)
+    _assert_output_shape_matches(backbone, torch.randn(1, 3, 64, 64))
+
+
+def test_fpn_accepts_unpadded_input():
+    stem = BasicStem(3, 16, norm="")
+    stages = [
+        make_stage(BasicBlock, 1, in_channels=16, out_channels=16, stride=1, norm=""),
+        make_stage(BasicBlock, 1, in_channels=16, out_channels=32, stride=2, norm=""),
+    ]
+    bottom_up = ResNet(stem, stages, out_features=["res2", "res3"])
+    top_block = LastLevelMaxPool()
+    top_block.in_feature = "p3"
+    fpn = FPN(bottom_up, ["res2", "res3"], 8, top_block=top_block)
+    out = fpn(torch.randn(1, 3, 36, 52))
+    assert out["p2"].shape == (1, 8, 9, 13)
+    assert out["p3"].shape == (1, 8, 5, 7)
+    assert out["p4"].shape == (1, 8, 3, 4)
+    assert fpn.size_divisibility == 8
+
+
+def test_fpn_rejects_non_doubling_strides():
+    stem = BasicStem(3, 16, norm="")
+    stages = [
+        make_stage(BasicBlock, 1, in_channels=16, out_channels=16, stride=1, norm=""),
+        make_stage(BasicBlock, 1, in_channels=16, out_channels=32, stride=2, norm=""),
+        make_stage(BasicBlock, 1, in_channels=32, out_channels=64, stride=2, norm=""),
+    ]
+    bottom_up = ResNet(stem, stages, out_features=["res2", "res4"])
+    with pytest.raises(ValueError, match="twice the previous"):
+        FPN(bottom_up, ["res2", "res4"], 8)
+    with pytest.raises(ValueError, match="not outputs"):
+        FPN(bottom_up, ["res3"], 8)
+
+
+def test_make_stage_per_block_kwargs():
+    blocks = make_stage(
+        BottleneckBlock, 3, in_channels=8, out_channels=16, bottleneck_channels=4,
+        stride_per_block=[2, 1, 1], norm="",
+    )
+    assert [b.stride for b in blocks] == [2, 1, 1]
+    assert blocks[0].shortcut is not None and blocks[1].shortcut is None
+    with pytest.raises(ValueError, match="stride_per_block has 2 values for 3 blocks"):
+        make_stage(BasicBlock, 3, in_channels=8, out_channels=8, stride_per_block=[1, 1])
+
+
+def test_make_default_stages_and_classifier():
+    stages = ResNet.make_default_stages(18, norm="BN")
+    model = ResNet(BasicStem(3, 64), stages, num_classes=5, out_features=["linear", "res5"])
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out["linear"].shape == (2, 5)
+    assert out["res5"].shape == (2, 512, 1, 1)
+    with pytest.raises(ValueError, match="depth must be one of"):
+        ResNet.make_default_stages(20)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("DEPTH", 42, "MODEL.RESNETS.DEPTH must be one of"),
+        ("DEFORM_ON_PER_STAGE", [False, True, False, False], "DEFORM_ON_PER_STAGE"),
+        ("RES5_DILATION", 3, "RES5_DILATION must be 1 or 2"),
+        ("OUT_FEATURES", ["res6"], "unknown feature 'res6'"),
+    ],
+)
+def test_bad_resnet_config_errors(key, value, message):
+    cfg = _resnet_cfg(50)
+    cfg.MODEL.RESNETS[key] = value
+    with pytest.raises(ValueError, match=message):
+        build_resnet_backbone(cfg, ShapeSpec(channels=3))
+
+
+def test_r18_requires_res2_out_channels_64():
+    cfg = _resnet_cfg(18, RES2_OUT_CHANNELS=256)
+    with pytest.raises(ValueError, match="RES2_OUT_CHANNELS must be 64 for R18, got 256"):
+        build_resnet_backbone(cfg, ShapeSpec(channels=3))
+
+
+def test_builders_are_registered():
+    assert BACKBONE_REGISTRY.get("build_resnet_backbone") is build_resnet_backbone
+    assert BACKBONE_REGISTRY.get("build_resnet_fpn_backbone") is build_resnet_fpn_backbone
