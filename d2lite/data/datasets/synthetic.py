@@ -244,8 +244,8 @@ def _place_objects(rng: np.random.Generator, size: int) -> list[tuple[int, _Box]
             cls = int(rng.integers(0, len(TRASH_CLASSES)))
             lo, hi = _CLASS_STYLES[cls][1]
             aspect = rng.uniform(lo, hi)
-            # sqrt(area) from 12 px to 60% of the image covers COCO small, medium and large.
-            side = np.exp(rng.uniform(np.log(12), np.log(0.6 * size)))
+            # sqrt(area) from 16 px to 60% of the image covers COCO small, medium and large.
+            side = np.exp(rng.uniform(np.log(16), np.log(0.6 * size)))
             w = int(min(size - 2, max(6, side * np.sqrt(aspect))))
             h = int(min(size - 2, max(6, side / np.sqrt(aspect))))
             x0, y0 = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))

@@ -1,0 +1,310 @@
+"""Check a detection dataset before training on it; ``tools/check_dataset.py`` is its command line.
+
+``check_coco_json(json_file, image_root)`` validates a COCO instances file (schema and field types,
+duplicate and dangling ids, the category id scheme, boxes, the images on disk and their sizes) and
+``check_dataset_dicts(dicts, thing_classes)`` does the same checks that make sense for Detectron2
+dataset dicts (e.g. a registered dataset). Both return a ``CheckReport``: errors (the dataset will
+break or silently mislead training), warnings (worth a look), and statistics (class histogram,
+COCO small/medium/large box counts and size quantiles).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["CheckReport", "check_coco_json", "check_coco_dict", "check_dataset_dicts"]
+
+# COCO's size buckets, in pixels of area.
+_SMALL, _LARGE = 32**2, 96**2
+
+
+@dataclass
+class CheckReport:
+    """What a check found.
+
+    Attributes:
+        errors (dict[str, list[str]]): kind of problem -> one message per offending id.
+        warnings (dict[str, list[str]]): same, for suspicious but usable data.
+        info (list[str]): facts worth printing (counts, the category id scheme).
+        class_counts (dict[str, int]): "id name" -> number of boxes.
+        box_sides (np.ndarray[M]): sqrt(area) of every valid box, in pixels.
+    """
+
+    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    warnings: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    info: list[str] = field(default_factory=list)
+    class_counts: dict[str, int] = field(default_factory=dict)
+    box_sides: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def ok(self) -> bool:
+        """True when there are no errors (warnings allowed)."""
+        return not any(self.errors.values())
+
+    def error(self, kind: str, message: str) -> None:
+        self.errors[kind].append(message)
+
+    def warn(self, kind: str, message: str) -> None:
+        self.warnings[kind].append(message)
+
+    def format(self, max_per_kind: int = 20) -> str:
+        """Human-readable report; each kind lists at most ``max_per_kind`` ids, then a count."""
+        lines = list(self.info)
+        for title, issues in (("ERRORS", self.errors), ("Warnings", self.warnings)):
+            for kind, messages in issues.items():
+                if not messages:
+                    continue
+                lines.append(f"{title} - {kind} ({len(messages)}):")
+                lines += [f"    {m}" for m in messages[:max_per_kind]]
+                if len(messages) > max_per_kind:
+                    lines.append(f"    ... and {len(messages) - max_per_kind} more")
+        lines += _format_stats(self.class_counts, self.box_sides)
+        n_err = sum(len(m) for m in self.errors.values())
+        n_warn = sum(len(m) for m in self.warnings.values())
+        verdict = "OK" if self.ok else "FAILED"
+        lines.append(f"Result: {verdict} ({n_err} errors, {n_warn} warnings)")
+        return "\n".join(lines)
+
+
+def _format_stats(class_counts: dict[str, int], sides: np.ndarray) -> list[str]:
+    lines = ["Class histogram (boxes per category):"]
+    top = max(class_counts.values(), default=0)
+    for name, count in class_counts.items():
+        bar = "#" * (round(30 * count / top) if top else 0)
+        lines.append(f"    {name:<28} {count:>7}  {bar}")
+    if len(sides) == 0:
+        return lines + ["Box sizes: no boxes"]
+    areas = sides**2
+    small, large = int((areas < _SMALL).sum()), int((areas >= _LARGE).sum())
+    medium = len(areas) - small - large
+    lines.append(f"Box sizes (COCO): small {small}, medium {medium}, large {large}")
+    qs = [0, 5, 25, 50, 75, 95, 100]
+    values = np.percentile(sides, qs)
+    lines.append(
+        "    sqrt(area) px quantiles: " + ", ".join(f"p{q}={v:.1f}" for q, v in zip(qs, values))
+    )
+    return lines
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and np.isfinite(v)
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_box(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 4 and all(map(_is_number, v))
+
+
+# Required fields of each COCO section and their type checks.
+_IMAGE_FIELDS = {"id": _is_int, "file_name": _is_str, "width": _is_int, "height": _is_int}
+_ANN_FIELDS = {"id": _is_int, "image_id": _is_int, "category_id": _is_int, "bbox": _is_box}
+_CAT_FIELDS = {"id": _is_int, "name": _is_str}
+
+
+def _valid_entries(report: CheckReport, section: str, entries: Any, fields: dict) -> list[dict]:
+    """Keeps the entries of a COCO section whose required fields exist and have the right type."""
+    if not isinstance(entries, list):
+        report.error("schema", f'"{section}" must be a list, got {type(entries).__name__}')
+        return []
+    valid = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            report.error(f"{section}_schema", f"{section}[{i}] is not an object")
+            continue
+        bad = [k for k, is_ok in fields.items() if k not in entry or not is_ok(entry[k])]
+        if bad:
+            got = {k: entry.get(k, "<missing>") for k in bad}
+            report.error(f"{section}_schema", f"{section}[{i}] (id {entry.get('id')}): bad {got}")
+        else:
+            valid.append(entry)
+    return valid
+
+
+def _check_duplicates(report: CheckReport, kind: str, ids: Sequence[Any]) -> None:
+    for value, n in Counter(ids).items():
+        if n > 1:
+            report.error(f"duplicate_{kind}_id", f"{kind} id {value} appears {n} times")
+
+
+def _describe_category_ids(ids: list[int]) -> str:
+    ids = sorted(ids)
+    if ids == list(range(len(ids))):
+        return "0-based contiguous"
+    if ids == list(range(1, len(ids) + 1)):
+        return "1-based contiguous (Detectron2 maps them to 0..K-1)"
+    return f"sparse, {ids[0]}..{ids[-1]} (Detectron2 maps them to 0..K-1)"
+
+
+def check_coco_dict(data: Any, image_root: str | None, *, check_images: bool = True) -> CheckReport:
+    """Checks a loaded COCO instances dict.
+
+    Args:
+        data (Any): the parsed JSON.
+        image_root (str | None): directory ``file_name`` is relative to; None skips image checks.
+        check_images (bool): open every image (size only) to check it exists and matches the
+            JSON. Defaults to True.
+
+    Returns:
+        CheckReport: the findings.
+    """
+    report = CheckReport()
+    if not isinstance(data, dict):
+        report.error("schema", f"top level must be an object, got {type(data).__name__}")
+        return report
+    missing = [k for k in ("images", "annotations", "categories") if k not in data]
+    if missing:
+        report.error("schema", f"missing top-level keys {missing}; found {sorted(data)}")
+    images = _valid_entries(report, "images", data.get("images", []), _IMAGE_FIELDS)
+    anns = _valid_entries(report, "annotations", data.get("annotations", []), _ANN_FIELDS)
+    cats = _valid_entries(report, "categories", data.get("categories", []), _CAT_FIELDS)
+    _check_duplicates(report, "image", [im["id"] for im in images])
+    _check_duplicates(report, "annotation", [a["id"] for a in anns])
+    _check_duplicates(report, "category", [c["id"] for c in cats])
+    for name, n in Counter(c["name"] for c in cats).items():
+        if n > 1:
+            report.warn("duplicate_category_name", f"category name {name!r} used {n} times")
+    for fname, n in Counter(im["file_name"] for im in images).items():
+        if n > 1:
+            report.warn("duplicate_file_name", f"{fname} listed {n} times")
+    for a in anns:
+        if a.get("iscrowd", 0) not in (0, 1):
+            report.error("annotations_schema", f"annotation {a['id']}: iscrowd={a['iscrowd']!r}")
+    if cats:
+        report.info.append(f"Category ids: {_describe_category_ids([c['id'] for c in cats])}")
+    names = {c["id"]: c["name"] for c in cats}
+    rows = [(im["id"], im["file_name"], im["width"], im["height"]) for im in images]
+    boxes = [(f"annotation {a['id']}", a["image_id"], a["category_id"], a["bbox"]) for a in anns]
+    root = image_root if check_images else None
+    _check_content(report, rows, boxes, names, root)
+    return report
+
+
+def check_coco_json(
+    json_file: str, image_root: str | None, *, check_images: bool = True
+) -> CheckReport:
+    """Reads ``json_file`` and runs ``check_coco_dict`` on it; unreadable JSON is an error."""
+    try:
+        with open(json_file) as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        report = CheckReport()
+        report.error("json", f"cannot read {json_file}: {e}")
+        return report
+    report = check_coco_dict(data, image_root, check_images=check_images)
+    report.info.insert(0, f"Dataset: {json_file} (images under {image_root})")
+    return report
+
+
+def check_dataset_dicts(
+    dicts: list[dict], thing_classes: Sequence[str] | None = None, *, check_images: bool = True
+) -> CheckReport:
+    """Checks Detectron2 dataset dicts (``file_name`` as given, boxes in their ``bbox_mode``).
+
+    Args:
+        dicts (list[dict]): e.g. ``DatasetCatalog.get(name)``.
+        thing_classes (Sequence[str] | None): class names; contiguous ids 0..K-1 are then
+            required. Defaults to None (any id accepted).
+        check_images (bool): see ``check_coco_dict``. Defaults to True.
+
+    Returns:
+        CheckReport: the findings.
+    """
+    from d2lite.structures import BoxMode
+
+    report = CheckReport()
+    rows, boxes = [], []
+    for i, d in enumerate(dicts):
+        image_id = d.get("image_id", i)
+        rows.append((image_id, d.get("file_name", ""), d.get("width"), d.get("height")))
+        for j, a in enumerate(d.get("annotations", [])):
+            mode = a.get("bbox_mode", BoxMode.XYWH_ABS)
+            xywh = BoxMode.convert(list(a["bbox"]), mode, BoxMode.XYWH_ABS)
+            boxes.append((f"image {image_id} annotation #{j}", image_id, a["category_id"], xywh))
+    _check_duplicates(report, "image", [r[0] for r in rows])
+    if thing_classes is not None:
+        names = dict(enumerate(thing_classes))
+    else:
+        names = {c: str(c) for c in sorted({b[2] for b in boxes})}
+    _check_content(report, rows, boxes, names, "" if check_images else None)
+    return report
+
+
+def _check_image_file(report: CheckReport, row: tuple, image_root: str) -> None:
+    image_id, file_name, width, height = row
+    path = os.path.join(image_root, file_name)
+    if not os.path.isfile(path):
+        report.error("missing_image", f"image {image_id}: {path} does not exist")
+        return
+    try:
+        with Image.open(path) as img:
+            size = img.size
+    except OSError as e:
+        report.error("unreadable_image", f"image {image_id}: {path}: {e}")
+        return
+    if width is not None and size != (width, height):
+        report.error(
+            "image_size_mismatch",
+            f"image {image_id}: {path} is {size[0]}x{size[1]}, annotated {width}x{height}",
+        )
+
+
+def _check_content(
+    report: CheckReport,
+    rows: list[tuple],
+    boxes: list[tuple],
+    names: dict[int, str],
+    image_root: str | None,
+) -> None:
+    """Checks boxes against their images and categories, the files, and gathers statistics.
+
+    Args:
+        rows: (image_id, file_name, width, height) per image.
+        boxes: (label for messages, image_id, category_id, [x, y, w, h]) per box.
+    """
+    sizes = {r[0]: (r[2], r[3]) for r in rows}
+    counts: Counter = Counter()
+    sides, images_with_boxes = [], set()
+    for label, image_id, cat, (x, y, w, h) in boxes:
+        if image_id not in sizes:
+            report.error("dangling_image_id", f"{label} -> image {image_id} not in images")
+        if cat not in names:
+            report.error("unknown_category_id", f"{label} -> category {cat} not in categories")
+        if not (w > 0 and h > 0):
+            report.error("non_positive_box", f"{label}: bbox [x, y, w, h] = {[x, y, w, h]}")
+            continue
+        width, height = sizes.get(image_id, (None, None))
+        if width is not None and (x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1):
+            report.warn(
+                "box_outside_image",
+                f"{label}: bbox {[x, y, w, h]} leaves the {width}x{height} image",
+            )
+        counts[cat] += 1
+        sides.append(float(np.sqrt(w * h)))
+        images_with_boxes.add(image_id)
+    if boxes:
+        for image_id, *_ in rows:
+            if image_id not in images_with_boxes:
+                report.warn("image_without_annotations", f"image {image_id}")
+    report.info.append(f"Images: {len(rows)}, boxes: {len(boxes)}, categories: {len(names)}")
+    if not boxes:
+        report.info.append("No annotations at all (a test split?)")
+    if image_root is not None:
+        for row in rows:
+            _check_image_file(report, row, image_root)
+    report.class_counts = {f"{c:>3} {names.get(c, '?')}": counts[c] for c in sorted(names)}
+    for c in sorted(set(counts) - set(names), key=str):
+        report.class_counts[f"{c!s:>3} <unknown>"] = counts[c]
+    report.box_sides = np.asarray(sides)
