@@ -1,0 +1,186 @@
+"""Rename ImageNet-pretrained ResNet weights to d2lite's parameter names.
+
+Three naming schemes are read, each through an explicit, tested name map (no fuzzy matching):
+
+- Caffe2 / MSRA (Detectron1 ``R-50.pkl``, ``R-101.pkl``, FAIR ``X-101-32x8d.pkl``):
+  ``conv1_w``, ``res_conv1_bn_s``, ``res2_0_branch2a_w``, ``res2_0_branch1_bn_b``, ...
+  These files fold the batch statistics into ``bn_s`` / ``bn_b``, so the missing running mean and
+  variance are filled with 0 and 1. MSRA weights put the stride in the first 1x1 conv of each
+  bottleneck (``MODEL.RESNETS.STRIDE_IN_1X1: True``) and expect BGR input in 0-255 with
+  ``PIXEL_STD`` of 1.
+- torchvision (``torchvision.models.resnet50().state_dict()``): ``conv1.weight``, ``bn1.*``,
+  ``layer1.0.conv1.weight``, ``layer1.0.downsample.1.running_var``, ... torchvision puts the
+  stride in the 3x3 conv, so use ``STRIDE_IN_1X1: False``, and it expects RGB input scaled to
+  [0, 1] and normalised by the ImageNet mean/std (``INPUT.FORMAT: "RGB"``,
+  ``PIXEL_MEAN: [123.675, 116.28, 103.53]``, ``PIXEL_STD: [58.395, 57.12, 57.375]``). The config
+  is the caller's choice; nothing here changes it.
+- Detectron2 names of a bare ResNet (``stem.conv1.weight``, ``res2.0.conv1.norm.weight``, as
+  written by Detectron2's ``convert-torchvision-to-d2.py``).
+
+After renaming, keys get the prefix under which the ResNet sits in the model (for example
+``backbone.bottom_up.``). Checkpoints already in full model names pass through unchanged.
+Classifier weights (``fc1000_*``, ``fc.*``) and solver state (``*_momentum``) are dropped.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+__all__ = ["convert_to_model_names"]
+
+logger = logging.getLogger(__name__)
+
+_STEM_KEY = "stem.conv1.weight"
+_C2_NORM_PARAM = {"s": "weight", "b": "bias", "rm": "running_mean", "riv": "running_var"}
+_C2_BRANCH2_CONV = {"a": "conv1", "b": "conv2", "c": "conv3"}
+_C2_STEM_NORM = re.compile(r"res_conv1_(?:bn|gn)_(s|b|rm|riv)")
+_C2_BLOCK = re.compile(r"res(\d)_(\d+)_branch(1|2[abc])_(w|(?:bn|gn)_(?:s|b|rm|riv))")
+_C2_DROPPED = re.compile(r"fc1000_[wb]|pred_.*|.*_momentum")
+_TV_NORM_PARAM = r"(weight|bias|running_mean|running_var)"
+_TV_STEM_NORM = re.compile(r"bn1\." + _TV_NORM_PARAM)
+_TV_CONV = re.compile(r"layer(\d)\.(\d+)\.conv(\d)\.weight")
+_TV_NORM = re.compile(r"layer(\d)\.(\d+)\.bn(\d)\." + _TV_NORM_PARAM)
+_TV_SHORTCUT = re.compile(r"layer(\d)\.(\d+)\.downsample\.0\.weight")
+_TV_SHORTCUT_NORM = re.compile(r"layer(\d)\.(\d+)\.downsample\.1\." + _TV_NORM_PARAM)
+_TV_DROPPED = re.compile(r"fc\..*|.*num_batches_tracked")
+_D2_RESNET = re.compile(r"(stem|res\d)\..*")
+
+
+def _caffe2_name(key: str) -> str | None:
+    """The d2lite name of a Caffe2 blob, or None if the blob is not a ResNet weight."""
+    if key == "conv1_w":
+        return _STEM_KEY
+    m = _C2_STEM_NORM.fullmatch(key)
+    if m:
+        return f"stem.conv1.norm.{_C2_NORM_PARAM[m[1]]}"
+    m = _C2_BLOCK.fullmatch(key)
+    if m is None:
+        return None
+    stage, block, branch, param = m.groups()
+    module = "shortcut" if branch == "1" else _C2_BRANCH2_CONV[branch[1]]
+    if param == "w":
+        return f"res{stage}.{block}.{module}.weight"
+    return f"res{stage}.{block}.{module}.norm.{_C2_NORM_PARAM[param.split('_')[1]]}"
+
+
+def _torchvision_name(key: str) -> str | None:
+    """The d2lite name of a torchvision ResNet parameter, or None if it is not a ResNet weight."""
+    if key == "conv1.weight":
+        return _STEM_KEY
+    m = _TV_STEM_NORM.fullmatch(key)
+    if m:
+        return f"stem.conv1.norm.{m[1]}"
+    # torchvision's layer1..layer4 are Detectron2's res2..res5.
+    m = _TV_CONV.fullmatch(key)
+    if m:
+        return f"res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.weight"
+    m = _TV_NORM.fullmatch(key)
+    if m:
+        return f"res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm.{m[4]}"
+    m = _TV_SHORTCUT.fullmatch(key)
+    if m:
+        return f"res{int(m[1]) + 1}.{m[2]}.shortcut.weight"
+    m = _TV_SHORTCUT_NORM.fullmatch(key)
+    if m:
+        return f"res{int(m[1]) + 1}.{m[2]}.shortcut.norm.{m[3]}"
+    return None
+
+
+def _detect_format(keys: Iterable[str]) -> str:
+    """Returns "caffe2", "torchvision" or "detectron2" from the names in a state dict."""
+    keys = set(keys)
+    if "conv1_w" in keys or any(_C2_BLOCK.fullmatch(k) for k in keys):
+        return "caffe2"
+    if "conv1.weight" in keys and any(k.startswith("layer1.") for k in keys):
+        return "torchvision"
+    return "detectron2"
+
+
+def _resnet_prefix(model_state_keys: set[str], fmt: str) -> str:
+    """The unique P such that P + "stem.conv1.weight" is a model key."""
+    prefixes = sorted(k[: -len(_STEM_KEY)] for k in model_state_keys if k.endswith(_STEM_KEY))
+    prefixes = [p for p in prefixes if p == "" or p.endswith(".")]
+    if len(prefixes) != 1:
+        found = "no ResNet" if not prefixes else f"ResNets at {prefixes}"
+        raise ValueError(
+            f"The checkpoint holds bare ResNet weights ({fmt} names), but the model has {found}: "
+            f"expected exactly one parameter named '<prefix>{_STEM_KEY}'."
+        )
+    return prefixes[0]
+
+
+def _rename(state_dict: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """Maps ``fmt`` names to bare d2lite ResNet names, dropping classifier and solver blobs."""
+    to_name, dropped = {
+        "caffe2": (_caffe2_name, _C2_DROPPED),
+        "torchvision": (_torchvision_name, _TV_DROPPED),
+    }[fmt]
+    renamed, unknown = {}, []
+    for key, value in state_dict.items():
+        if dropped.fullmatch(key):
+            continue
+        new_key = to_name(key)
+        if new_key is None:
+            unknown.append(key)
+            new_key = key
+        renamed[new_key] = value
+    if unknown:
+        logger.warning(
+            f"{len(unknown)} {fmt} weights are not part of a ResNet and keep their names: "
+            f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}"
+        )
+    return renamed
+
+
+def _fill_running_stats(state_dict: dict[str, Any], model_state_keys: set[str]) -> None:
+    """Adds mean 0 / var 1 for norms the model tracks but the checkpoint folded away."""
+    for key in [k for k in state_dict if k.endswith(".norm.weight")]:
+        base = key[: -len("weight")]
+        if base + "running_mean" not in model_state_keys:
+            continue
+        value = state_dict[key]
+        lib = np if isinstance(value, np.ndarray) else torch
+        state_dict.setdefault(base + "running_mean", lib.zeros_like(value))
+        state_dict.setdefault(base + "running_var", lib.ones_like(value))
+
+
+def convert_to_model_names(
+    state_dict: dict[str, torch.Tensor | np.ndarray], model_state_keys: Iterable[str]
+) -> dict[str, torch.Tensor | np.ndarray]:
+    """Renames a pretrained ResNet's weights to the names of the model that will load them.
+
+    Args:
+        state_dict (dict[str, Tensor | ndarray]): weights in Caffe2/MSRA, torchvision or
+            Detectron2 names (see the module docstring); values are kept as they are.
+        model_state_keys (Iterable[str]): ``model.state_dict().keys()`` of the target model.
+
+    Returns:
+        dict[str, Tensor | ndarray]: the same values under the model's names. Keys that match
+        no ResNet weight keep their names (and show up as unexpected keys when loaded).
+
+    Raises:
+        ValueError: if the weights are a bare ResNet and the model has no ResNet, or several.
+    """
+    model_state_keys = set(model_state_keys)
+    fmt = _detect_format(state_dict)
+    if fmt == "detectron2":
+        if _STEM_KEY not in state_dict or _STEM_KEY in model_state_keys:
+            return dict(state_dict)
+        # A bare Detectron2 ResNet: its classifier ("stem.fc" from convert-torchvision-to-d2,
+        # "linear") has no place in a detector.
+        renamed = {
+            k: v for k, v in state_dict.items() if not k.startswith(("stem.fc.", "linear."))
+        }
+    else:
+        renamed = _rename(state_dict, fmt)
+    prefix = _resnet_prefix(model_state_keys, fmt)
+    converted = {
+        (prefix + k if _D2_RESNET.fullmatch(k) else k): v for k, v in renamed.items()
+    }
+    _fill_running_stats(converted, model_state_keys)
+    logger.info(f"Renamed {len(converted)} {fmt} weights to the model's names (prefix {prefix!r})")
+    return converted
