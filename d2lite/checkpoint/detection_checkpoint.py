@@ -1,0 +1,341 @@
+"""``DetectionCheckpointer``: atomic saves and safe loading of d2lite/Detectron2/Caffe2 weights.
+
+Formats read by :meth:`DetectionCheckpointer.load`:
+
+* ``.pth``/``.pt`` written by ``torch.save``: a training checkpoint ``{"model": ..., ...}`` or a
+  bare state dict (e.g. torchvision's ImageNet ResNets), read with ``weights_only=True``.
+* ``.pkl`` from Detectron2's model zoo ``{"model": {name: ndarray}, "__author__": ...}`` or
+  Caffe2/Detectron1 ``{"blobs": {...}}`` / a flat dict of blobs, read with a restricted
+  unpickler that admits nothing but numpy arrays and containers.
+
+Everything that is not a d2lite/Detectron2 checkpoint goes through the explicit name map in
+``c2_model_loading.convert_to_model_names``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import uuid
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from typing import IO, Any
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from fvcore.common.checkpoint import Checkpointer
+from torch import nn
+
+from d2lite.utils.file_io import PathManager
+
+from .safe_pickle import safe_load_pickle
+
+__all__ = ["DetectionCheckpointer"]
+
+logger = logging.getLogger(__name__)
+
+# The model rebuilds these from the config (non-persistent buffers); old checkpoints may
+# still carry them, which is expected rather than worth a warning.
+_CONFIG_DERIVED_KEYS = ("pixel_mean", "pixel_std")
+_CONFIG_DERIVED_SUBSTRINGS = ("anchor_generator.cell_anchors",)
+
+
+def _is_main_process() -> bool:
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Writes ``path`` so that readers see either the old file or the complete new one.
+
+    The data goes to a temporary file in the same directory (same filesystem, so the rename
+    is atomic), is fsync'ed, and only then replaces ``path``. If ``write`` fails, the
+    temporary file is removed and ``path`` is untouched.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    # os.open with 0o666 honours the umask, unlike mkstemp's 0o600.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        # Persist the rename itself, so a power loss cannot bring the old entry back.
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+_PLAIN_TYPES = (int, float, bool, str, type(None), torch.Tensor, torch.Size, torch.dtype)
+
+
+def _weights_only_safe(obj: Any, where: str) -> Any:
+    """Returns ``obj`` with numpy values turned into tensors/numbers, so that the saved file
+    loads with ``torch.load(weights_only=True)``; other objects raise a TypeError naming them.
+
+    Unchanged containers are returned as the same object (a state dict keeps its
+    ``_metadata``, which versioned modules need when loading).
+    """
+    # np.float64 subclasses float but pickles as a numpy global: test numpy types first.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    if isinstance(obj, _PLAIN_TYPES) or isinstance(obj, torch.device):
+        return obj
+    if isinstance(obj, dict):
+        new = {k: _weights_only_safe(v, f"{where}[{k!r}]") for k, v in obj.items()}
+        if all(new[k] is obj[k] for k in obj):
+            return obj
+        return OrderedDict(new) if isinstance(obj, OrderedDict) else new
+    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        new_items = [_weights_only_safe(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        if all(a is b for a, b in zip(new_items, obj)):
+            return obj
+        return type(obj)(new_items)
+    raise TypeError(
+        f"Cannot save {where} (a {type(obj).__module__}.{type(obj).__qualname__}) in a "
+        "checkpoint: only tensors, numbers, strings and lists/tuples/dicts of them load with "
+        "torch.load(weights_only=True). Convert it in the owner's state_dict()."
+    )
+
+
+def _ndarrays_to_tensors(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """numpy arrays and scalars (as pickled weight files hold them) -> tensors."""
+    return {
+        k: torch.from_numpy(np.array(v)) if isinstance(v, (np.ndarray, np.generic)) else v
+        for k, v in state_dict.items()
+    }
+
+
+def _group_keys(keys: list[str]) -> list[str]:
+    """``["a.b.weight", "a.b.bias"]`` -> ``["a.b.{bias, weight}"]``, sorted."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        head, _, tail = key.rpartition(".")
+        groups[head].append(tail)
+    out = []
+    for head, tails in groups.items():
+        prefix = f"{head}." if head else ""
+        out.append(prefix + (tails[0] if len(tails) == 1 else "{" + ", ".join(sorted(tails)) + "}"))
+    return sorted(out)
+
+
+def format_incompatible_keys(
+    missing: list[str], unexpected: list[str], incorrect_shapes: list[tuple[str, tuple, tuple]]
+) -> str:
+    """One table of the keys that were not loaded; "" when everything loaded.
+
+    Args:
+        missing (list[str]): model keys absent from the checkpoint.
+        unexpected (list[str]): checkpoint keys absent from the model.
+        incorrect_shapes (list[tuple[str, tuple, tuple]]): (key, checkpoint shape, model shape)
+            of the skipped keys.
+    """
+    rows = [
+        ("shape mismatch, skipped", key, str(tuple(ckpt)), str(tuple(model)))
+        for key, ckpt, model in sorted(incorrect_shapes)
+    ]
+    rows += [("missing in checkpoint", key, "-", "") for key in _group_keys(missing)]
+    rows += [("unused: not in model", key, "", "-") for key in _group_keys(unexpected)]
+    if not rows:
+        return ""
+    header = ("status", "key", "checkpoint shape", "model shape")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+class DetectionCheckpointer(Checkpointer):
+    """fvcore's ``Checkpointer`` with atomic saves and d2lite/Detectron2/Caffe2 weight formats.
+
+    Example::
+
+        checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, optimizer=optimizer)
+        start_iter = checkpointer.resume_or_load(cfg.MODEL.WEIGHTS).get("iteration", -1) + 1
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        save_dir: str = "",
+        *,
+        save_to_disk: bool | None = None,
+        **checkpointables: Any,
+    ) -> None:
+        """
+        Args:
+            model (nn.Module): the model; DataParallel/DDP wrappers are unwrapped.
+            save_dir (str): directory holding the checkpoints and ``last_checkpoint``.
+                Defaults to "" (saving disabled).
+            save_to_disk (bool | None): whether :meth:`save` writes; None means only the main
+                process writes. Defaults to None.
+            **checkpointables: objects with ``state_dict``/``load_state_dict`` saved alongside
+                the model (optimizer, scheduler, trainer).
+        """
+        super().__init__(
+            model,
+            save_dir,
+            save_to_disk=_is_main_process() if save_to_disk is None else save_to_disk,
+            **checkpointables,
+        )
+        self.path_manager = PathManager
+        self.logger = logger
+        self._loading_path = ""
+        self._force_conversion = False
+
+    def save(self, name: str, **kwargs: Any) -> None:
+        """Atomically writes ``{save_dir}/{name}.pth`` and then points ``last_checkpoint`` to it.
+
+        Args:
+            name (str): file name without extension.
+            **kwargs: extra data stored in the checkpoint (e.g. ``iteration=...``).
+        """
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        data = _weights_only_safe(data, "checkpoint")
+
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        if os.path.basename(save_file) != basename:
+            raise ValueError(f"Checkpoint name {name!r} must not contain a directory")
+        os.makedirs(self.save_dir, exist_ok=True)
+        self.logger.info(f"Saving checkpoint to {save_file}")
+        _atomic_write(save_file, lambda f: torch.save(data, f))
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        """Atomically writes ``last_checkpoint`` (the basename of the newest checkpoint)."""
+        save_file = os.path.join(self.save_dir, "last_checkpoint")
+        _atomic_write(save_file, lambda f: f.write(last_filename_basename.encode("utf-8")))
+
+    def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
+        """Loads the model (and the named checkpointables) from a file, URL or detectron2:// path.
+
+        A ``?matching_heuristics=True`` query forces the Caffe2/torchvision name conversion.
+
+        Returns:
+            dict: what is left of the checkpoint after the model and the checkpointables were
+                taken out (e.g. ``"iteration"``); {} when ``path`` is empty.
+        """
+        if path and "?" in path:
+            parsed = urlparse(path)
+            queries = parse_qs(parsed.query)
+            self._force_conversion = queries.pop("matching_heuristics", ["False"]) == ["True"]
+            if queries:
+                raise ValueError(f"Unsupported query {queries} in checkpoint path {path}")
+            path = parsed._replace(query="").geturl()
+        try:
+            if path:
+                path = self.path_manager.get_local_path(path)
+                if not os.path.isfile(path):
+                    raise FileNotFoundError(f"Checkpoint {path} not found")
+            self._loading_path = path
+            return super().load(path, checkpointables)
+        finally:
+            self._force_conversion = False
+
+    def _load_file(self, filename: str) -> dict[str, Any]:
+        if filename.endswith(".pkl"):
+            with self.path_manager.open(filename, "rb") as f:
+                data = safe_load_pickle(filename, f)
+            return self._from_pickle(data, filename)
+        loaded = self._torch_load(filename)
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{filename} holds a {type(loaded).__name__}, not a state dict")
+        if "model" not in loaded:
+            loaded = {"model": loaded, "matching_heuristics": True}
+        if self._force_conversion:
+            loaded["matching_heuristics"] = True
+        return loaded
+
+    def _torch_load(self, filename: str) -> Any:
+        try:
+            with self.path_manager.open(filename, "rb") as f:
+                return torch.load(f, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            # torch words a refused global as "... GLOBAL module.name ..."; anything else
+            # (e.g. "Unsupported operand") means the bytes are not a valid pickle.
+            refused = re.search(r"GLOBAL ([\w.]+)", str(e))
+            if refused:
+                raise pickle.UnpicklingError(
+                    f"Refusing to load {filename}: it references {refused.group(1)}, not a "
+                    "tensor or container, and unpickling it could run code. If you trust the "
+                    "file, re-save its state dict with torch.save(obj.state_dict(), path)."
+                ) from e
+            raise self._corrupt(filename, e) from e
+        except (RuntimeError, EOFError, ValueError, OSError) as e:
+            raise self._corrupt(filename, e) from e
+
+    @staticmethod
+    def _corrupt(filename: str, cause: BaseException) -> RuntimeError:
+        first_line = str(cause).splitlines()[0] if str(cause) else ""
+        return RuntimeError(
+            f"Cannot read checkpoint {filename}: the file is truncated or corrupt "
+            f"({type(cause).__name__}: {first_line}). If it was being written when a job was "
+            "killed, use the previous checkpoint named in last_checkpoint or re-download it."
+        )
+
+    def _from_pickle(self, data: Any, filename: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise ValueError(f"{filename} holds a {type(data).__name__}, not a dict of weights")
+        if "model" in data and "__author__" in data:
+            self.logger.info(f"Reading a file from '{data['__author__']}'")
+            return data
+        if "blobs" in data:
+            data = data["blobs"]
+        # Caffe2 files mix weights with solver state ("*_momentum") and scalars (e.g. "lr").
+        blobs = {
+            k: v
+            for k, v in data.items()
+            if isinstance(v, np.ndarray) and not k.endswith("_momentum")
+        }
+        return {"model": blobs, "__author__": "Caffe2", "matching_heuristics": True}
+
+    def _load_model(self, checkpoint: dict[str, Any]) -> Any:
+        checkpoint["model"] = _ndarrays_to_tensors(checkpoint["model"])
+        if checkpoint.get("matching_heuristics", False):
+            from .c2_model_loading import convert_to_model_names
+
+            checkpoint["model"] = convert_to_model_names(
+                checkpoint["model"], self.model.state_dict().keys()
+            )
+        incompatible = super()._load_model(checkpoint)
+        for key in list(incompatible.missing_keys):
+            if key.rsplit(".", 1)[-1] in _CONFIG_DERIVED_KEYS:
+                incompatible.missing_keys.remove(key)
+        for key in list(incompatible.unexpected_keys):
+            if key.rsplit(".", 1)[-1] in _CONFIG_DERIVED_KEYS or any(
+                s in key for s in _CONFIG_DERIVED_SUBSTRINGS
+            ):
+                incompatible.unexpected_keys.remove(key)
+        return incompatible
+
+    def _log_incompatible_keys(self, incompatible: Any) -> None:
+        table = format_incompatible_keys(
+            incompatible.missing_keys, incompatible.unexpected_keys, incompatible.incorrect_shapes
+        )
+        if table:
+            self.logger.warning(
+                f"Some weights of {self._loading_path} were not loaded; the rest were:\n{table}"
+            )
+        else:
+            self.logger.info(f"All model weights loaded from {self._loading_path}")
