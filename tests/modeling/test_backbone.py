@@ -10,7 +10,7 @@ from torch import nn
 
 from d2lite.config import get_cfg
 from d2lite.layers import FrozenBatchNorm2d, ShapeSpec
-from d2lite.model_zoo import get_config
+from d2lite.model_zoo import get_config, get_config_file
 from d2lite.modeling.backbone import (
     BACKBONE_REGISTRY,
     FPN,
@@ -19,6 +19,7 @@ from d2lite.modeling.backbone import (
     BottleneckBlock,
     LastLevelMaxPool,
     ResNet,
+    TinyBackbone,
     build_backbone,
     build_resnet_backbone,
     build_resnet_fpn_backbone,
@@ -259,3 +260,27 @@ def test_r18_requires_res2_out_channels_64():
 def test_builders_are_registered():
     assert BACKBONE_REGISTRY.get("build_resnet_backbone") is build_resnet_backbone
     assert BACKBONE_REGISTRY.get("build_resnet_fpn_backbone") is build_resnet_fpn_backbone
+
+
+def test_tiny():
+    cfg = get_cfg()
+    cfg.merge_from_file(get_config_file("tiny/faster_rcnn_tiny.yaml"))
+    backbone = build_backbone(cfg)
+    assert isinstance(backbone, TinyBackbone)
+    out = _assert_output_shape_matches(backbone, torch.randn(2, 3, 32, 48))
+    assert list(out) == ["p2", "p3"]
+
+
+def test_weight_init_follows_detectron2():
+    cfg = get_config("COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml")
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    backbone = build_resnet_fpn_backbone(cfg, ShapeSpec(channels=3))
+    assert backbone.fpn_output2.bias.abs().sum() == 0
+    # c2_xavier_fill: kaiming_uniform(a=1) has bound sqrt(3 / fan_in).
+    fan_in = 256 * 9
+    assert backbone.fpn_output2.weight.abs().max() <= (3 / fan_in) ** 0.5
+    # c2_msra_fill: kaiming_normal with fan_out, std sqrt(2 / fan_out).
+    weight = backbone.bottom_up.res4[0].conv1.weight
+    fan_out = weight.shape[0] * 9
+    assert abs(weight.std().item() - (2 / fan_out) ** 0.5) < 0.1 * (2 / fan_out) ** 0.5

@@ -9,6 +9,7 @@ from .resnet import (
     build_resnet_backbone,
     make_stage,
 )
+from .tiny import TinyBackbone
 
 __all__ = [
     "BACKBONE_REGISTRY",
@@ -20,6 +21,7 @@ __all__ = [
     "LastLevelMaxPool",
     "LastLevelP6P7",
     "ResNet",
+    "TinyBackbone",
     "build_backbone",
     "build_resnet_backbone",
     "build_resnet_fpn_backbone",
