@@ -2,8 +2,14 @@
 
 Model code logs through :func:`event_storage_or_none` so it runs outside a trainer too.
 """
+
 from __future__ import annotations
 
+import datetime
+import json
+import logging
+import os
+import time
 from collections import defaultdict
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +17,15 @@ from typing import Any
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
 
-__all__ = ["EventStorage", "get_event_storage", "event_storage_or_none"]
+__all__ = [
+    "EventStorage",
+    "get_event_storage",
+    "event_storage_or_none",
+    "EventWriter",
+    "JSONWriter",
+    "TensorboardXWriter",
+    "CommonMetricPrinter",
+]
 
 _CURRENT_STORAGE_STACK: list["EventStorage"] = []
 
@@ -22,7 +36,9 @@ def get_event_storage() -> "EventStorage":
     Raises:
         AssertionError: outside a ``with EventStorage():`` block (as in Detectron2).
     """
-    assert _CURRENT_STORAGE_STACK, "get_event_storage() has to be called inside 'with EventStorage(...)'!"
+    assert (
+        _CURRENT_STORAGE_STACK
+    ), "get_event_storage() has to be called inside 'with EventStorage(...)'!"
     return _CURRENT_STORAGE_STACK[-1]
 
 
@@ -46,7 +62,9 @@ class EventStorage:
         self._current_prefix = ""
         self._vis_data: list[tuple[str, Any, int]] = []
 
-    def put_scalar(self, name: str, value: Any, smoothing_hint: bool = True, cur_iter: int | None = None) -> None:
+    def put_scalar(
+        self, name: str, value: Any, smoothing_hint: bool = True, cur_iter: int | None = None
+    ) -> None:
         """Adds ``value`` to the history of ``name``.
 
         Args:
@@ -61,11 +79,15 @@ class EventStorage:
         self._latest_scalars[name] = (value, cur_iter)
         existing = self._smoothing_hints.get(name)
         if existing is not None:
-            assert existing == smoothing_hint, f"Scalar {name} was put with a different smoothing_hint!"
+            assert (
+                existing == smoothing_hint
+            ), f"Scalar {name} was put with a different smoothing_hint!"
         else:
             self._smoothing_hints[name] = smoothing_hint
 
-    def put_scalars(self, *, smoothing_hint: bool = True, cur_iter: int | None = None, **kwargs) -> None:
+    def put_scalars(
+        self, *, smoothing_hint: bool = True, cur_iter: int | None = None, **kwargs
+    ) -> None:
         """Puts several scalars at once: ``put_scalars(loss_cls=0.3, lr=0.01)``."""
         for k, v in kwargs.items():
             self.put_scalar(k, v, smoothing_hint=smoothing_hint, cur_iter=cur_iter)
@@ -98,7 +120,10 @@ class EventStorage:
         """Like :meth:`latest`, with smoothed scalars replaced by their median over a window."""
         result = {}
         for k, (v, itr) in self._latest_scalars.items():
-            result[k] = (self._history[k].median(window_size) if self._smoothing_hints[k] else v, itr)
+            result[k] = (
+                self._history[k].median(window_size) if self._smoothing_hints[k] else v,
+                itr,
+            )
         return result
 
     def smoothing_hints(self) -> dict[str, bool]:
@@ -137,3 +162,156 @@ class EventStorage:
             yield
         finally:
             self._current_prefix = old_prefix
+
+
+class EventWriter:
+    """Base of the writers that ``PeriodicWriter`` calls; they read the current storage."""
+
+    def write(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class JSONWriter(EventWriter):
+    """Appends one JSON object per iteration, ``{"iteration": i, "loss_cls": ...}``, to a file.
+
+    Only scalars put since the previous write are written, each under the iteration it was put
+    at, so an iteration may appear on several lines (e.g. losses, then evaluation results).
+
+    Args:
+        json_file (str): path of the file, opened for appending.
+        window_size (int): median window of scalars with a smoothing hint. Defaults to 20.
+    """
+
+    def __init__(self, json_file: str, window_size: int = 20) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(json_file)), exist_ok=True)
+        self._file_handle = open(json_file, "a")
+        self._window_size = window_size
+        self._last_write = -1
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        to_save: dict[int, dict] = defaultdict(dict)
+        for k, (v, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
+            if itr > self._last_write:
+                to_save[itr][k] = v
+        if to_save:
+            self._last_write = max(to_save)
+        for itr in sorted(to_save):
+            self._file_handle.write(json.dumps({"iteration": itr, **to_save[itr]}, sort_keys=True))
+            self._file_handle.write("\n")
+        self._file_handle.flush()
+        # fsync so a killed run leaves complete lines for the iterations it reported.
+        os.fsync(self._file_handle.fileno())
+
+    def close(self) -> None:
+        self._file_handle.close()
+
+
+class TensorboardXWriter(EventWriter):
+    """Writes new scalars and queued images to TensorBoard event files.
+
+    Args:
+        log_dir (str): directory of the event files.
+        window_size (int): median window of scalars with a smoothing hint. Defaults to 20.
+        kwargs: passed to ``torch.utils.tensorboard.SummaryWriter``.
+    """
+
+    def __init__(self, log_dir: str, window_size: int = 20, **kwargs) -> None:
+        self._window_size = window_size
+        self._writer_args = {"log_dir": log_dir, **kwargs}
+        self._writer = None
+        self._last_write = -1
+
+    @property
+    def writer(self):
+        # Created on first use: importing tensorboard is slow and needless if nothing is written.
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(**self._writer_args)
+        return self._writer
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        new_last_write = self._last_write
+        for k, (v, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
+            if itr > self._last_write:
+                self.writer.add_scalar(k, v, itr)
+                new_last_write = max(new_last_write, itr)
+        self._last_write = new_last_write
+        for img_name, img, step_num in storage._vis_data:
+            img = img.detach().cpu()
+            self.writer.add_image(img_name, img / 255.0 if img.max() > 1 else img, step_num)
+        storage.clear_images()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+class CommonMetricPrinter(EventWriter):
+    """Logs ``eta  iter  losses  time  data_time  lr  max_mem`` to the terminal.
+
+    Args:
+        max_iter (int | None): the last iteration, for the ETA. Defaults to None (no ETA).
+        window_size (int): median window of the losses and times. Defaults to 20.
+    """
+
+    def __init__(self, max_iter: int | None = None, window_size: int = 20) -> None:
+        self.logger = logging.getLogger("d2lite.utils.events")
+        self._max_iter = max_iter
+        self._window_size = window_size
+        self._last_write: tuple[int, float] | None = None
+
+    def _get_eta(self, storage: EventStorage) -> str:
+        if self._max_iter is None:
+            return ""
+        iteration = storage.iter
+        if "time" in storage.histories():
+            eta_seconds = storage.history("time").median(1000) * (self._max_iter - iteration - 1)
+            storage.put_scalar("eta_seconds", eta_seconds, smoothing_hint=False)
+            return f"eta: {datetime.timedelta(seconds=int(eta_seconds))}  "
+        # Without an IterationTimer, estimate from the wall time between two writes.
+        eta = ""
+        if self._last_write is not None and iteration > self._last_write[0]:
+            elapsed = time.perf_counter() - self._last_write[1]
+            eta_seconds = elapsed / (iteration - self._last_write[0]) * (self._max_iter - iteration - 1)
+            eta = f"eta: {datetime.timedelta(seconds=int(eta_seconds))}  "
+        self._last_write = (iteration, time.perf_counter())
+        return eta
+
+    def _get(self, storage: EventStorage, name: str, fmt: str, latest: bool = False) -> str:
+        if name not in storage.histories():
+            return ""
+        hist = storage.history(name)
+        value = hist.latest() if latest else hist.median(self._window_size)
+        return f"{name}: {value:{fmt}}  "
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        iteration = storage.iter
+        if iteration == self._max_iter:
+            # Called after training ended: progress was already reported.
+            return
+        losses = "  ".join(
+            f"{k}: {v.median(self._window_size):.4g}"
+            for k, v in storage.histories().items()
+            if "loss" in k
+        )
+        max_mem = ""
+        if torch.cuda.is_available():
+            max_mem = f"max_mem: {torch.cuda.max_memory_allocated() / 1024.0 / 1024.0:.0f}M"
+        self.logger.info(
+            f" {self._get_eta(storage)}iter: {iteration}  {losses}  "
+            + self._get(storage, "time", ".4f")
+            + self._get(storage, "time", ".4f", latest=True).replace("time", "last_time")
+            + self._get(storage, "data_time", ".4f")
+            + self._get(storage, "data_time", ".4f", latest=True).replace(
+                "data_time", "last_data_time"
+            )
+            + self._get(storage, "lr", ".5g", latest=True)
+            + max_mem
+        )

@@ -1,0 +1,495 @@
+"""What a training script needs besides the loop: ``DefaultTrainer`` (model, data, optimizer,
+schedule, checkpoints and hooks from a config), ``DefaultPredictor``, the argument parser and
+``default_setup``. ``tools/plain_train_net.py`` shows the same training without hooks.
+
+The model, data, solver, checkpoint and evaluation parts are imported where they are used:
+the engine sits above all of them, and its loop and hooks stay importable on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from d2lite.config import CfgNode, check_cfg_keys
+from d2lite.utils import comm
+from d2lite.utils.collect_env import collect_env_info
+from d2lite.utils.env import seed_all_rng
+from d2lite.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
+from d2lite.utils.logger import setup_logger
+
+from . import hooks
+from .eval_hooks import _bn_modules_in_training
+from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
+
+__all__ = [
+    "create_ddp_model",
+    "default_argument_parser",
+    "default_setup",
+    "default_writers",
+    "DefaultPredictor",
+    "DefaultTrainer",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def create_ddp_model(model: nn.Module, *, fp16_compression: bool = False, **kwargs) -> nn.Module:
+    """Wraps ``model`` in ``DistributedDataParallel`` when there is more than one process.
+
+    Args:
+        model (nn.Module): the model, already on its device.
+        fp16_compression (bool): send gradients as float16. Defaults to False.
+        kwargs: passed to ``DistributedDataParallel``.
+    """
+    if comm.get_world_size() == 1:
+        return model
+    if "device_ids" not in kwargs and next(model.parameters()).is_cuda:
+        kwargs["device_ids"] = [comm.get_local_rank()]
+    ddp = DistributedDataParallel(model, **kwargs)
+    if fp16_compression:
+        from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
+
+        ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
+    return ddp
+
+
+def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    """Returns the parser of Detectron2's training scripts.
+
+    Trailing ``KEY VALUE`` pairs are collected in ``args.opts`` for ``cfg.merge_from_list``.
+    """
+    epilog = epilog or (
+        "Examples:\n\n"
+        "Run on single machine:\n"
+        "    $ tools/train_net.py --num-gpus 8 --config-file cfg.yaml\n\n"
+        "Change some config options:\n"
+        "    $ tools/train_net.py --config-file cfg.yaml MODEL.WEIGHTS /path/to/weight.pth "
+        "SOLVER.BASE_LR 0.001\n"
+    )
+    parser = argparse.ArgumentParser(
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Whether to attempt to resume from the checkpoint directory.",
+    )
+    parser.add_argument("--eval-only", action="store_true", help="perform evaluation only")
+    parser.add_argument("--num-gpus", type=int, default=1, help="number of gpus *per machine*")
+    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    parser.add_argument(
+        "--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)"
+    )
+    # A port derived from the pid, so two jobs on one machine rarely collide.
+    port = 2**15 + 2**14 + hash(os.getpid()) % 2**14
+    parser.add_argument(
+        "--dist-url",
+        default=f"tcp://127.0.0.1:{port}",
+        help="initialization URL for pytorch distributed backend.",
+    )
+    parser.add_argument(
+        "opts",
+        help="Modify config options at the end of the command, as 'PATH.KEY VALUE' pairs.",
+        default=None,
+        nargs=argparse.REMAINDER,
+    )
+    return parser
+
+
+def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
+    """Prepares a run: output directory, loggers, environment and config in the log, the
+    config saved as ``OUTPUT_DIR/config.yaml`` (main process), RNG seeds and cuDNN benchmark.
+    """
+    output_dir = cfg.OUTPUT_DIR
+    if comm.is_main_process() and output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+    rank = comm.get_rank()
+    setup_logger(output_dir, distributed_rank=rank, name="fvcore")
+    setup_log = setup_logger(output_dir, distributed_rank=rank)
+    setup_log.info("Rank of current process: %d. World size: %d", rank, comm.get_world_size())
+    setup_log.info("Environment info:\n%s", collect_env_info())
+    setup_log.info("Command line arguments: %s", args)
+    config_file = getattr(args, "config_file", "")
+    if config_file:
+        with open(config_file) as f:
+            setup_log.info("Contents of args.config_file=%s:\n%s", config_file, f.read())
+    if comm.is_main_process() and output_dir:
+        path = os.path.join(output_dir, "config.yaml")
+        with open(path, "w") as f:
+            f.write(cfg.dump())
+        setup_log.info("Full config saved to %s", path)
+    # Each rank gets its own seed, so data augmentation differs between ranks.
+    seed_all_rng(None if cfg.SEED < 0 else cfg.SEED + rank)
+    if not getattr(args, "eval_only", False):
+        torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
+
+
+def default_writers(output_dir: str, max_iter: int | None = None) -> list[EventWriter]:
+    """Returns the terminal printer, ``metrics.json`` and TensorBoard writers."""
+    os.makedirs(output_dir, exist_ok=True)
+    return [
+        CommonMetricPrinter(max_iter),
+        JSONWriter(os.path.join(output_dir, "metrics.json")),
+        TensorboardXWriter(output_dir),
+    ]
+
+
+class DefaultPredictor:
+    """Runs the model of ``cfg`` with ``MODEL.WEIGHTS`` on one image.
+
+    Args:
+        cfg (CfgNode): the config; ``INPUT.MIN_SIZE_TEST``/``MAX_SIZE_TEST`` set the resize.
+
+    Examples:
+        >>> pred = DefaultPredictor(cfg)
+        >>> outputs = pred(np.asarray(Image.open("input.jpg"))[:, :, ::-1])  # BGR
+    """
+
+    def __init__(self, cfg: CfgNode) -> None:
+        from d2lite.checkpoint import DetectionCheckpointer
+        from d2lite.data import MetadataCatalog
+        from d2lite.data import transforms as T
+        from d2lite.modeling import build_model
+
+        self.cfg = cfg.clone()
+        self.model = build_model(self.cfg)
+        self.model.eval()
+        if len(cfg.DATASETS.TEST):
+            self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0])
+        DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        self.aug = T.ResizeShortestEdge(
+            [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
+        )
+        self.input_format = cfg.INPUT.FORMAT
+        if self.input_format not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT must be 'RGB' or 'BGR', got {self.input_format!r}.")
+
+    def __call__(self, original_image: np.ndarray) -> dict:
+        """Detects objects in one image.
+
+        Args:
+            original_image (np.ndarray[H, W, 3]): a uint8 image in BGR order.
+
+        Returns:
+            dict: ``{"instances": Instances}`` in the original image's coordinates.
+        """
+        if not isinstance(original_image, np.ndarray) or original_image.ndim != 3:
+            raise ValueError(
+                "DefaultPredictor expects an np.ndarray of shape (H, W, 3), got "
+                f"{getattr(original_image, 'shape', type(original_image))}."
+            )
+        if original_image.shape[2] != 3:
+            raise ValueError(f"Expected 3 channels (BGR), got shape {original_image.shape}.")
+        if self.input_format == "RGB":
+            original_image = original_image[:, :, ::-1]
+        height, width = original_image.shape[:2]
+        image = self.aug.get_transform(original_image).apply_image(original_image)
+        image = torch.as_tensor(np.ascontiguousarray(image.astype("float32").transpose(2, 0, 1)))
+        with torch.inference_mode():
+            return self.model([{"image": image, "height": height, "width": width}])[0]
+
+
+class DefaultTrainer(TrainerBase):
+    """Trains the model of a config with the standard hooks (see ``build_hooks``).
+
+    It builds the model, optimizer, data loader and LR schedule through classmethods a subclass
+    may override (``build_model``, ``build_optimizer``, ``build_lr_scheduler``,
+    ``build_train_loader``, ``build_test_loader``, ``build_evaluator``), wraps the model in DDP
+    when several processes run, and checkpoints to ``cfg.OUTPUT_DIR``.
+
+    Examples:
+        >>> trainer = DefaultTrainer(cfg)
+        >>> trainer.resume_or_load(resume=False)  # load MODEL.WEIGHTS
+        >>> trainer.train()
+
+    Args:
+        cfg (CfgNode): the full config.
+    """
+
+    def __init__(self, cfg: CfgNode) -> None:
+        super().__init__()
+        # Before anything is built: a typo'd key set by attribute would be silently ignored.
+        check_cfg_keys(cfg)
+        if not logging.getLogger("d2lite").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False, find_unused_parameters=False)
+        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
+        self._trainer = trainer_cls(model, data_loader, optimizer)
+        # The inner trainer has no hooks of its own; after_backward must reach ours.
+        self._trainer.after_backward = self.after_backward
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        from d2lite.checkpoint import DetectionCheckpointer
+
+        self.checkpointer = DetectionCheckpointer(
+            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self._last_eval_results: dict | None = None
+        self.register_hooks(self.build_hooks())
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        """Resumes from ``OUTPUT_DIR/last_checkpoint`` if ``resume`` and it exists (training
+        continues at its iteration + 1); otherwise loads the model weights of ``MODEL.WEIGHTS``.
+        """
+        self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
+        if resume and self.checkpointer.has_checkpoint():
+            # self.iter was set by load_state_dict: the iteration the checkpoint was saved at.
+            self.start_iter = self.iter + 1
+
+    def build_hooks(self) -> list[HookBase | None]:
+        """Returns the hooks, which run in this order:
+
+        1. IterationTimer; 2. LRScheduler; 3. PreciseBN (TEST.PRECISE_BN.ENABLED and BN
+        layers); 4. PeriodicCheckpointer (main process); 5. ValidationLoss (TEST.VAL_PERIOD > 0
+        and DATASETS.VAL); 6. EvalHook (TEST.EVAL_PERIOD); 7. BestCheckpointer (main process)
+        and 8. EarlyStopping (TEST.EARLY_STOP_PATIENCE > 0), both if TEST.BEST_METRIC;
+        9. PeriodicWriter (main process), last so it writes what the others put.
+        """
+        cfg = self.cfg.clone()
+        cfg.defrost()
+        cfg.DATALOADER.NUM_WORKERS = 0  # PreciseBN needs few batches; workers cost memory
+        ret: list[HookBase | None] = [hooks.IterationTimer(), hooks.LRScheduler()]
+        if cfg.TEST.PRECISE_BN.ENABLED and _bn_modules_in_training(self.model):
+            loader = self.build_train_loader(cfg)
+            ret.append(
+                hooks.PreciseBN(
+                    cfg.TEST.EVAL_PERIOD, self.model, loader, cfg.TEST.PRECISE_BN.NUM_ITER
+                )
+            )
+        if comm.is_main_process():
+            ret.append(hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD))
+        if cfg.TEST.VAL_PERIOD > 0 and len(cfg.DATASETS.VAL):
+            ret.append(
+                hooks.ValidationLoss(self.model, self.build_val_loader(cfg), cfg.TEST.VAL_PERIOD)
+            )
+
+        def test_and_save_results():
+            self._last_eval_results = self.test(self.cfg, self.model)
+            return self._last_eval_results
+
+        ret.append(hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results))
+        ret.extend(self._best_metric_hooks(cfg))
+        if comm.is_main_process():
+            ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
+        return ret
+
+    def _best_metric_hooks(self, cfg: CfgNode) -> list[HookBase]:
+        metric = cfg.TEST.BEST_METRIC
+        if not metric:
+            return []
+        # A validation-loss metric is produced at the validation period, others at evaluation.
+        period = cfg.TEST.VAL_PERIOD if metric.startswith("val_") else cfg.TEST.EVAL_PERIOD
+        ret: list[HookBase] = []
+        if comm.is_main_process():
+            ret.append(
+                hooks.BestCheckpointer(period, self.checkpointer, metric, mode=cfg.TEST.BEST_MODE)
+            )
+        if cfg.TEST.EARLY_STOP_PATIENCE > 0:
+            ret.append(
+                hooks.EarlyStopping(metric, cfg.TEST.EARLY_STOP_PATIENCE, cfg.TEST.BEST_MODE)
+            )
+        return ret
+
+    def build_writers(self) -> list[EventWriter]:
+        """Returns the writers of ``PeriodicWriter``; override to add or replace some."""
+        return default_writers(self.cfg.OUTPUT_DIR, self.max_iter)
+
+    def train(self) -> dict | None:
+        """Trains from ``start_iter`` to ``SOLVER.MAX_ITER``.
+
+        Returns:
+            dict | None: the results of the last evaluation (None if none ran); checked
+            against ``TEST.EXPECTED_RESULTS`` on the main process when that is set.
+        """
+        super().train(self.start_iter, self.max_iter)
+        if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
+            from d2lite.evaluation import verify_results
+
+            if self._last_eval_results is None:
+                raise RuntimeError("TEST.EXPECTED_RESULTS is set but no evaluation ran.")
+            verify_results(self.cfg, self._last_eval_results)
+        return self._last_eval_results
+
+    def run_step(self) -> None:
+        self._trainer.iter = self.iter
+        self._trainer.run_step()
+
+    def state_dict(self) -> dict:
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._trainer.load_state_dict(state_dict["_trainer"])
+
+    @property
+    def model(self) -> nn.Module:
+        return self._trainer.model
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self._trainer.optimizer
+
+    @property
+    def data_loader(self):
+        return self._trainer.data_loader
+
+    @classmethod
+    def build_model(cls, cfg: CfgNode) -> nn.Module:
+        """Returns ``d2lite.modeling.build_model(cfg)``; override for another model."""
+        from d2lite.modeling import build_model
+
+        model = build_model(cfg)
+        logger.info("Model:\n%s", model)
+        return model
+
+    @classmethod
+    def build_optimizer(cls, cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
+        from d2lite.solver import build_optimizer
+
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg: CfgNode, optimizer: torch.optim.Optimizer):
+        from d2lite.solver import build_lr_scheduler
+
+        return build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def build_train_loader(cls, cfg: CfgNode):
+        """Returns ``build_detection_train_loader(cfg)``; override for another mapper."""
+        from d2lite.data import build_detection_train_loader
+
+        return build_detection_train_loader(cfg)
+
+    @classmethod
+    def build_test_loader(cls, cfg: CfgNode, dataset_name: str):
+        from d2lite.data import build_detection_test_loader
+
+        return build_detection_test_loader(cfg, dataset_name)
+
+    @classmethod
+    def build_val_loader(cls, cfg: CfgNode):
+        """Returns a finite loader over ``DATASETS.VAL`` that keeps the annotations (the losses
+        need them) and resizes as at test time, without random augmentation.
+        """
+        from d2lite.data import DatasetMapper, build_detection_test_loader
+        from d2lite.data import transforms as T
+
+        resize = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")
+        mapper = DatasetMapper(cfg, is_train=True, augmentations=[resize])
+        return build_detection_test_loader(cfg, list(cfg.DATASETS.VAL), mapper=mapper)
+
+    @classmethod
+    def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
+        """Returns a ``COCOEvaluator`` for datasets whose metadata ``evaluator_type`` is "coco"
+        or unset; override for other datasets.
+
+        Raises:
+            NotImplementedError: for another ``evaluator_type``, naming it and the dataset.
+        """
+        from d2lite.data import MetadataCatalog
+        from d2lite.evaluation import COCOEvaluator
+
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+        if evaluator_type in (None, "coco"):
+            return COCOEvaluator(dataset_name, output_dir=output_folder)
+        raise NotImplementedError(
+            f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}, for which d2lite has "
+            "no evaluator. Override DefaultTrainer.build_evaluator, or pass evaluators to test()."
+        )
+
+    @classmethod
+    def test(cls, cfg: CfgNode, model: nn.Module, evaluators=None) -> dict:
+        """Evaluates ``model`` on each of ``DATASETS.TEST``.
+
+        Args:
+            evaluators (DatasetEvaluator | list | None): one per test dataset. Defaults to
+                None (``build_evaluator`` for each).
+
+        Returns:
+            dict: ``{dataset name: results}``, or the results themselves for one dataset.
+        """
+        from d2lite.evaluation import DatasetEvaluator, inference_on_dataset, print_csv_format
+
+        if isinstance(evaluators, DatasetEvaluator):
+            evaluators = [evaluators]
+        if evaluators is not None and len(cfg.DATASETS.TEST) != len(evaluators):
+            raise ValueError(
+                f"{len(evaluators)} evaluators given for {len(cfg.DATASETS.TEST)} datasets in "
+                f"DATASETS.TEST {tuple(cfg.DATASETS.TEST)}."
+            )
+        results: OrderedDict = OrderedDict()
+        for idx, dataset_name in enumerate(cfg.DATASETS.TEST):
+            data_loader = cls.build_test_loader(cfg, dataset_name)
+            if evaluators is not None:
+                evaluator = evaluators[idx]
+            else:
+                try:
+                    evaluator = cls.build_evaluator(cfg, dataset_name)
+                except NotImplementedError as e:
+                    logger.warning("%s Skipping its evaluation.", e)
+                    results[dataset_name] = {}
+                    continue
+            results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
+            if comm.is_main_process():
+                logger.info("Evaluation results for %s in csv format:", dataset_name)
+                print_csv_format(results[dataset_name])
+        return list(results.values())[0] if len(results) == 1 else results
+
+    @staticmethod
+    def auto_scale_workers(cfg: CfgNode, num_workers: int) -> CfgNode:
+        """Scales batch size, LR and schedule linearly when the world size differs from
+        ``SOLVER.REFERENCE_WORLD_SIZE`` (0 disables scaling). Returns a new config.
+        """
+        old = cfg.SOLVER.REFERENCE_WORLD_SIZE
+        if old == 0 or old == num_workers:
+            return cfg
+        if cfg.SOLVER.IMS_PER_BATCH % old != 0:
+            raise ValueError(
+                f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH} is not divisible by "
+                f"SOLVER.REFERENCE_WORLD_SIZE={old}."
+            )
+        cfg = cfg.clone()
+        frozen = cfg.is_frozen()
+        cfg.defrost()
+        scale = num_workers / old
+        s = cfg.SOLVER
+        s.IMS_PER_BATCH = int(round(s.IMS_PER_BATCH * scale))
+        s.BASE_LR = s.BASE_LR * scale
+        s.MAX_ITER, s.WARMUP_ITERS = int(round(s.MAX_ITER / scale)), int(
+            round(s.WARMUP_ITERS / scale)
+        )
+        s.STEPS = tuple(int(round(x / scale)) for x in s.STEPS)
+        s.CHECKPOINT_PERIOD = int(round(s.CHECKPOINT_PERIOD / scale))
+        cfg.TEST.EVAL_PERIOD = int(round(cfg.TEST.EVAL_PERIOD / scale))
+        s.REFERENCE_WORLD_SIZE = num_workers
+        logger.info(
+            "Auto-scaling the config to batch_size=%d, learning_rate=%g, max_iter=%d, warmup=%d.",
+            s.IMS_PER_BATCH,
+            s.BASE_LR,
+            s.MAX_ITER,
+            s.WARMUP_ITERS,
+        )
+        if frozen:
+            cfg.freeze()
+        return cfg

@@ -1,0 +1,427 @@
+"""The training loop: ``TrainerBase`` runs hooks around ``run_step``; ``SimpleTrainer`` and
+``AMPTrainer`` implement the step as data -> losses -> backward -> optimizer step.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+import weakref
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from d2lite.utils import comm
+from d2lite.utils.events import EventStorage, get_event_storage
+
+__all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
+
+logger = logging.getLogger(__name__)
+
+
+class HookBase:
+    """A hook runs at fixed points of ``TrainerBase.train``.
+
+    ``self.trainer`` is a weak proxy of the trainer, set by ``register_hooks``. Implement only
+    the methods you need; ``before_step`` runs every iteration, so keep it cheap. A hook with
+    state that must survive a resume implements ``state_dict``/``load_state_dict``.
+    """
+
+    trainer: "TrainerBase" = None
+
+    def before_train(self) -> None:
+        """Called once before the first iteration."""
+
+    def after_train(self) -> None:
+        """Called once after the last iteration, also when training failed or was stopped."""
+
+    def before_step(self) -> None:
+        """Called before each iteration."""
+
+    def after_backward(self) -> None:
+        """Called after the backward pass, before the optimizer step."""
+
+    def after_step(self) -> None:
+        """Called after each iteration."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass
+
+
+class TrainerBase:
+    """Runs ``run_step`` from ``start_iter`` to ``max_iter`` with hooks around it.
+
+    Attributes:
+        iter (int): the current iteration; ``max_iter`` after a loop that finished.
+        start_iter (int): the first iteration of this run.
+        max_iter (int): the iteration to stop at (exclusive).
+        storage (EventStorage): the storage of the running ``train``.
+    """
+
+    def __init__(self) -> None:
+        self._hooks: list[HookBase] = []
+        self.iter: int = 0
+        self.start_iter: int = 0
+        self.max_iter: int = 0
+        self.storage: EventStorage
+        self._stop_requested = False
+
+    def register_hooks(self, hooks: Iterable[HookBase | None]) -> None:
+        """Appends hooks, skipping None; they run in registration order."""
+        hooks = [h for h in hooks if h is not None]
+        for h in hooks:
+            if not isinstance(h, HookBase):
+                raise TypeError(f"Hooks must subclass HookBase, got {type(h).__name__}.")
+            # A weak proxy, because the trainer owns its hooks and a cycle would keep both alive.
+            h.trainer = weakref.proxy(self)
+        self._hooks.extend(hooks)
+
+    def stop(self) -> None:
+        """Asks the loop to end cleanly after the current iteration (after_train still runs)."""
+        self._stop_requested = True
+
+    @property
+    def should_stop(self) -> bool:
+        return self._stop_requested
+
+    def train(self, start_iter: int, max_iter: int) -> None:
+        """Runs iterations ``start_iter .. max_iter - 1``.
+
+        Args:
+            start_iter (int): the first iteration (a resumed run starts after its checkpoint).
+            max_iter (int): the iteration to stop at (exclusive).
+        """
+        logger.info("Starting training from iteration %d", start_iter)
+        self.iter = self.start_iter = start_iter
+        self.max_iter = max_iter
+        self._stop_requested = False
+        with EventStorage(start_iter) as self.storage:
+            try:
+                self.before_train()
+                for self.iter in range(start_iter, max_iter):
+                    self.before_step()
+                    self.run_step()
+                    self.after_step()
+                    if self._stop_requested:
+                        logger.info("Training stopped at iteration %d on request.", self.iter)
+                        break
+                # After the loop iter == max_iter, which after_train hooks read as "finished".
+                self.iter += 1
+            except Exception:
+                logger.exception("Exception during training:")
+                raise
+            finally:
+                self.after_train()
+
+    def before_train(self) -> None:
+        for h in self._hooks:
+            h.before_train()
+
+    def after_train(self) -> None:
+        self.storage.iter = self.iter
+        for h in self._hooks:
+            h.after_train()
+
+    def before_step(self) -> None:
+        # Keep the storage on the iteration hooks and the model put their scalars at.
+        self.storage.iter = self.iter
+        for h in self._hooks:
+            h.before_step()
+
+    def after_backward(self) -> None:
+        for h in self._hooks:
+            h.after_backward()
+
+    def after_step(self) -> None:
+        for h in self._hooks:
+            h.after_step()
+
+    def run_step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Returns ``{"iteration": iter, "hooks": {hook qualname: state}}`` (stateful hooks)."""
+        ret: dict[str, Any] = {"iteration": self.iter}
+        hooks_state = {}
+        for h in self._hooks:
+            sd = h.state_dict()
+            if sd:
+                name = type(h).__qualname__
+                if name in hooks_state:
+                    # Two stateful hooks of one class cannot be told apart on load.
+                    logger.warning("Skipping the state of a second hook of class %s.", name)
+                    continue
+                hooks_state[name] = sd
+        if hooks_state:
+            ret["hooks"] = hooks_state
+        return ret
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restores ``iter`` and the state of each hook found in ``state_dict["hooks"]``."""
+        self.iter = state_dict["iteration"]
+        for key, value in state_dict.get("hooks", {}).items():
+            for h in self._hooks:
+                if type(h).__qualname__ == key:
+                    h.load_state_dict(value)
+                    break
+            else:
+                logger.warning("Cannot find the hook '%s', its state_dict is ignored.", key)
+
+
+def _sum_losses(loss_dict: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Returns (total loss, dict of losses) from a model's training output."""
+    if isinstance(loss_dict, torch.Tensor):
+        return loss_dict, {"total_loss": loss_dict}
+    if not isinstance(loss_dict, Mapping):
+        raise TypeError(
+            f"The model must return a dict of loss tensors in training, got {type(loss_dict)}."
+        )
+    for k, v in loss_dict.items():
+        if not isinstance(v, torch.Tensor):
+            raise TypeError(
+                f"Loss '{k}' returned by the model is a {type(v).__name__}, not a Tensor."
+            )
+    return sum(loss_dict.values()), dict(loss_dict)
+
+
+class SimpleTrainer(TrainerBase):
+    """One optimizer step per iteration on a batch from ``data_loader``: sum the model's
+    losses, backward, step. Anything else (LR schedule, checkpoints, logs) is a hook.
+
+    Args:
+        model (nn.Module): returns a dict of scalar losses in training mode.
+        data_loader (Iterable): yields the model's inputs; iterated without end.
+        optimizer (torch.optim.Optimizer): steps the model's parameters.
+        gather_metric_period (int): write metrics every this many iterations. Defaults to 1.
+        zero_grad_before_forward (bool): zero gradients before the forward instead of before
+            the backward. Defaults to False.
+        async_write_metrics (bool): write metrics in a background thread. Defaults to False.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data_loader: Iterable,
+        optimizer: torch.optim.Optimizer,
+        gather_metric_period: int = 1,
+        zero_grad_before_forward: bool = False,
+        async_write_metrics: bool = False,
+    ) -> None:
+        super().__init__()
+        # Training mode is set here rather than in run_step: a hook (e.g. an evaluation) may
+        # switch the model to eval mode and is responsible for switching it back.
+        model.train()
+        self.model = model
+        self.data_loader = data_loader
+        self._data_loader_iter_obj = None
+        self.optimizer = optimizer
+        self.gather_metric_period = gather_metric_period
+        self.zero_grad_before_forward = zero_grad_before_forward
+        self.async_write_metrics = async_write_metrics
+        self.concurrent_executor = (
+            concurrent.futures.ThreadPoolExecutor(max_workers=1) if async_write_metrics else None
+        )
+
+    @property
+    def _data_loader_iter(self):
+        # Created lazily, so building a trainer does not start data loading workers.
+        if self._data_loader_iter_obj is None:
+            self._data_loader_iter_obj = iter(self.data_loader)
+        return self._data_loader_iter_obj
+
+    def reset_data_loader(self, data_loader_builder) -> None:
+        """Replaces the data loader with ``data_loader_builder()`` (e.g. after a resume)."""
+        del self.data_loader
+        self._data_loader_iter_obj = None
+        self.data_loader = data_loader_builder()
+
+    def run_step(self) -> None:
+        assert self.model.training, "[SimpleTrainer] model was changed to eval mode!"
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
+        if self.zero_grad_before_forward:
+            self.optimizer.zero_grad()
+        losses, loss_dict = _sum_losses(self.model(data))
+        if not self.zero_grad_before_forward:
+            self.optimizer.zero_grad()
+        losses.backward()
+        self.after_backward()
+        self._submit_metrics(loss_dict, data_time)
+        self.optimizer.step()
+
+    def _submit_metrics(self, loss_dict: dict[str, torch.Tensor], data_time: float) -> None:
+        if self.async_write_metrics:
+            self.concurrent_executor.submit(
+                self._write_metrics,
+                loss_dict,
+                data_time,
+                iter=self.iter,
+                storage=get_event_storage(),
+            )
+        else:
+            self._write_metrics(loss_dict, data_time)
+
+    def _write_metrics(
+        self,
+        loss_dict: Mapping[str, torch.Tensor],
+        data_time: float,
+        prefix: str = "",
+        iter: int | None = None,
+        storage: EventStorage | None = None,
+    ) -> None:
+        cur_iter = self.iter if iter is None else iter
+        if (cur_iter + 1) % self.gather_metric_period == 0:
+            SimpleTrainer.write_metrics(loss_dict, data_time, cur_iter, prefix, storage)
+
+    @staticmethod
+    def write_metrics(
+        loss_dict: Mapping[str, torch.Tensor],
+        data_time: float,
+        cur_iter: int,
+        prefix: str = "",
+        storage: EventStorage | None = None,
+    ) -> None:
+        """Puts ``total_loss``, each loss (averaged over ranks) and ``data_time`` (the slowest
+        rank's) in the storage.
+
+        Raises:
+            FloatingPointError: if the total loss is NaN or infinite, naming the iteration and
+                every loss value.
+        """
+        metrics = {k: float(v.detach().cpu().item()) for k, v in loss_dict.items()}
+        # Checked on every rank, so a diverged rank fails at once instead of hanging the others.
+        if not np.isfinite(sum(metrics.values())):
+            raise FloatingPointError(
+                f"Loss became infinite or NaN at iteration={cur_iter}!\nloss_dict = {metrics}"
+            )
+        storage = get_event_storage() if storage is None else storage
+        storage.put_scalar("rank_data_time", data_time, cur_iter=cur_iter)
+        all_metrics = comm.gather({**metrics, "data_time": data_time})
+        if not comm.is_main_process():
+            return
+        data_time = float(np.max([m.pop("data_time") for m in all_metrics]))
+        storage.put_scalar("data_time", data_time, cur_iter=cur_iter)
+        metrics = {k: float(np.mean([m[k] for m in all_metrics])) for k in all_metrics[0]}
+        storage.put_scalar(f"{prefix}total_loss", sum(metrics.values()), cur_iter=cur_iter)
+        if len(metrics) > 1:
+            storage.put_scalars(cur_iter=cur_iter, **{prefix + k: v for k, v in metrics.items()})
+
+    def state_dict(self) -> dict:
+        ret = super().state_dict()
+        ret["optimizer"] = self.optimizer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self.optimizer.load_state_dict(state_dict["optimizer"])
+
+    def after_train(self) -> None:
+        if self.concurrent_executor is not None:
+            # Metrics of the last iterations must be in the storage before writers close.
+            self.concurrent_executor.shutdown(wait=True)
+            self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        super().after_train()
+
+
+def _cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); else it is emulated."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class AMPTrainer(SimpleTrainer):
+    """``SimpleTrainer`` with automatic mixed precision.
+
+    On CUDA the forward runs in ``precision`` (float16 by default) under autocast and the loss
+    is scaled by a ``GradScaler``. On the CPU it runs in bfloat16 (no scaler needed) where the
+    processor computes bfloat16 natively, and in float32 otherwise, since emulated bfloat16 is
+    slower than float32. The device is the one of the model's parameters.
+
+    Args:
+        model, data_loader, optimizer, gather_metric_period, zero_grad_before_forward,
+            async_write_metrics: as in ``SimpleTrainer``.
+        grad_scaler (torch.amp.GradScaler | None): CUDA only. Defaults to a new one.
+        precision (torch.dtype): autocast dtype on CUDA. Defaults to torch.float16.
+        log_grad_scaler (bool): put the scaler's scale in the storage. Defaults to False.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data_loader: Iterable,
+        optimizer: torch.optim.Optimizer,
+        gather_metric_period: int = 1,
+        zero_grad_before_forward: bool = False,
+        grad_scaler: "torch.amp.GradScaler | None" = None,
+        precision: torch.dtype = torch.float16,
+        log_grad_scaler: bool = False,
+        async_write_metrics: bool = False,
+    ) -> None:
+        super().__init__(
+            model,
+            data_loader,
+            optimizer,
+            gather_metric_period=gather_metric_period,
+            zero_grad_before_forward=zero_grad_before_forward,
+            async_write_metrics=async_write_metrics,
+        )
+        self.device_type = next(model.parameters()).device.type
+        self.log_grad_scaler = log_grad_scaler
+        self.grad_scaler = None
+        if self.device_type == "cuda":
+            self.precision = precision
+            self.grad_scaler = grad_scaler or torch.amp.GradScaler("cuda")
+        elif _cpu_supports_bf16():
+            self.precision = torch.bfloat16
+        else:
+            self.precision = None
+            logger.warning(
+                "AMP: this CPU has no native bfloat16 support; training in float32 instead."
+            )
+
+    def run_step(self) -> None:
+        assert self.model.training, "[AMPTrainer] model was changed to eval mode!"
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
+        if self.zero_grad_before_forward:
+            self.optimizer.zero_grad()
+        with torch.autocast(
+            self.device_type, dtype=self.precision, enabled=self.precision is not None
+        ):
+            losses, loss_dict = _sum_losses(self.model(data))
+        if not self.zero_grad_before_forward:
+            self.optimizer.zero_grad()
+        if self.grad_scaler is None:
+            losses.backward()
+            self.after_backward()
+            self._submit_metrics(loss_dict, data_time)
+            self.optimizer.step()
+            return
+        self.grad_scaler.scale(losses).backward()
+        self.after_backward()
+        if self.log_grad_scaler:
+            get_event_storage().put_scalar("[metric]grad_scaler", self.grad_scaler.get_scale())
+        self._submit_metrics(loss_dict, data_time)
+        self.grad_scaler.step(self.optimizer)
+        self.grad_scaler.update()
+
+    def state_dict(self) -> dict:
+        ret = super().state_dict()
+        if self.grad_scaler is not None:
+            ret["grad_scaler"] = self.grad_scaler.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        if self.grad_scaler is not None and "grad_scaler" in state_dict:
+            self.grad_scaler.load_state_dict(state_dict["grad_scaler"])

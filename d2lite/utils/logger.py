@@ -1,0 +1,151 @@
+"""Logger setup for scripts and rate-limited logging helpers for library code."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import time
+from collections import Counter
+
+__all__ = ["setup_logger", "log_first_n", "log_every_n", "log_every_n_seconds"]
+
+_RED, _RED_UNDERLINE, _GREEN, _RESET = "\x1b[31m", "\x1b[31;4m", "\x1b[32m", "\x1b[0m"
+
+
+class _ColorfulFormatter(logging.Formatter):
+    """Shortens the ``d2lite.`` logger prefix and colours the time, warnings and errors."""
+
+    def __init__(self, *args, root_name: str, abbrev_name: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._root_name = root_name + "."
+        self._abbrev_name = abbrev_name + "." if abbrev_name else ""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.name = record.name.replace(self._root_name, self._abbrev_name)
+        log = super().formatMessage(record)
+        if record.levelno == logging.WARNING:
+            prefix = f"{_RED}WARNING{_RESET}"
+        elif record.levelno >= logging.ERROR:
+            prefix = f"{_RED_UNDERLINE}ERROR{_RESET}"
+        else:
+            return log
+        return prefix + " " + log
+
+
+@functools.lru_cache()  # the same arguments configure a logger once, however often it is called
+def setup_logger(
+    output: str | None = None,
+    distributed_rank: int = 0,
+    *,
+    color: bool = True,
+    name: str = "d2lite",
+    abbrev_name: str | None = None,
+    enable_propagation: bool = False,
+) -> logging.Logger:
+    """Configures logger ``name``: stdout on rank 0, and a file on rank 0 if ``output`` is set.
+
+    Args:
+        output (str | None): a ``.txt``/``.log`` file, or a directory that gets ``log.txt``.
+            Defaults to None (no file).
+        distributed_rank (int): rank of this process; other ranks log nothing. Defaults to 0.
+        color (bool): colour warnings and errors on the terminal. Defaults to True.
+        name (str): the root logger to configure. Defaults to "d2lite".
+        abbrev_name (str | None): shown instead of ``name`` on the terminal.
+            Defaults to "d2" for "d2lite", else ``name``.
+        enable_propagation (bool): also pass records to the root logger. Defaults to False.
+
+    Returns:
+        logging.Logger: the configured logger.
+    """
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = enable_propagation
+    if abbrev_name is None:
+        abbrev_name = "d2" if name == "d2lite" else name
+    plain = logging.Formatter(
+        "[%(asctime)s] %(name)s %(levelname)s: %(message)s", datefmt="%m/%d %H:%M:%S"
+    )
+    if distributed_rank != 0:
+        # Non-main ranks stay quiet; their records are dropped, not printed N times.
+        logger.addHandler(logging.NullHandler())
+        return logger
+    handler = logging.StreamHandler(stream=sys.stdout)
+    handler.setLevel(logging.DEBUG)
+    if color:
+        handler.setFormatter(
+            _ColorfulFormatter(
+                f"{_GREEN}[%(asctime)s %(name)s]:{_RESET} %(message)s",
+                datefmt="%m/%d %H:%M:%S",
+                root_name=name,
+                abbrev_name=str(abbrev_name),
+            )
+        )
+    else:
+        handler.setFormatter(plain)
+    logger.addHandler(handler)
+    if output is not None:
+        filename = output if output.endswith((".txt", ".log")) else os.path.join(output, "log.txt")
+        os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)
+        file_handler = logging.FileHandler(filename, mode="a")
+        file_handler.setLevel(logging.DEBUG)
+        file_handler.setFormatter(plain)
+        logger.addHandler(file_handler)
+    return logger
+
+
+def _find_caller() -> tuple[str, tuple[str, int, str]]:
+    """Returns the module name and (file, line, function) of the first frame outside this file."""
+    frame = sys._getframe(2)
+    while frame:
+        code = frame.f_code
+        if os.path.join("utils", "logger.") not in code.co_filename:
+            mod_name = frame.f_globals.get("__name__", "__main__")
+            return mod_name, (code.co_filename, frame.f_lineno, code.co_name)
+        frame = frame.f_back
+    return "__main__", ("", 0, "")
+
+
+_LOG_COUNTER: Counter = Counter()
+_LOG_TIMER: dict = {}
+
+
+def log_first_n(lvl: int, msg: str, n: int = 1, *, name: str | None = None, key="caller") -> None:
+    """Logs ``msg`` only the first ``n`` times.
+
+    Args:
+        lvl (int): logging level.
+        n (int): how many times to log. Defaults to 1.
+        name (str | None): logger name. Defaults to the caller's module.
+        key (str | tuple[str]): "caller", "message" or both: what identifies repeated calls.
+            Defaults to "caller".
+    """
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    caller_module, caller_key = _find_caller()
+    hash_key: tuple = ()
+    if "caller" in keys:
+        hash_key = hash_key + caller_key
+    if "message" in keys:
+        hash_key = hash_key + (msg,)
+    _LOG_COUNTER[hash_key] += 1
+    if _LOG_COUNTER[hash_key] <= n:
+        logging.getLogger(name or caller_module).log(lvl, msg)
+
+
+def log_every_n(lvl: int, msg: str, n: int = 1, *, name: str | None = None) -> None:
+    """Logs ``msg`` on the 1st, (n+1)-th, (2n+1)-th ... call from the same line."""
+    caller_module, key = _find_caller()
+    _LOG_COUNTER[key] += 1
+    if n == 1 or _LOG_COUNTER[key] % n == 1:
+        logging.getLogger(name or caller_module).log(lvl, msg)
+
+
+def log_every_n_seconds(lvl: int, msg: str, n: float = 1, *, name: str | None = None) -> None:
+    """Logs ``msg`` at most once every ``n`` seconds from the same line."""
+    caller_module, key = _find_caller()
+    last = _LOG_TIMER.get(key)
+    now = time.time()
+    if last is None or now - last >= n:
+        logging.getLogger(name or caller_module).log(lvl, msg)
+        _LOG_TIMER[key] = now

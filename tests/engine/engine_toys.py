@@ -1,0 +1,98 @@
+"""Toy model, data and a small training script shared by the engine tests.
+
+Run as a script (``python engine_toys.py OUT_DIR MAX_ITER PERIOD SLEEP``) it trains the toy
+model with checkpoints every PERIOD iterations, resuming from OUT_DIR when it holds one; the
+kill-and-resume test starts it in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from d2lite.engine import hooks  # noqa: E402
+from d2lite.engine.train_loop import SimpleTrainer  # noqa: E402
+
+
+class ToyModel(nn.Module):
+    """Linear regression on rows ``[x (4 values), y]`` returning two losses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        err = self.linear(batch[:, :4]) - batch[:, 4:]
+        return {"loss_mse": (err**2).mean(), "loss_l1": err.abs().mean() * 0.1}
+
+
+def random_batches(batch_size: int = 4):
+    while True:
+        yield torch.rand(batch_size, 5)
+
+
+def seeded_batches(start_iter: int, batch_size: int = 4):
+    """The batch of iteration i depends on i only, so a resumed run replays the same data."""
+    it = start_iter
+    while True:
+        yield torch.rand(batch_size, 5, generator=torch.Generator().manual_seed(it))
+        it += 1
+
+
+def make_checkpointer(model, save_dir, **checkpointables):
+    try:
+        from d2lite.checkpoint import DetectionCheckpointer
+    except ImportError:
+        from fvcore.common.checkpoint import Checkpointer as DetectionCheckpointer
+    return DetectionCheckpointer(model, save_dir, **checkpointables)
+
+
+def train_toy(out_dir: str, max_iter: int, period: int, sleep: float) -> nn.Module:
+    """Trains (or resumes) the toy model with SGD+momentum and a step LR schedule."""
+    torch.manual_seed(0)
+    model = ToyModel()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5)
+    trainer = SimpleTrainer(model, None, optimizer)
+    checkpointer = make_checkpointer(model, out_dir, trainer=trainer)
+    trainer.register_hooks(
+        [
+            hooks.LRScheduler(optimizer, scheduler),
+            hooks.PeriodicCheckpointer(checkpointer, period),
+            hooks.CallbackHook(after_step=lambda t: time.sleep(sleep)),
+        ]
+    )
+    start_iter = 0
+    if checkpointer.has_checkpoint():
+        checkpointer.resume_or_load("", resume=True)
+        start_iter = trainer.iter + 1
+    trainer.data_loader = seeded_batches(start_iter)
+    trainer.train(start_iter, max_iter)
+    torch.save(model.state_dict(), os.path.join(out_dir, "final_weights.pth"))
+    return model
+
+
+def ddp_worker(full_batch: torch.Tensor, steps: int, out_file: str) -> None:
+    """One rank of the Gloo test: trains on its half of ``full_batch`` with DDP."""
+    from d2lite.engine import create_ddp_model
+    from d2lite.utils import comm
+
+    torch.manual_seed(0)
+    model = create_ddp_model(ToyModel(), broadcast_buffers=False)
+    half = full_batch.shape[0] // comm.get_world_size()
+    mine = full_batch[comm.get_rank() * half : (comm.get_rank() + 1) * half]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    trainer = SimpleTrainer(model, iter(lambda: mine, None), optimizer)
+    trainer.train(0, steps)
+    if comm.is_main_process():
+        torch.save(model.module.state_dict(), out_file)
+
+
+if __name__ == "__main__":
+    train_toy(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from engine_toys import ToyModel, random_batches, seeded_batches
+
+from d2lite.engine import AMPTrainer, HookBase, SimpleTrainer, TrainerBase, hooks
+from d2lite.utils.events import get_event_storage
+
+
+def _trainer(model=None, data=None, lr=0.1):
+    model = model or ToyModel()
+    data = data if data is not None else random_batches()
+    return SimpleTrainer(model, data, torch.optim.SGD(model.parameters(), lr=lr))
+
+
+class _Recorder(HookBase):
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def before_train(self):
+        self.log.append((self.name, "before_train", self.trainer.iter))
+
+    def after_train(self):
+        self.log.append((self.name, "after_train", self.trainer.iter))
+
+    def before_step(self):
+        self.log.append((self.name, "before_step", self.trainer.iter))
+
+    def after_backward(self):
+        self.log.append((self.name, "after_backward", self.trainer.iter))
+
+    def after_step(self):
+        self.log.append((self.name, "after_step", self.trainer.iter))
+
+
+def test_hook_call_order_and_final_iter():
+    log: list = []
+    trainer = _trainer()
+    trainer.register_hooks([_Recorder("a", log), None, _Recorder("b", log)])
+    trainer.train(3, 5)
+    step = ["before_step", "after_backward", "after_step"]
+    expected = [("a", "before_train", 3), ("b", "before_train", 3)]
+    for it in (3, 4):
+        for stage in step:
+            expected += [("a", stage, it), ("b", stage, it)]
+    expected += [("a", "after_train", 5), ("b", "after_train", 5)]
+    assert log == expected
+    # As in Detectron2, iter == max_iter after a finished loop.
+    assert trainer.iter == 5 and trainer.start_iter == 3 and trainer.max_iter == 5
+
+
+def test_register_hooks_rejects_non_hooks_and_sets_weak_trainer():
+    trainer = _trainer()
+    with pytest.raises(TypeError, match="HookBase"):
+        trainer.register_hooks([object()])
+    hook = HookBase()
+    trainer.register_hooks([hook])
+    assert hook.trainer.iter == 0
+    assert hook.trainer is not trainer  # a weakref proxy, not the trainer itself
+
+
+def test_losses_and_data_time_in_storage():
+    trainer = _trainer()
+    seen = {}
+
+    def grab(t):
+        seen.update({k: v for k, (v, _) in t.storage.latest().items()})
+
+    trainer.register_hooks([hooks.CallbackHook(after_step=grab)])
+    trainer.train(0, 2)
+    assert set(seen) == {"total_loss", "loss_mse", "loss_l1", "data_time", "rank_data_time"}
+    assert seen["total_loss"] == pytest.approx(seen["loss_mse"] + seen["loss_l1"])
+    assert trainer.storage.history("total_loss").values()[-1][1] == 1
+
+
+def test_training_reduces_loss():
+    batch = torch.rand(8, 5)
+    trainer = _trainer(data=iter(lambda: batch, None), lr=0.3)
+    trainer.train(0, 30)
+    losses = [v for v, _ in trainer.storage.history("total_loss").values()]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+class _NaNModel(ToyModel):
+    def forward(self, batch):
+        out = super().forward(batch)
+        if get_event_storage().iter == 5:
+            out["loss_mse"] = out["loss_mse"] * float("nan")
+        return out
+
+
+def test_nan_loss_raises_floating_point_error_naming_iteration():
+    log: list = []
+    trainer = _trainer(model=_NaNModel())
+    trainer.register_hooks([_Recorder("a", log)])
+    with pytest.raises(FloatingPointError, match=r"iteration=5!\nloss_dict = .*'loss_mse': nan"):
+        trainer.train(0, 10)
+    # after_train still runs on failure, with iter left at the failing iteration.
+    assert log[-1] == ("a", "after_train", 5)
+
+
+def test_model_output_type_errors():
+    class BadModel(ToyModel):
+        def forward(self, batch):
+            return {"loss": super().forward(batch)["loss_mse"], "acc": 0.5}
+
+    with pytest.raises(TypeError, match="Loss 'acc'.*float"):
+        _trainer(model=BadModel()).train(0, 1)
+
+
+def test_tensor_output_is_total_loss():
+    class TensorModel(ToyModel):
+        def forward(self, batch):
+            return super().forward(batch)["loss_mse"]
+
+    trainer = _trainer(model=TensorModel())
+    trainer.train(0, 1)
+    assert "total_loss" in trainer.storage.latest()
+
+
+def test_gather_metric_period():
+    trainer = SimpleTrainer(
+        ToyModel(),
+        random_batches(),
+        torch.optim.SGD(ToyModel().parameters(), 0.1),
+        gather_metric_period=2,
+    )
+    trainer.train(0, 4)
+    assert [it for _, it in trainer.storage.history("total_loss").values()] == [1, 3]
+
+
+def test_stop_ends_loop_cleanly():
+    log: list = []
+
+    def stop_at_2(t):
+        if t.iter == 2:
+            t.stop()
+
+    trainer = _trainer()
+    trainer.register_hooks([hooks.CallbackHook(after_step=stop_at_2), _Recorder("a", log)])
+    trainer.train(0, 10)
+    assert trainer.should_stop
+    assert trainer.iter == 3  # one past the last iteration run
+    assert ("a", "after_step", 2) in log and ("a", "before_step", 3) not in log
+    assert log[-1] == ("a", "after_train", 3)
+
+
+class _Stateful(HookBase):
+    def __init__(self):
+        self.value = 0
+
+    def after_step(self):
+        self.value += 1
+
+    def state_dict(self):
+        return {"value": self.value}
+
+    def load_state_dict(self, state_dict):
+        self.value = state_dict["value"]
+
+
+def test_trainer_state_dict_round_trip():
+    trainer = _trainer()
+    trainer.register_hooks([_Stateful(), HookBase()])
+    trainer.train(0, 3)
+    sd = trainer.state_dict()
+    assert sd["iteration"] == 3
+    assert sd["hooks"] == {"_Stateful": {"value": 3}}
+    assert "optimizer" in sd
+    other = _trainer()
+    hook = _Stateful()
+    other.register_hooks([hook])
+    other.load_state_dict(sd)
+    assert other.iter == 3 and hook.value == 3
+
+
+def test_seeded_runs_are_identical():
+    def run():
+        torch.manual_seed(3)
+        trainer = _trainer(data=random_batches())
+        trainer.train(0, 5)
+        return [v for v, _ in trainer.storage.history("total_loss").values()]
+
+    first, second = run(), run()
+    assert first == second and len(first) == 5
+
+
+def test_base_trainer_run_step_is_abstract():
+    with pytest.raises(NotImplementedError):
+        TrainerBase().train(0, 1)
+
+
+def test_amp_trainer_on_cpu_trains():
+    model = ToyModel()
+    trainer = AMPTrainer(model, seeded_batches(0), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert trainer.grad_scaler is None  # no scaler on the CPU
+    assert trainer.precision in (torch.bfloat16, None)
+    trainer.train(0, 3)
+    loss = trainer.storage.history("total_loss").latest()
+    assert math.isfinite(loss)
+    assert "grad_scaler" not in trainer.state_dict()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_amp_trainer_on_cuda_uses_grad_scaler():
+    model = ToyModel().cuda()
+    data = (b.cuda() for b in seeded_batches(0))
+    trainer = AMPTrainer(model, data, torch.optim.SGD(model.parameters(), lr=0.1))
+    assert trainer.precision == torch.float16 and trainer.grad_scaler is not None
+    trainer.train(0, 3)
+    assert math.isfinite(trainer.storage.history("total_loss").latest())
+    assert "grad_scaler" in trainer.state_dict()
