@@ -65,3 +65,21 @@ def test_get_norm_empty_callable_and_unknown():
     assert isinstance(get_norm(lambda c: nn.GroupNorm(2, c), 8), nn.GroupNorm)
     with pytest.raises(ValueError, match="Unknown norm 'XYZ'"):
         get_norm("XYZ", 8)
+
+
+def test_frozen_bn_keeps_low_precision_dtype():
+    frozen = FrozenBatchNorm2d(3)
+    frozen.weight.fill_(2.0)
+    x = torch.ones(1, 3, 2, 2, dtype=torch.bfloat16)
+    out = frozen(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), torch.full((1, 3, 2, 2), 2.0), atol=0.02, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_convert_frozen_batchnorm_keeps_device():
+    bn = nn.BatchNorm2d(4).cuda().eval()
+    frozen = FrozenBatchNorm2d.convert_frozen_batchnorm(bn)
+    assert frozen.running_var.is_cuda
+    x = torch.randn(2, 4, 3, 3, device="cuda")
+    torch.testing.assert_close(frozen(x), bn(x), atol=1e-5, rtol=1e-5)

@@ -284,3 +284,18 @@ def test_weight_init_follows_detectron2():
     weight = backbone.bottom_up.res4[0].conv1.weight
     fan_out = weight.shape[0] * 9
     assert abs(weight.std().item() - (2 / fan_out) ** 0.5) < 0.1 * (2 / fan_out) ** 0.5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fpn_on_cuda_matches_cpu():
+    cfg = get_config("COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml")
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    backbone = build_resnet_fpn_backbone(cfg, ShapeSpec(channels=3)).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = backbone(x)
+        actual = backbone.cuda()(x.cuda())
+    # cuDNN may use TF32 convolutions, so compare relative to the feature's scale.
+    for name, feature in expected.items():
+        assert (actual[name].cpu() - feature).abs().max() <= 1e-2 * feature.abs().max(), name
