@@ -331,3 +331,37 @@ def test_periodic_checkpointer_keeps_last_n(tmp_path):
     expected = ["last_checkpoint", "model_0000005.pth", "model_final.pth"]
     assert sorted(os.listdir(tmp_path)) == expected
     assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
+
+
+def _resnet18_detector() -> nn.Module:
+    from d2lite.layers import ShapeSpec
+    from d2lite.modeling.backbone import build_resnet_backbone
+
+    cfg = get_cfg()
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res4"]
+    model = nn.Module()
+    model.backbone = nn.Module()
+    model.backbone.bottom_up = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+    model.roi_heads = _Heads(2)
+    return model
+
+
+def test_torchvision_resnet_pth_loads_into_detector_backbone(tmp_path, caplog):
+    torchvision = pytest.importorskip("torchvision")
+    source = torchvision.models.resnet18()
+    path = tmp_path / "resnet18.pth"
+    torch.save(source.state_dict(), path)
+    model = _resnet18_detector()
+    with caplog.at_level(logging.WARNING, logger="d2lite.checkpoint.detection_checkpoint"):
+        DetectionCheckpointer(model).load(str(path))
+    bottom_up = model.backbone.bottom_up
+    assert torch.equal(bottom_up.stem.conv1.weight, source.conv1.weight)
+    assert torch.equal(bottom_up.res3[0].shortcut.weight, source.layer2[0].downsample[0].weight)
+    assert torch.equal(bottom_up.res4[1].conv2.norm.running_var, source.layer3[1].bn2.running_var)
+    # Only the detector's own head is reported; layer4 (res5, not built) and fc are not model keys.
+    table = caplog.records[-1].getMessage()
+    assert "missing in checkpoint | roi_heads.box_predictor.cls_score.{bias, weight}" in table
+    assert "backbone.bottom_up" not in table.split("unused")[0]
