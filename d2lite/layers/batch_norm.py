@@ -59,6 +59,10 @@ class FrozenBatchNorm2d(nn.Module):
                 state_dict[prefix + "running_mean"] = torch.zeros_like(self.running_mean)
             if prefix + "running_var" not in state_dict:
                 state_dict[prefix + "running_var"] = torch.ones_like(self.running_var)
+        if version is not None and version < 3:
+            # Version 2 applied running_var without adding eps; keep its outputs unchanged.
+            logger.info(f"FrozenBatchNorm {prefix.rstrip('.')} is upgraded to version 3.")
+            state_dict[prefix + "running_var"] = state_dict[prefix + "running_var"] - self.eps
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )

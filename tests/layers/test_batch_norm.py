@@ -47,6 +47,15 @@ def test_frozen_bn_loads_checkpoint_without_running_stats():
     torch.testing.assert_close(out, torch.tensor([3.0, 2.0]), atol=1e-4, rtol=0)
 
 
+def test_frozen_bn_upgrades_version_2_running_var():
+    model = nn.Sequential(FrozenBatchNorm2d(2))
+    state = model.state_dict()
+    state["0.running_var"] = torch.tensor([4.0, 9.0])
+    state._metadata["0"]["version"] = 2
+    model.load_state_dict(state)
+    torch.testing.assert_close(model[0].running_var, torch.tensor([4.0, 9.0]) - 1e-5)
+
+
 @pytest.mark.parametrize(
     "name, cls",
     [("BN", nn.BatchNorm2d), ("FrozenBN", FrozenBatchNorm2d), ("GN", nn.GroupNorm),
