@@ -34,7 +34,7 @@ from d2lite.utils.file_io import PathManager
 
 from .safe_pickle import safe_load_pickle
 
-__all__ = ["DetectionCheckpointer"]
+__all__ = ["DetectionCheckpointer", "format_incompatible_keys"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,19 @@ def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
             os.close(dir_fd)
 
 
-_PLAIN_TYPES = (int, float, bool, str, type(None), torch.Tensor, torch.Size, torch.dtype)
+_PLAIN_TYPES = (
+    int,
+    float,
+    complex,
+    bool,
+    str,
+    bytes,
+    type(None),
+    torch.Tensor,
+    torch.Size,
+    torch.dtype,
+    torch.device,
+)
 
 
 def _weights_only_safe(obj: Any, where: str) -> Any:
@@ -93,14 +105,15 @@ def _weights_only_safe(obj: Any, where: str) -> Any:
         return obj.item()
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(obj.copy())
-    if isinstance(obj, _PLAIN_TYPES) or isinstance(obj, torch.device):
+    if isinstance(obj, _PLAIN_TYPES):
         return obj
     if isinstance(obj, dict):
         new = {k: _weights_only_safe(v, f"{where}[{k!r}]") for k, v in obj.items()}
         if all(new[k] is obj[k] for k in obj):
             return obj
         return OrderedDict(new) if isinstance(obj, OrderedDict) else new
-    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+    # Exact types only: a namedtuple or list subclass would pickle as its own class.
+    if type(obj) in (list, tuple, set, frozenset):
         new_items = [_weights_only_safe(v, f"{where}[{i}]") for i, v in enumerate(obj)]
         if all(a is b for a, b in zip(new_items, obj)):
             return obj
@@ -112,12 +125,12 @@ def _weights_only_safe(obj: Any, where: str) -> Any:
     )
 
 
-def _ndarrays_to_tensors(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """numpy arrays and scalars (as pickled weight files hold them) -> tensors."""
-    return {
-        k: torch.from_numpy(np.array(v)) if isinstance(v, (np.ndarray, np.generic)) else v
-        for k, v in state_dict.items()
-    }
+def _ndarrays_to_tensors(state_dict: dict[str, Any]) -> None:
+    """In place (keeping a state dict's ``_metadata``): numpy arrays and scalars -> tensors."""
+    for k, v in list(state_dict.items()):
+        if isinstance(v, (np.ndarray, np.generic)):
+            # np.array copies, so read-only buffers from pickles become writable tensors.
+            state_dict[k] = torch.from_numpy(np.array(v))
 
 
 def _group_keys(keys: list[str]) -> list[str]:
@@ -297,8 +310,9 @@ class DetectionCheckpointer(Checkpointer):
     def _from_pickle(self, data: Any, filename: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ValueError(f"{filename} holds a {type(data).__name__}, not a dict of weights")
-        if "model" in data and "__author__" in data:
-            self.logger.info(f"Reading a file from '{data['__author__']}'")
+        if isinstance(data.get("model"), dict):
+            # Detectron2 format; files converted from other sources set "matching_heuristics".
+            self.logger.info(f"Reading a file from '{data.get('__author__', 'unknown')}'")
             return data
         if "blobs" in data:
             data = data["blobs"]
@@ -311,7 +325,7 @@ class DetectionCheckpointer(Checkpointer):
         return {"model": blobs, "__author__": "Caffe2", "matching_heuristics": True}
 
     def _load_model(self, checkpoint: dict[str, Any]) -> Any:
-        checkpoint["model"] = _ndarrays_to_tensors(checkpoint["model"])
+        _ndarrays_to_tensors(checkpoint["model"])
         if checkpoint.get("matching_heuristics", False):
             from .c2_model_loading import convert_to_model_names
 

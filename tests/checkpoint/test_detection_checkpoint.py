@@ -177,11 +177,18 @@ def test_full_checkpoint_loads_with_weights_only(tmp_path, optimizer_name):
     model = _Model()
     optimizer, scheduler = _train_state(model, optimizer_name=optimizer_name)
     DetectionCheckpointer(model, str(tmp_path), optimizer=optimizer, scheduler=scheduler).save(
-        "full", iteration=np.int64(3), best=np.float32(0.5), hist=[np.float64(1.0)]
+        "full",
+        iteration=np.int64(3),
+        best=np.float32(0.5),
+        hist=[np.float64(1.0)],
+        arr=np.arange(3),
+        tags={"a", "b"},
+        dev=torch.device("cpu"),
     )
     data = torch.load(tmp_path / "full.pth", map_location="cpu", weights_only=True)
     assert data["iteration"] == 3 and type(data["iteration"]) is int
-    assert data["best"] == 0.5 and data["hist"] == [1.0]
+    assert data["best"] == 0.5 and data["hist"] == [1.0] and data["tags"] == {"a", "b"}
+    assert torch.equal(data["arr"], torch.arange(3)) and data["dev"] == torch.device("cpu")
     assert data["scheduler"] == {"base_lrs": scheduler.base_lrs, "last_epoch": 3}
     state, saved = optimizer.state_dict(), data["optimizer"]
     assert saved["param_groups"] == state["param_groups"]
@@ -271,6 +278,16 @@ def test_caffe2_pkl_goes_through_name_conversion(tmp_path, monkeypatch):
     assert list(state_dict) == ["conv1_w"] and isinstance(state_dict["conv1_w"], torch.Tensor)
     assert "roi_heads.box_predictor.cls_score.weight" in model_keys
     assert torch.all(model.backbone[0].weight == 2.0)
+
+
+def test_converted_pkl_with_matching_heuristics_flag(tmp_path, monkeypatch):
+    calls = []
+    _fake_converter(monkeypatch, lambda sd, keys: calls.append(sorted(sd)) or sd)
+    path = tmp_path / "from_torchvision.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"model": {"stem.conv1.weight": np.zeros(1)}, "matching_heuristics": True}, f)
+    DetectionCheckpointer(_Model()).load(str(path))
+    assert calls == [["stem.conv1.weight"]]
 
 
 def test_bare_state_dict_and_query_go_through_conversion(tmp_path, monkeypatch):
