@@ -1,0 +1,266 @@
+"""ROI heads: sample proposals against the ground truth, pool their features, predict boxes.
+
+N: images, R: proposals per image (after sampling in training), K: foreground classes,
+C: channels, S: pooler output size.
+"""
+from __future__ import annotations
+
+import torch
+from fvcore.common.registry import Registry
+from torch import Tensor, nn
+
+from ...config import CfgNode
+from ...layers import ShapeSpec
+from ...structures import Boxes, ImageList, Instances, pairwise_iou
+from ...utils.events import event_storage_or_none
+from ..matcher import Matcher
+from ..poolers import ROIPooler
+from ..proposal_generator.proposal_utils import add_ground_truth_to_proposals
+from ..sampling import subsample_labels
+from .box_head import build_box_head
+from .fast_rcnn import FastRCNNOutputLayers
+
+__all__ = ["ROI_HEADS_REGISTRY", "ROIHeads", "StandardROIHeads", "build_roi_heads"]
+
+ROI_HEADS_REGISTRY = Registry("ROI_HEADS")
+ROI_HEADS_REGISTRY.__doc__ = """
+Registry for ROI heads: called as ``cls(**cls.from_config(cfg, input_shape))`` (or
+``obj(cfg, input_shape)`` without ``from_config``), ``input_shape`` the backbone output shapes.
+"""
+
+
+def build_roi_heads(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> nn.Module:
+    """Builds ``cfg.MODEL.ROI_HEADS.NAME``."""
+    obj = ROI_HEADS_REGISTRY.get(cfg.MODEL.ROI_HEADS.NAME)
+    if hasattr(obj, "from_config"):
+        return obj(**obj.from_config(cfg, input_shape))
+    return obj(cfg, input_shape)
+
+
+class ROIHeads(nn.Module):
+    """The part of an ROI head shared by all of them: matching and sampling the proposals."""
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        batch_size_per_image: int,
+        positive_fraction: float,
+        proposal_matcher: Matcher,
+        proposal_append_gt: bool = True,
+    ) -> None:
+        """
+        Args:
+            num_classes (int): K, foreground classes; K is also the background label.
+            batch_size_per_image (int): proposals sampled per image for the losses.
+            positive_fraction (float): largest share of foreground among them.
+            proposal_matcher (Matcher): labels proposals by their IoU with the ground truth.
+            proposal_append_gt (bool): add the GT boxes to the proposals. Defaults to True.
+        """
+        super().__init__()
+        self.batch_size_per_image = batch_size_per_image
+        self.positive_fraction = positive_fraction
+        self.num_classes = num_classes
+        self.proposal_matcher = proposal_matcher
+        self.proposal_append_gt = proposal_append_gt
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec] | None = None) -> dict:
+        heads = cfg.MODEL.ROI_HEADS
+        return {
+            "batch_size_per_image": heads.BATCH_SIZE_PER_IMAGE,
+            "positive_fraction": heads.POSITIVE_FRACTION,
+            "num_classes": heads.NUM_CLASSES,
+            "proposal_append_gt": heads.PROPOSAL_APPEND_GT,
+            "proposal_matcher": Matcher(
+                heads.IOU_THRESHOLDS, heads.IOU_LABELS, allow_low_quality_matches=False
+            ),
+        }
+
+    def _sample_proposals(
+        self, matched_idxs: Tensor, matched_labels: Tensor, gt_classes: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Returns the indices of the sampled proposals and their classes (K = background)."""
+        if gt_classes.numel() > 0:
+            gt_classes = gt_classes[matched_idxs]
+            gt_classes[matched_labels == 0] = self.num_classes
+            gt_classes[matched_labels == -1] = -1
+        else:
+            gt_classes = torch.zeros_like(matched_idxs) + self.num_classes
+        fg_idxs, bg_idxs = subsample_labels(
+            gt_classes, self.batch_size_per_image, self.positive_fraction, self.num_classes
+        )
+        sampled_idxs = torch.cat([fg_idxs, bg_idxs], dim=0)
+        return sampled_idxs, gt_classes[sampled_idxs]
+
+    @torch.no_grad()
+    def label_and_sample_proposals(
+        self, proposals: list[Instances], targets: list[Instances]
+    ) -> list[Instances]:
+        """Samples the proposals of each image and attaches their training targets.
+
+        Args:
+            proposals (list[Instances]): per image, ``proposal_boxes`` and ``objectness_logits``.
+            targets (list[Instances]): per image, ``gt_boxes`` and ``gt_classes`` (maybe empty).
+
+        Returns:
+            list[Instances]: per image, at most ``batch_size_per_image`` proposals with
+            ``gt_classes`` (K for background) and ``gt_boxes`` (zeros without ground truth),
+            plus every other ``gt_*`` field of the targets.
+        """
+        if self.proposal_append_gt:
+            proposals = add_ground_truth_to_proposals(targets, proposals)
+        sampled, num_fg, num_bg = [], [], []
+        for proposals_i, targets_i in zip(proposals, targets):
+            iou = pairwise_iou(targets_i.gt_boxes, proposals_i.proposal_boxes)
+            matched_idxs, matched_labels = self.proposal_matcher(iou)
+            sampled_idxs, gt_classes = self._sample_proposals(
+                matched_idxs, matched_labels, targets_i.gt_classes
+            )
+            proposals_i = proposals_i[sampled_idxs]
+            proposals_i.gt_classes = gt_classes
+            if len(targets_i) > 0:
+                sampled_targets = matched_idxs[sampled_idxs]
+                for name, value in targets_i.get_fields().items():
+                    if name.startswith("gt_") and not proposals_i.has(name):
+                        proposals_i.set(name, value[sampled_targets])
+            else:
+                # Every image gets gt_boxes so that Instances of the batch can be concatenated.
+                zeros = proposals_i.proposal_boxes.tensor.new_zeros((len(sampled_idxs), 4))
+                proposals_i.gt_boxes = Boxes(zeros)
+            num_bg.append((gt_classes == self.num_classes).sum())
+            num_fg.append(gt_classes.numel() - num_bg[-1])
+            sampled.append(proposals_i)
+        storage = event_storage_or_none()
+        if storage is not None:
+            storage.put_scalar("roi_head/num_fg_samples", torch.stack(num_fg).float().mean().item())
+            storage.put_scalar("roi_head/num_bg_samples", torch.stack(num_bg).float().mean().item())
+        return sampled
+
+    def forward(
+        self,
+        images: ImageList,
+        features: dict[str, Tensor],
+        proposals: list[Instances],
+        targets: list[Instances] | None = None,
+    ) -> tuple[list[Instances], dict[str, Tensor]]:
+        """Subclasses return (detections or sampled proposals, losses)."""
+        raise NotImplementedError()
+
+
+@ROI_HEADS_REGISTRY.register()
+class StandardROIHeads(ROIHeads):
+    """The box branch of Faster R-CNN: ``box_pooler`` -> ``box_head`` -> ``box_predictor``."""
+
+    def __init__(
+        self,
+        *,
+        box_in_features: list[str],
+        box_pooler: ROIPooler,
+        box_head: nn.Module,
+        box_predictor: nn.Module,
+        **kwargs,
+    ) -> None:
+        """
+        Args:
+            box_in_features (list[str]): backbone features the boxes are pooled from.
+            box_pooler (ROIPooler): pools S x S features per proposal.
+            box_head (nn.Module): maps pooled features to a vector per ROI.
+            box_predictor (nn.Module): maps that vector to scores and deltas; also computes
+                the losses and the inference (``FastRCNNOutputLayers``).
+            **kwargs: the arguments of :class:`ROIHeads`.
+        """
+        super().__init__(**kwargs)
+        self.in_features = self.box_in_features = list(box_in_features)
+        self.box_pooler = box_pooler
+        self.box_head = box_head
+        self.box_predictor = box_predictor
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict:
+        ret = super().from_config(cfg)
+        ret.update(cls._init_box_head(cfg, input_shape))
+        return ret
+
+    @classmethod
+    def _init_box_head(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict:
+        in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
+        missing = [f for f in in_features if f not in input_shape]
+        if missing:
+            raise KeyError(
+                f"MODEL.ROI_HEADS.IN_FEATURES names {missing}, which the backbone does not "
+                f"output (it outputs {sorted(input_shape)})"
+            )
+        in_channels = {input_shape[f].channels for f in in_features}
+        if len(in_channels) != 1:
+            raise ValueError(f"ROI head inputs must have equal channels, got {sorted(in_channels)}")
+        head = cfg.MODEL.ROI_BOX_HEAD
+        resolution = head.POOLER_RESOLUTION
+        box_pooler = ROIPooler(
+            output_size=resolution,
+            scales=tuple(1.0 / input_shape[k].stride for k in in_features),
+            sampling_ratio=head.POOLER_SAMPLING_RATIO,
+            pooler_type=head.POOLER_TYPE,
+        )
+        box_head = build_box_head(
+            cfg, ShapeSpec(channels=in_channels.pop(), height=resolution, width=resolution)
+        )
+        box_predictor = FastRCNNOutputLayers(
+            **FastRCNNOutputLayers.from_config(cfg, box_head.output_shape)
+        )
+        return {
+            "box_in_features": in_features,
+            "box_pooler": box_pooler,
+            "box_head": box_head,
+            "box_predictor": box_predictor,
+        }
+
+    def forward(
+        self,
+        images: ImageList,
+        features: dict[str, Tensor],
+        proposals: list[Instances],
+        targets: list[Instances] | None = None,
+    ) -> tuple[list[Instances], dict[str, Tensor]]:
+        """
+        Args:
+            images (ImageList): the batch (unused; kept for Detectron2's signature).
+            features (dict[str, Tensor[N, C, Hi, Wi]]): backbone features.
+            proposals (list[Instances]): per image, ``proposal_boxes`` and ``objectness_logits``.
+            targets (list[Instances] | None): per image, ``gt_boxes`` and ``gt_classes``;
+                needed in training.
+
+        Returns:
+            In training: (the sampled proposals, {"loss_cls", "loss_box_reg"}).
+            In inference: (per image Instances with ``pred_boxes``, ``scores``,
+            ``pred_classes``, {}).
+        """
+        del images
+        if self.training:
+            assert targets is not None, "StandardROIHeads requires targets in training!"
+            proposals = self.label_and_sample_proposals(proposals, targets)
+            return proposals, self._forward_box(features, proposals)
+        return self._forward_box(features, proposals), {}
+
+    def forward_with_given_boxes(
+        self, features: dict[str, Tensor], instances: list[Instances]
+    ) -> list[Instances]:
+        """Runs the non-box heads on given detections; the box branch has none, so the
+        detections come back unchanged."""
+        assert not self.training
+        assert instances[0].has("pred_boxes") and instances[0].has("pred_classes")
+        return instances
+
+    def _forward_box(
+        self, features: dict[str, Tensor], proposals: list[Instances]
+    ) -> dict[str, Tensor] | list[Instances]:
+        """Returns the box losses in training, the detections otherwise."""
+        features = [features[f] for f in self.box_in_features]
+        box_features = self.box_pooler(features, [x.proposal_boxes for x in proposals])
+        box_features = self.box_head(box_features)
+        predictions = self.box_predictor(box_features)
+        del box_features
+        if self.training:
+            return self.box_predictor.losses(predictions, proposals)
+        pred_instances, _ = self.box_predictor.inference(predictions, proposals)
+        return pred_instances

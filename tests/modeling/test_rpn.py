@@ -1,0 +1,145 @@
+import math
+
+import pytest
+import torch
+
+from d2lite.config import get_cfg
+from d2lite.layers import ShapeSpec
+from d2lite.modeling.proposal_generator import (
+    RPN,
+    StandardRPNHead,
+    add_ground_truth_to_proposals,
+    build_proposal_generator,
+    find_top_rpn_proposals,
+)
+from d2lite.structures import Boxes, ImageList, Instances
+from d2lite.utils.events import EventStorage
+
+
+def _tiny_cfg():
+    cfg = get_cfg()
+    cfg.merge_from_file("model_zoo/tiny/faster_rcnn_tiny.yaml")
+    return cfg
+
+
+def _gt(image_size, boxes):
+    inst = Instances(image_size)
+    inst.gt_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
+    inst.gt_classes = torch.zeros(len(inst.gt_boxes), dtype=torch.int64)
+    return inst
+
+
+def test_head_shapes_names_and_init():
+    head = StandardRPNHead(in_channels=8, num_anchors=3)
+    logits, deltas = head([torch.randn(2, 8, 10, 12), torch.randn(2, 8, 5, 6)])
+    assert [x.shape for x in logits] == [(2, 3, 10, 12), (2, 3, 5, 6)]
+    assert [x.shape for x in deltas] == [(2, 12, 10, 12), (2, 12, 5, 6)]
+    assert sorted(head.state_dict()) == [
+        "anchor_deltas.bias",
+        "anchor_deltas.weight",
+        "conv.bias",
+        "conv.weight",
+        "objectness_logits.bias",
+        "objectness_logits.weight",
+    ]
+    assert head.conv.bias.abs().sum() == 0
+    assert abs(head.conv.weight.std().item() - 0.01) < 0.002
+    deep = StandardRPNHead(in_channels=8, num_anchors=3, conv_dims=[16, -1])
+    assert deep.conv.conv0.weight.shape == (16, 8, 3, 3)
+    assert deep.conv.conv1.weight.shape == (16, 16, 3, 3)
+    with pytest.raises(ValueError, match="conv_dims"):
+        StandardRPNHead(in_channels=8, num_anchors=3, conv_dims=[0])
+
+
+def test_find_top_rpn_proposals_hand_made():
+    boxes = torch.tensor(
+        [[0.0, 0, 10, 10], [0, 0, 10, 9], [20, 20, 30, 30], [40, 40, 41, 41], [50, 0, 70, 10]]
+    )
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.95, 0.1])
+    out = find_top_rpn_proposals(
+        [boxes[None, :3], boxes[None, 3:]],
+        [scores[None, :3], scores[None, 3:]],
+        [(32, 64)],
+        nms_thresh=0.5,
+        pre_nms_topk=2,
+        post_nms_topk=10,
+        min_box_size=2.0,
+        training=False,
+    )
+    # level 0 keeps its top 2 (boxes 0, 1) and NMS removes 1; level 1 keeps boxes 3, 4, box 3 is
+    # too small and box 4 is clipped to x2=64.
+    assert len(out) == 1 and out[0].image_size == (32, 64)
+    torch.testing.assert_close(
+        out[0].proposal_boxes.tensor, torch.tensor([[0.0, 0, 10, 10], [50, 0, 64, 10]])
+    )
+    torch.testing.assert_close(out[0].objectness_logits, torch.tensor([0.9, 0.1]))
+
+
+def test_find_top_rpn_proposals_non_finite():
+    boxes = torch.tensor([[[0.0, 0, 10, 10], [0, 0, float("nan"), 5]]])
+    scores = torch.tensor([[1.0, 2.0]])
+    args = ([boxes], [scores], [(20, 20)], 0.7, 10, 10, 0.0)
+    out = find_top_rpn_proposals(*args, training=False)
+    assert len(out[0]) == 1
+    with pytest.raises(FloatingPointError, match="diverged"):
+        find_top_rpn_proposals(*args, training=True)
+
+
+def test_add_ground_truth_to_proposals():
+    props = Instances((20, 20))
+    props.proposal_boxes = Boxes(torch.tensor([[0.0, 0, 5, 5]]))
+    props.objectness_logits = torch.tensor([0.3])
+    out = add_ground_truth_to_proposals([_gt((20, 20), [[1, 1, 8, 8]])], [props])
+    assert len(out[0]) == 2
+    torch.testing.assert_close(out[0].proposal_boxes.tensor[1], torch.tensor([1.0, 1, 8, 8]))
+    assert out[0].objectness_logits[1].item() == pytest.approx(math.log(1e10), rel=1e-3)
+    empty = add_ground_truth_to_proposals([_gt((20, 20), [])], [props])
+    assert len(empty[0]) == 1
+
+
+def _build_rpn():
+    cfg = _tiny_cfg()
+    shapes = {"p2": ShapeSpec(channels=8, stride=4), "p3": ShapeSpec(channels=8, stride=8)}
+    rpn = build_proposal_generator(cfg, shapes)
+    assert isinstance(rpn, RPN)
+    return rpn
+
+
+def test_label_and_sample_anchors_with_and_without_gt():
+    torch.manual_seed(0)
+    rpn = _build_rpn()
+    features = [torch.zeros(1, 8, 16, 16), torch.zeros(1, 8, 8, 8)]
+    anchors = rpn.anchor_generator(features)
+    gt = [_gt((64, 64), [[8, 8, 24, 24], [30, 30, 62, 62]]), _gt((64, 64), [])]
+    labels, matched = rpn.label_and_sample_anchors(anchors, gt)
+    num_anchors = 16 * 16 * 3 + 8 * 8 * 3
+    assert [x.shape for x in labels] == [(num_anchors,), (num_anchors,)]
+    assert (labels[0] == 1).sum() >= 2  # each GT box gets its best anchors
+    assert ((labels[0] >= 0).sum()) == rpn.batch_size_per_image
+    assert (labels[1] == 1).sum() == 0 and (labels[1] == 0).sum() == rpn.batch_size_per_image
+    assert matched[1].abs().sum() == 0
+    pos = labels[0] == 1
+    ious = torch.stack([matched[0][pos][:, 0] == 8, matched[0][pos][:, 0] == 30]).any(dim=0)
+    assert ious.all()
+
+
+def test_rpn_forward_losses_and_proposals():
+    torch.manual_seed(0)
+    rpn = _build_rpn().train()
+    images = ImageList(torch.zeros(2, 3, 64, 64), [(64, 60), (56, 64)])
+    features = {"p2": torch.randn(2, 8, 16, 16), "p3": torch.randn(2, 8, 8, 8)}
+    gt = [_gt((64, 60), [[8, 8, 24, 24]]), _gt((56, 64), [])]
+    with EventStorage() as storage:
+        proposals, losses = rpn(images, features, gt)
+        assert "rpn/num_pos_anchors" in storage.histories()
+    assert set(losses) == {"loss_rpn_cls", "loss_rpn_loc"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert rpn.rpn_head.objectness_logits.weight.grad.abs().sum() > 0
+    assert [len(p) <= rpn.post_nms_topk[True] for p in proposals] == [True, True]
+    assert proposals[0].proposal_boxes.tensor[:, 2].max() <= 60
+    assert not proposals[0].proposal_boxes.tensor.requires_grad
+    rpn.eval()
+    proposals, losses = rpn(images, features)
+    assert losses == {} and all(len(p) <= rpn.post_nms_topk[False] for p in proposals)
+    assert proposals[1].proposal_boxes.tensor[:, 3].max() <= 56
