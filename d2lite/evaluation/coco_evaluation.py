@@ -26,9 +26,10 @@ from iopath.common.file_io import g_pathmgr as PathManager
 
 from d2lite.config import CfgNode
 from d2lite.data.catalog import MetadataCatalog
-from d2lite.evaluation import _dist, coco_metrics, plots
+from d2lite.evaluation import coco_metrics, plots
 from d2lite.evaluation.evaluator import DatasetEvaluator
 from d2lite.structures import BoxMode, Instances
+from d2lite.utils import comm
 
 __all__ = ["COCOEvaluator", "instances_to_coco_json"]
 
@@ -159,9 +160,9 @@ class COCOEvaluator(DatasetEvaluator):
         """
         predictions = self._predictions
         if self._distributed:
-            _dist.synchronize()
-            predictions = list(itertools.chain(*_dist.gather(self._predictions, dst=0)))
-            if not _dist.is_main_process():
+            comm.synchronize()
+            predictions = list(itertools.chain(*comm.gather(self._predictions, dst=0)))
+            if not comm.is_main_process():
                 return {}
         if len(predictions) == 0:
             logger.warning("[COCOEvaluator] Did not receive valid predictions.")

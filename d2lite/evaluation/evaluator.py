@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from d2lite.evaluation import _dist
+from d2lite.utils import comm
 
 __all__ = ["DatasetEvaluator", "DatasetEvaluators", "inference_on_dataset", "inference_context"]
 
@@ -83,7 +83,7 @@ class DatasetEvaluators(DatasetEvaluator):
         results: OrderedDict = OrderedDict()
         for evaluator in self._evaluators:
             result = evaluator.evaluate()
-            if not _dist.is_main_process() or result is None:
+            if not comm.is_main_process() or result is None:
                 continue
             for key, value in result.items():
                 if key in results:
@@ -154,7 +154,7 @@ def _synchronize_accelerator() -> None:
 
 
 def _log_final_timing(timer: _Timer, num_images: int) -> None:
-    num_devices = _dist.get_world_size()
+    num_devices = comm.get_world_size()
     timed = max(num_images - timer.num_warmup, 1)
     total_time = time.perf_counter() - timer.start
     logger.info(
