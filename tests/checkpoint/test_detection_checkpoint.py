@@ -44,7 +44,9 @@ def _train_state(model: nn.Module, steps: int = 3, optimizer_name: str = "SGD"):
     scheduler = build_lr_scheduler(cfg, optimizer)
     for _ in range(steps):
         head = model.roi_heads.box_predictor.cls_score
-        loss = model.backbone(torch.rand(1, 3, 5, 5)).sum() + head(torch.rand(2, 8)).sum()
+        device = head.weight.device
+        loss = model.backbone(torch.rand(1, 3, 5, 5, device=device)).sum()
+        loss = loss + head(torch.rand(2, 8, device=device)).sum()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -138,6 +140,27 @@ def test_resume_restores_everything(tmp_path):
     assert optimizer2.param_groups[0]["lr"] == pytest.approx(optimizer.param_groups[0]["lr"])
     buf, buf2 = (o.state_dict()["state"][0]["momentum_buffer"] for o in (optimizer, optimizer2))
     assert torch.equal(buf, buf2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_checkpoint_loads_on_cpu_and_resumes_on_cuda(tmp_path):
+    model = _Model().cuda()
+    optimizer, scheduler = _train_state(model)
+    DetectionCheckpointer(model, str(tmp_path), optimizer=optimizer, scheduler=scheduler).save(
+        "model_0000002", iteration=2
+    )
+    cpu_model = _Model()
+    DetectionCheckpointer(cpu_model).load(str(tmp_path / "model_0000002.pth"))
+    _assert_same_weights(model.cpu(), cpu_model)
+
+    model2 = _Model().cuda()
+    optimizer2, scheduler2 = _train_state(model2, steps=0)
+    DetectionCheckpointer(
+        model2, str(tmp_path), optimizer=optimizer2, scheduler=scheduler2
+    ).resume_or_load("", resume=True)
+    assert model2.backbone[0].weight.is_cuda
+    assert optimizer2.state_dict()["state"][0]["momentum_buffer"].is_cuda
+    assert scheduler2.last_epoch == 3
 
 
 def test_load_branch_loads_model_only(tmp_path):
