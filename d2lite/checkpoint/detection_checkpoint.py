@@ -243,7 +243,12 @@ class DetectionCheckpointer(Checkpointer):
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
         """Loads the model (and the named checkpointables) from a file, URL or detectron2:// path.
 
-        A ``?matching_heuristics=True`` query forces the Caffe2/torchvision name conversion.
+        Args:
+            path (str): a local file, an http(s) URL or ``detectron2://...``; "" loads nothing.
+                A ``?matching_heuristics=True`` suffix forces the Caffe2/torchvision name
+                conversion.
+            checkpointables (list[str] | None): which checkpointables to restore; None means
+                all, [] only the model. Defaults to None.
 
         Returns:
             dict: what is left of the checkpoint after the model and the checkpointables were
@@ -267,6 +272,7 @@ class DetectionCheckpointer(Checkpointer):
             self._force_conversion = False
 
     def _load_file(self, filename: str) -> dict[str, Any]:
+        """Reads a local file into ``{"model": state_dict, ...}``, flagging foreign names."""
         if filename.endswith(".pkl"):
             with self.path_manager.open(filename, "rb") as f:
                 data = safe_load_pickle(filename, f)
@@ -281,6 +287,7 @@ class DetectionCheckpointer(Checkpointer):
         return loaded
 
     def _torch_load(self, filename: str) -> Any:
+        """``torch.load`` with ``weights_only=True`` and errors that name the file."""
         try:
             with self.path_manager.open(filename, "rb") as f:
                 return torch.load(f, map_location="cpu", weights_only=True)
@@ -308,6 +315,7 @@ class DetectionCheckpointer(Checkpointer):
         )
 
     def _from_pickle(self, data: Any, filename: str) -> dict[str, Any]:
+        """Detectron2 model-zoo dicts pass through; Caffe2 blobs are marked for conversion."""
         if not isinstance(data, dict):
             raise ValueError(f"{filename} holds a {type(data).__name__}, not a dict of weights")
         if isinstance(data.get("model"), dict):
@@ -325,6 +333,7 @@ class DetectionCheckpointer(Checkpointer):
         return {"model": blobs, "__author__": "Caffe2", "matching_heuristics": True}
 
     def _load_model(self, checkpoint: dict[str, Any]) -> Any:
+        """Converts foreign names, loads (fvcore skips wrong shapes), hides config buffers."""
         _ndarrays_to_tensors(checkpoint["model"])
         if checkpoint.get("matching_heuristics", False):
             from .c2_model_loading import convert_to_model_names
