@@ -1,4 +1,5 @@
 """Data structures shared by the data pipeline and the model: boxes, instances, image batches."""
+
 from .boxes import BoxMode, Boxes, pairwise_intersection, pairwise_ioa, pairwise_iou
 from .image_list import ImageList
 from .instances import Instances

@@ -2,6 +2,7 @@
 
 N, M: number of boxes in the first and second set.
 """
+
 from __future__ import annotations
 
 from enum import IntEnum, unique
@@ -53,9 +54,9 @@ class BoxMode(IntEnum):
         if from_mode == to_mode:
             return box
         rel_modes = (BoxMode.XYXY_REL, BoxMode.XYWH_REL)
-        assert from_mode not in rel_modes and to_mode not in rel_modes, (
-            f"Relative mode not yet supported! (from {from_mode.name} to {to_mode.name})"
-        )
+        assert (
+            from_mode not in rel_modes and to_mode not in rel_modes
+        ), f"Relative mode not yet supported! (from {from_mode.name} to {to_mode.name})"
         original_type = type(box)
         single_box = isinstance(box, (list, tuple))
         is_numpy = isinstance(box, np.ndarray)

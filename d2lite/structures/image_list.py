@@ -2,6 +2,7 @@
 
 N: images in the batch, C: channels, H, W: padded height and width.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,9 +74,9 @@ class ImageList:
         assert isinstance(tensors, (tuple, list)), f"Expected a list of images, got {type(tensors)}"
         for t in tensors:
             assert isinstance(t, Tensor), f"Expected Tensor images, got {type(t)}"
-            assert t.shape[:-2] == tensors[0].shape[:-2], (
-                f"Images differ in leading dims: {tuple(t.shape)} vs {tuple(tensors[0].shape)}"
-            )
+            assert (
+                t.shape[:-2] == tensors[0].shape[:-2]
+            ), f"Images differ in leading dims: {tuple(t.shape)} vs {tuple(tensors[0].shape)}"
         image_sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
         max_size = [max(s[0] for s in image_sizes), max(s[1] for s in image_sizes)]
 

@@ -1,4 +1,5 @@
 """``Instances``: the per-image set of objects (ground truth, proposals or predictions)."""
+
 from __future__ import annotations
 
 import itertools
@@ -121,9 +122,9 @@ class Instances:
         image_size = instance_lists[0].image_size
         if not isinstance(image_size, torch.Tensor):
             for i in instance_lists[1:]:
-                assert i.image_size == image_size, (
-                    f"Instances.cat of different image sizes {image_size} and {i.image_size}"
-                )
+                assert (
+                    i.image_size == image_size
+                ), f"Instances.cat of different image sizes {image_size} and {i.image_size}"
         ret = Instances(image_size)
         for k in instance_lists[0]._fields.keys():
             values = [i.get(k) for i in instance_lists]

@@ -1,0 +1,287 @@
+"""Read COCO-format detection json files into dataset dicts, and write dataset dicts back as COCO.
+
+The json is parsed with the standard ``json`` module and indexed with plain dicts: pycocotools'
+``COCO()`` is slower and prints to stdout.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from ...structures import BoxMode
+from ..catalog import DatasetCatalog, MetadataCatalog
+
+__all__ = [
+    "load_coco_json",
+    "register_coco_instances",
+    "convert_to_coco_dict",
+    "convert_to_coco_json",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _read_json(json_file: str) -> dict:
+    try:
+        with open(json_file, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{json_file} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{json_file}: expected a JSON object, got {type(data).__name__}")
+    for key in ("images", "categories"):
+        if key not in data:
+            raise ValueError(f"{json_file} is missing the top-level key '{key}' of COCO format")
+    return data
+
+
+def _check_unique(items: list[dict], what: str, json_file: str) -> None:
+    seen: set = set()
+    for item in items:
+        if "id" not in item:
+            raise ValueError(f"{json_file}: an entry of '{what}' has no 'id': {item}")
+        if item["id"] in seen:
+            raise ValueError(f"{json_file}: duplicate {what} id {item['id']}")
+        seen.add(item["id"])
+
+
+def _category_mapping(categories: list[dict], json_file: str) -> tuple[list[str], dict[int, int]]:
+    """Return the class names sorted by category id and the id -> contiguous index map."""
+    _check_unique(categories, "categories", json_file)
+    cats = sorted(categories, key=lambda c: c["id"])
+    for c in cats:
+        if "name" not in c:
+            raise ValueError(f"{json_file}: category id {c['id']} has no 'name'")
+    id_map = {c["id"]: i for i, c in enumerate(cats)}
+    return [c["name"] for c in cats], id_map
+
+
+def _group_annotations(data: dict, image_ids: set, json_file: str) -> dict[Any, list[dict]]:
+    anns = data.get("annotations", [])
+    if any("id" in a for a in anns):
+        _check_unique(anns, "annotations", json_file)
+    category_ids = {c["id"] for c in data["categories"]}
+    per_image: dict[Any, list[dict]] = {}
+    for a in anns:
+        ann_id = a.get("id")
+        if a.get("image_id") not in image_ids:
+            raise ValueError(
+                f"{json_file}: annotation id {ann_id} refers to image_id {a.get('image_id')}, "
+                f"which is not in 'images'"
+            )
+        if a.get("category_id") not in category_ids:
+            raise ValueError(
+                f"{json_file}: annotation id {ann_id} has category_id {a.get('category_id')}, "
+                f"which is not in 'categories'"
+            )
+        bbox = a.get("bbox")
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            raise ValueError(
+                f"{json_file}: annotation id {ann_id} needs a 4-number 'bbox', got {bbox}"
+            )
+        per_image.setdefault(a["image_id"], []).append(a)
+    return per_image
+
+
+def _image_record(img: dict, image_root: str, json_file: str) -> dict:
+    for key in ("file_name", "height", "width"):
+        if key not in img:
+            raise ValueError(f"{json_file}: image id {img['id']} has no '{key}'")
+    return {
+        "file_name": os.path.join(image_root, img["file_name"]),
+        "height": img["height"],
+        "width": img["width"],
+        "image_id": img["id"],
+    }
+
+
+def load_coco_json(
+    json_file: str,
+    image_root: str,
+    dataset_name: str | None = None,
+    extra_annotation_keys: list[str] | None = None,
+) -> list[dict]:
+    """Load a COCO instances json as Detectron2 dataset dicts.
+
+    Args:
+        json_file (str): path to the json.
+        image_root (str): directory the json's ``file_name`` entries are relative to.
+        dataset_name (str | None): if given, category ids are mapped to contiguous 0..K-1
+            (sorted by id) and the dataset's metadata gets ``thing_classes`` and
+            ``thing_dataset_id_to_contiguous_id``. Defaults to None (ids kept as in the file).
+        extra_annotation_keys (list[str] | None): annotation keys to copy besides ``iscrowd``,
+            ``bbox``, ``keypoints`` and ``category_id``. Defaults to None.
+
+    Returns:
+        list[dict]: one dict per image (``file_name``, ``height``, ``width``, ``image_id``,
+        ``annotations``), in file order; images without annotations are kept.
+
+    Raises:
+        ValueError: malformed JSON, missing keys, an annotation naming an unknown image or
+            category, or a duplicate image/annotation/category id; the message names the file.
+    """
+    start = time.perf_counter()
+    data = _read_json(json_file)
+    thing_classes, id_map = _category_mapping(data["categories"], json_file)
+    if dataset_name is not None:
+        MetadataCatalog.get(dataset_name).set(
+            thing_classes=thing_classes, thing_dataset_id_to_contiguous_id=id_map
+        )
+    else:
+        id_map = None
+    _check_unique(data["images"], "images", json_file)
+    per_image = _group_annotations(data, {img["id"] for img in data["images"]}, json_file)
+
+    ann_keys = ["iscrowd", "bbox", "keypoints", "category_id"] + (extra_annotation_keys or [])
+    dataset_dicts, num_dropped = [], 0
+    for img in data["images"]:
+        record = _image_record(img, image_root, json_file)
+        objs = []
+        for anno in per_image.get(img["id"], []):
+            _, _, w, h = anno["bbox"]
+            if w <= 0 or h <= 0:
+                num_dropped += 1
+                continue
+            obj = {key: anno[key] for key in ann_keys if key in anno}
+            obj.setdefault("iscrowd", 0)
+            obj["bbox_mode"] = BoxMode.XYWH_ABS
+            if id_map is not None:
+                obj["category_id"] = id_map[obj["category_id"]]
+            objs.append(obj)
+        record["annotations"] = objs
+        dataset_dicts.append(record)
+
+    if num_dropped:
+        logger.warning(f"{json_file}: dropped {num_dropped} annotations with width or height <= 0")
+    logger.info(
+        f"Loaded {len(dataset_dicts)} images in COCO format from {json_file} "
+        f"in {time.perf_counter() - start:.2f}s"
+    )
+    return dataset_dicts
+
+
+def register_coco_instances(name: str, metadata: dict, json_file: str, image_root: str) -> None:
+    """Register a COCO-format dataset under ``name`` (lazily: nothing is read now).
+
+    Calling it again with the same arguments does nothing, so a notebook cell can be re-run.
+
+    Args:
+        name (str): dataset name, e.g. "my_train".
+        metadata (dict): extra metadata, e.g. ``{}`` or ``{"thing_classes": [...]}``.
+        json_file (str): path to the COCO json.
+        image_root (str): directory containing the images.
+
+    Raises:
+        AssertionError: if ``name`` is already registered with different arguments.
+    """
+    assert isinstance(name, str), f"Dataset name must be a str, got {name!r}"
+    assert isinstance(json_file, (str, os.PathLike)), f"json_file must be a path, got {json_file!r}"
+    assert isinstance(image_root, (str, os.PathLike)), f"image_root must be a path: {image_root!r}"
+    json_file, image_root = os.fspath(json_file), os.fspath(image_root)
+    # A partial (not a lambda) so the registration can be compared and pickled.
+    loader = functools.partial(load_coco_json, json_file, image_root, name)
+    if name in DatasetCatalog:
+        old = DatasetCatalog[name]
+        same = isinstance(old, functools.partial) and old.func is load_coco_json
+        old_args = old.args[:2] if same else old
+        assert same and old.args == loader.args, (
+            f"Dataset '{name}' is already registered with {old_args}; cannot register it again "
+            f"with (json_file, image_root) = {(json_file, image_root)}"
+        )
+    else:
+        DatasetCatalog.register(name, loader)
+    MetadataCatalog.get(name).set(
+        json_file=json_file, image_root=image_root, evaluator_type="coco", **metadata
+    )
+
+
+def _coco_annotation(anno: dict, image_id: Any, ann_id: int, reverse_id: dict | None) -> dict:
+    bbox = BoxMode.convert(list(anno["bbox"]), anno["bbox_mode"], BoxMode.XYWH_ABS)
+    bbox = [round(float(x), 3) for x in bbox]
+    category_id = anno["category_id"]
+    if reverse_id is not None:
+        category_id = reverse_id[category_id]
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "bbox": bbox,
+        "area": float(bbox[2] * bbox[3]),
+        "iscrowd": int(anno.get("iscrowd", 0)),
+        "category_id": int(category_id),
+    }
+
+
+def convert_to_coco_dict(dataset_name: str) -> dict:
+    """Build a COCO-format dict from a registered dataset (e.g. one registered without a json).
+
+    Contiguous category ids are mapped back through ``thing_dataset_id_to_contiguous_id`` when
+    the metadata has it. Annotation ids start at 1 (pycocotools treats id 0 as falsy).
+
+    Args:
+        dataset_name (str): a name registered in ``DatasetCatalog`` whose metadata has
+            ``thing_classes``.
+
+    Returns:
+        dict: with ``info``, ``images``, ``annotations``, ``categories`` and ``licenses``.
+    """
+    dataset_dicts = DatasetCatalog.get(dataset_name)
+    metadata = MetadataCatalog.get(dataset_name)
+    id_map = metadata.get("thing_dataset_id_to_contiguous_id")
+    reverse_id = {v: k for k, v in id_map.items()} if id_map is not None else None
+    categories = [
+        {"id": reverse_id[i] if reverse_id is not None else i, "name": name}
+        for i, name in enumerate(metadata.thing_classes)
+    ]
+    images, annotations = [], []
+    for index, d in enumerate(dataset_dicts):
+        image_id = d.get("image_id", index)
+        images.append(
+            {
+                "id": image_id,
+                "width": int(d["width"]),
+                "height": int(d["height"]),
+                "file_name": str(d["file_name"]),
+            }
+        )
+        for anno in d.get("annotations", []):
+            annotations.append(_coco_annotation(anno, image_id, len(annotations) + 1, reverse_id))
+    info = {
+        "date_created": str(datetime.datetime.now()),
+        "description": f"COCO json generated by d2lite from dataset '{dataset_name}'.",
+    }
+    logger.info(f"Converted '{dataset_name}': {len(images)} images, {len(annotations)} annotations")
+    return {
+        "info": info,
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+        "licenses": None,
+    }
+
+
+def convert_to_coco_json(dataset_name: str, output_file: str, allow_cached: bool = True) -> None:
+    """Write ``convert_to_coco_dict(dataset_name)`` to ``output_file``.
+
+    Args:
+        dataset_name (str): the registered dataset.
+        output_file (str): where to write the json; parent directories are created.
+        allow_cached (bool): reuse ``output_file`` if it already exists. Defaults to True.
+    """
+    if os.path.exists(output_file) and allow_cached:
+        logger.warning(f"Using previously cached COCO format annotations at '{output_file}'.")
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
+    coco_dict = convert_to_coco_dict(dataset_name)
+    # Write-then-rename so a crash (or a second process) never sees a half-written file.
+    tmp_file = f"{output_file}.tmp{os.getpid()}"
+    with open(tmp_file, "w", encoding="utf-8") as f:
+        json.dump(coco_dict, f)
+    os.replace(tmp_file, output_file)

@@ -1,0 +1,191 @@
+"""Index samplers: infinite shuffled streams for training, a finite ordered shard for inference.
+
+Each process (rank) of a distributed job gets a disjoint share of the indices.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections import defaultdict
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data.sampler import Sampler
+
+__all__ = ["TrainingSampler", "RepeatFactorTrainingSampler", "InferenceSampler"]
+
+logger = logging.getLogger(__name__)
+
+
+def _rank_and_world_size() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _shared_random_seed() -> int:
+    """A random seed that is the same on every rank (rank 0's), drawn from numpy's global RNG.
+
+    Drawing from numpy means a run seeded with ``cfg.SEED`` gets a reproducible data order.
+    """
+    seed = int(np.random.randint(2**31))
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        holder = [seed]
+        dist.broadcast_object_list(holder, src=0)
+        seed = int(holder[0])
+    return seed
+
+
+class TrainingSampler(Sampler):
+    """An infinite stream of dataset indices, reshuffled each epoch and sharded by rank.
+
+    Rank r yields the positions r, r + world_size, ... of one shared (seeded) stream, so the
+    ranks never see the same element of the stream.
+    """
+
+    def __init__(self, size: int, shuffle: bool = True, seed: int | None = None) -> None:
+        """
+        Args:
+            size (int): dataset length; must be > 0.
+            shuffle (bool): shuffle each epoch. Defaults to True.
+            seed (int | None): shuffle seed, the same on all ranks. Defaults to None
+                (drawn from numpy's global RNG and shared from rank 0).
+        """
+        if not isinstance(size, int) or size <= 0:
+            raise ValueError(f"TrainingSampler(size=...) expects a positive int, got {size!r}")
+        self._size = size
+        self._shuffle = shuffle
+        self._seed = _shared_random_seed() if seed is None else int(seed)
+        self._rank, self._world_size = _rank_and_world_size()
+
+    @property
+    def seed(self) -> int:
+        """The shuffle seed."""
+        return self._seed
+
+    def __iter__(self) -> Iterator[int]:
+        yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
+
+    def _infinite_indices(self) -> Iterator[int]:
+        g = torch.Generator()
+        g.manual_seed(self._seed)
+        while True:
+            if self._shuffle:
+                yield from torch.randperm(self._size, generator=g).tolist()
+            else:
+                yield from range(self._size)
+
+
+class RepeatFactorTrainingSampler(Sampler):
+    """Like ``TrainingSampler``, but image i appears ``repeat_factors[i]`` times per epoch on
+    average (LVIS-style class balancing): the integer part always, the fraction stochastically.
+    """
+
+    def __init__(
+        self, repeat_factors: torch.Tensor, *, shuffle: bool = True, seed: int | None = None
+    ) -> None:
+        """
+        Args:
+            repeat_factors (Tensor[N]): float repeat factor of each image, >= 0.
+            shuffle (bool): shuffle each epoch. Defaults to True.
+            seed (int | None): as in ``TrainingSampler``. Defaults to None.
+        """
+        self._shuffle = shuffle
+        self._seed = _shared_random_seed() if seed is None else int(seed)
+        self._rank, self._world_size = _rank_and_world_size()
+        repeat_factors = torch.as_tensor(repeat_factors, dtype=torch.float32)
+        self._int_part = torch.trunc(repeat_factors)
+        self._frac_part = repeat_factors - self._int_part
+
+    @property
+    def seed(self) -> int:
+        """The shuffle seed."""
+        return self._seed
+
+    @staticmethod
+    def repeat_factors_from_category_frequency(
+        dataset_dicts: list[dict], repeat_thresh: float, sqrt: bool = True
+    ) -> torch.Tensor:
+        """Compute each image's repeat factor from how rare its rarest category is.
+
+        For a category in a fraction f of the images, r(c) = max(1, t / f) (or its square root
+        with ``sqrt``); an image repeats max over its categories of r(c) times (1 if none).
+
+        Args:
+            dataset_dicts (list[dict]): dataset dicts with ``annotations``.
+            repeat_thresh (float): the frequency threshold t below which categories repeat.
+            sqrt (bool): use the square root of t / f. Defaults to True.
+
+        Returns:
+            Tensor[N]: float32 repeat factors.
+        """
+        category_freq: dict[int, float] = defaultdict(int)
+        for d in dataset_dicts:
+            for cat_id in {ann["category_id"] for ann in d.get("annotations", [])}:
+                category_freq[cat_id] += 1
+        num_images = len(dataset_dicts)
+        category_rep = {}
+        for cat_id, count in category_freq.items():
+            ratio = repeat_thresh / (count / num_images)
+            category_rep[cat_id] = max(1.0, math.sqrt(ratio) if sqrt else ratio)
+        rep_factors = [
+            max((category_rep[ann["category_id"]] for ann in d.get("annotations", [])), default=1.0)
+            for d in dataset_dicts
+        ]
+        return torch.tensor(rep_factors, dtype=torch.float32)
+
+    def _get_epoch_indices(self, generator: torch.Generator) -> torch.Tensor:
+        rands = torch.rand(len(self._frac_part), generator=generator)
+        rep_factors = (self._int_part + (rands < self._frac_part).float()).long()
+        return torch.repeat_interleave(torch.arange(len(rep_factors)), rep_factors)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
+
+    def _infinite_indices(self) -> Iterator[int]:
+        g = torch.Generator()
+        g.manual_seed(self._seed)
+        while True:
+            indices = self._get_epoch_indices(g)
+            if len(indices) == 0:
+                raise ValueError("RepeatFactorTrainingSampler: every repeat factor is 0")
+            if self._shuffle:
+                indices = indices[torch.randperm(len(indices), generator=g)]
+            yield from indices.tolist()
+
+
+class InferenceSampler(Sampler):
+    """Every index exactly once, in order, split into contiguous shards by rank.
+
+    Inference needs each image evaluated once; the shards differ by at most one image in size.
+    """
+
+    def __init__(self, size: int) -> None:
+        """
+        Args:
+            size (int): dataset length.
+        """
+        if size < 0:
+            raise ValueError(f"InferenceSampler(size=...) expects size >= 0, got {size}")
+        self._size = size
+        rank, world_size = _rank_and_world_size()
+        self._local_indices = self._get_local_indices(size, world_size, rank)
+
+    @staticmethod
+    def _get_local_indices(total_size: int, world_size: int, rank: int) -> range:
+        shard_size = total_size // world_size
+        left = total_size % world_size
+        shard_sizes = [shard_size + int(r < left) for r in range(world_size)]
+        begin = sum(shard_sizes[:rank])
+        end = min(sum(shard_sizes[: rank + 1]), total_size)
+        return range(begin, end)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._local_indices
+
+    def __len__(self) -> int:
+        return len(self._local_indices)

@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+
+from d2lite.data import DatasetCatalog, MetadataCatalog
+from d2lite.data.datasets import (
+    TRASH_CLASSES,
+    convert_to_coco_dict,
+    convert_to_coco_json,
+    load_coco_json,
+    register_all_builtin,
+    register_coco_instances,
+)
+from d2lite.structures import BoxMode
+
+pytestmark = pytest.mark.usefixtures("clean_catalogs")
+
+
+def _write(path: Path, data) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _minimal(**overrides) -> dict:
+    data = {
+        "images": [{"id": 1, "file_name": "x.jpg", "width": 10, "height": 10}],
+        "annotations": [{"id": 1, "image_id": 1, "bbox": [0, 0, 5, 5], "category_id": 3}],
+        "categories": [{"id": 3, "name": "thing"}],
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize("first_id", [0, 1])
+def test_load_maps_ids_to_contiguous(tmp_path, first_id, make_coco):
+    json_file = make_coco(tmp_path, first_cat_id=first_id)
+    dicts = load_coco_json(str(json_file), str(tmp_path), dataset_name=f"coco_ld_{first_id}")
+    assert len(dicts) == 4  # the image without annotations is kept
+    d0 = dicts[0]
+    assert d0["file_name"] == str(tmp_path / "train/a.png")
+    assert (d0["height"], d0["width"], d0["image_id"]) == (30, 40, 1)
+    assert [a["category_id"] for a in d0["annotations"]] == [0, 1]
+    assert d0["annotations"][0]["bbox"] == [5, 2, 10, 10]
+    assert d0["annotations"][0]["bbox_mode"] == BoxMode.XYWH_ABS
+    assert d0["annotations"][0]["iscrowd"] == 0
+    assert dicts[3]["annotations"] == []
+    meta = MetadataCatalog.get(f"coco_ld_{first_id}")
+    assert meta.thing_classes == ["red", "green"]
+    assert meta.thing_dataset_id_to_contiguous_id == {first_id: 0, first_id + 1: 1}
+
+
+def test_sparse_ids_and_no_dataset_name(tmp_path):
+    data = _minimal(
+        categories=[{"id": 90, "name": "z"}, {"id": 7, "name": "a"}],
+        annotations=[
+            {"id": 1, "image_id": 1, "bbox": [0, 0, 2, 2], "category_id": 90, "extra": "e"},
+            {"id": 2, "image_id": 1, "bbox": [1, 1, 2, 2], "category_id": 7, "iscrowd": 1},
+        ],
+    )
+    f = _write(tmp_path / "s.json", data)
+    dicts = load_coco_json(
+        str(f), "root", dataset_name="coco_sparse", extra_annotation_keys=["extra"]
+    )
+    assert [a["category_id"] for a in dicts[0]["annotations"]] == [1, 0]
+    assert dicts[0]["annotations"][0]["extra"] == "e"
+    assert dicts[0]["annotations"][1]["iscrowd"] == 1
+    assert MetadataCatalog.get("coco_sparse").thing_classes == ["a", "z"]
+    raw = load_coco_json(str(f), "root")
+    assert [a["category_id"] for a in raw[0]["annotations"]] == [90, 7]
+
+
+def test_missing_annotations_key_is_ok(tmp_path):
+    data = _minimal()
+    del data["annotations"]
+    dicts = load_coco_json(str(_write(tmp_path / "t.json", data)), "r")
+    assert dicts[0]["annotations"] == []
+
+
+def test_malformed_json_names_file_and_position(tmp_path):
+    f = tmp_path / "bad.json"
+    f.write_text('{"images": [\n  {"id": 1,}\n]}')
+    with pytest.raises(ValueError, match=r"bad\.json is not valid JSON.*line 2 column"):
+        load_coco_json(str(f), "r")
+
+
+@pytest.mark.parametrize(
+    "mutation, message",
+    [
+        (lambda d: d.pop("images"), "missing the top-level key 'images'"),
+        (lambda d: d.pop("categories"), "missing the top-level key 'categories'"),
+        (
+            lambda d: d["annotations"][0].update(image_id=99),
+            "annotation id 1 refers to image_id 99",
+        ),
+        (lambda d: d["annotations"][0].update(category_id=5), "annotation id 1 has category_id 5"),
+        (lambda d: d["images"].append(dict(d["images"][0])), "duplicate images id 1"),
+        (
+            lambda d: d["annotations"].append(dict(d["annotations"][0])),
+            "duplicate annotations id 1",
+        ),
+        (lambda d: d["categories"].append({"id": 3, "name": "b"}), "duplicate categories id 3"),
+        (lambda d: d["images"][0].pop("height"), "image id 1 has no 'height'"),
+        (lambda d: d["annotations"][0].update(bbox=[1, 2]), "annotation id 1 needs a 4-number"),
+    ],
+)
+def test_bad_input_names_file_and_id(tmp_path, mutation, message):
+    data = _minimal()
+    mutation(data)
+    f = _write(tmp_path / "broken.json", data)
+    with pytest.raises(ValueError, match="broken.json") as info:
+        load_coco_json(str(f), "r", dataset_name="coco_bad")
+    assert message in str(info.value)
+
+
+def test_degenerate_boxes_dropped_with_one_warning(tmp_path, caplog):
+    anns = [
+        {"id": i, "image_id": 1, "bbox": bbox, "category_id": 3}
+        for i, bbox in enumerate([[0, 0, 0, 5], [0, 0, 5, -1], [0, 0, 3, 3]], start=1)
+    ]
+    f = _write(tmp_path / "deg.json", _minimal(annotations=anns))
+    with caplog.at_level(logging.WARNING, logger="d2lite.data.datasets.coco"):
+        dicts = load_coco_json(str(f), "r")
+    assert len(dicts[0]["annotations"]) == 1
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "dropped 2 annotations" in warnings[0].getMessage()
+
+
+def test_large_json_loads_fast(tmp_path):
+    n_images, per_image = 2000, 50
+    images = [
+        {"id": i, "file_name": f"{i}.jpg", "width": 64, "height": 48} for i in range(n_images)
+    ]
+    anns = [
+        {
+            "id": k,
+            "image_id": k // per_image,
+            "bbox": [1, 2, 3, 4],
+            "category_id": k % 10,
+            "iscrowd": 0,
+        }
+        for k in range(n_images * per_image)
+    ]
+    cats = [{"id": c, "name": str(c)} for c in range(10)]
+    f = _write(tmp_path / "big.json", {"images": images, "annotations": anns, "categories": cats})
+    start = time.perf_counter()
+    dicts = load_coco_json(str(f), "r", dataset_name="coco_big")
+    elapsed = time.perf_counter() - start
+    assert sum(len(d["annotations"]) for d in dicts) == 100_000
+    assert elapsed < 3.0, f"loading 100k annotations took {elapsed:.2f}s"
+
+
+def test_register_is_lazy_idempotent_and_checks_conflicts(coco_dir):
+    json_file, root = coco_dir
+    register_coco_instances("coco_reg", {}, str(tmp := json_file), str(root))
+    register_coco_instances("coco_reg", {}, str(tmp), str(root))  # cell re-run: no-op
+    meta = MetadataCatalog.get("coco_reg")
+    assert meta.json_file == str(json_file) and meta.image_root == str(root)
+    assert meta.evaluator_type == "coco"
+    assert "thing_classes" not in meta.as_dict()  # nothing read yet
+    assert len(DatasetCatalog.get("coco_reg")) == 4
+    assert meta.thing_classes == ["red", "green"]
+    with pytest.raises(AssertionError, match="already registered.*other.json"):
+        register_coco_instances("coco_reg", {}, str(root / "other.json"), str(root))
+    with pytest.raises(AssertionError, match="cannot be set to a different value"):
+        register_coco_instances(
+            "coco_reg", {"thing_classes": ["x", "y"]}, str(json_file), str(root)
+        )
+
+
+def test_registration_is_picklable(coco_dir):
+    json_file, root = coco_dir
+    register_coco_instances("coco_pickle", {}, json_file, root)
+    loader = pickle.loads(pickle.dumps(DatasetCatalog["coco_pickle"]))
+    assert len(loader()) == 4
+
+
+def test_convert_to_coco_dict_roundtrip(coco_dir, tmp_path):
+    json_file, root = coco_dir
+    register_coco_instances("coco_conv", {}, str(json_file), str(root))
+    coco = convert_to_coco_dict("coco_conv")
+    assert coco["categories"] == [{"id": 0, "name": "red"}, {"id": 1, "name": "green"}]
+    assert len(coco["images"]) == 4 and len(coco["annotations"]) == 4
+    ann = coco["annotations"][0]
+    assert ann["id"] == 1 and ann["bbox"] == [5.0, 2.0, 10.0, 10.0] and ann["area"] == 100.0
+    out = tmp_path / "out" / "c.json"
+    convert_to_coco_json("coco_conv", str(out))
+    reloaded = load_coco_json(str(out), str(root), dataset_name="coco_conv")
+    assert [a["category_id"] for a in reloaded[0]["annotations"]] == [0, 1]
+    out.write_text("{}")
+    convert_to_coco_json("coco_conv", str(out))  # cached file kept
+    assert out.read_text() == "{}"
+    convert_to_coco_json("coco_conv", str(out), allow_cached=False)
+    assert "images" in json.loads(out.read_text())
+
+
+def test_convert_dataset_without_json_maps_ids_back():
+    def dicts():
+        box = {"bbox": [0, 0, 4, 6], "bbox_mode": BoxMode.XYXY_ABS, "category_id": 1}
+        return [
+            {"file_name": "f.jpg", "image_id": 7, "height": 8, "width": 8, "annotations": [box]}
+        ]
+
+    DatasetCatalog.register("coco_nojson", dicts)
+    MetadataCatalog.get("coco_nojson").set(
+        thing_classes=["a", "b"], thing_dataset_id_to_contiguous_id={10: 0, 20: 1}
+    )
+    coco = convert_to_coco_dict("coco_nojson")
+    assert coco["categories"] == [{"id": 10, "name": "a"}, {"id": 20, "name": "b"}]
+    assert coco["annotations"][0]["category_id"] == 20
+    assert coco["annotations"][0]["bbox"] == [0.0, 0.0, 4.0, 6.0]
+    assert coco["annotations"][0]["image_id"] == 7
+
+
+def test_builtin_registrations(tmp_path, monkeypatch, make_coco):
+    assert {"coco_trash_train", "coco_trash_val", "coco_trash_test"} <= set(DatasetCatalog.list())
+    assert {"coco_2017_train", "coco_2017_val"} <= set(DatasetCatalog.list())
+    assert MetadataCatalog.get("coco_trash_val").thing_classes == TRASH_CLASSES
+    monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path))
+    register_all_builtin()
+    meta = MetadataCatalog.get("coco_trash_train")
+    assert meta.json_file == str(tmp_path / "trash" / "train.json")
+    coco_meta = MetadataCatalog.get("coco_2017_val")
+    assert coco_meta.image_root == str(tmp_path / "coco" / "val2017")
+    trash = tmp_path / "trash"
+    make_coco(trash)
+    (trash / "train.json").write_text(
+        (trash / "train.json")
+        .read_text()
+        .replace('"red"', '"General trash"')
+        .replace('"green"', '"Paper"')
+    )
+    with pytest.raises(AssertionError, match="cannot be set to a different value"):
+        DatasetCatalog.get("coco_trash_train")  # only 2 of the 10 classes in this toy json
+    with pytest.raises(FileNotFoundError):
+        DatasetCatalog.get("coco_trash_val")
