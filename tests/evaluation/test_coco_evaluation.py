@@ -232,3 +232,30 @@ def test_instances_to_coco_json():
         {"image_id": 7, "category_id": 3, "bbox": [1.0, 2.0, 3.0, 6.0], "score": 0.5}
     ]
     assert instances_to_coco_json(inst[:0], 7) == []
+
+
+def test_metadata_with_only_json_file_uses_json_ids_and_names(tmp_path):
+    json_file = tmp_path / "gt.json"
+    json_file.write_text(json.dumps(_coco_dict()))
+    name = f"eval_plain_{uuid.uuid4().hex[:8]}"
+    MetadataCatalog.get(name).set(json_file=str(json_file))
+    inputs, outputs = _outputs()
+    reverse = {v: k for k, v in ID_MAP.items()}
+    for out in outputs:
+        classes = out["instances"].pred_classes
+        out["instances"].pred_classes = torch.tensor([reverse[int(c)] for c in classes])
+    try:
+        bbox = _evaluate(COCOEvaluator(name), inputs, outputs)["bbox"]
+    finally:
+        MetadataCatalog.remove(name)
+    assert bbox["AP-cat"] == pytest.approx(100.0) and bbox["AP-dog"] == pytest.approx(100.0)
+
+
+def test_evaluate_on_a_subset_of_images(dataset):
+    inputs, outputs = _outputs()
+    evaluator = COCOEvaluator(dataset)
+    _evaluate(evaluator, inputs[:1], outputs[:1])
+    # Only image 0 (one cat) is scored, so the missing detections elsewhere do not count.
+    bbox = evaluator.evaluate(img_ids=[0])["bbox"]
+    assert bbox["AP"] == pytest.approx(100.0)
+    assert "AP-dog" not in bbox

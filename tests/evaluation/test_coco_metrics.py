@@ -64,3 +64,17 @@ def test_max_dets_other_than_100():
 def test_format_summary_table():
     table = format_summary_table({"AP": 1.0, "AP50": 12.3456})
     assert table == "|   AP  |  AP50  |\n| 1.000 | 12.346 |"
+
+
+def test_faster_coco_eval_gives_the_same_numbers():
+    pytest.importorskip("faster_coco_eval")
+    dets = [
+        {"image_id": 0, "category_id": 0, "bbox": [2, 0, 10, 20], "score": 0.9},
+        {"image_id": 0, "category_id": 0, "bbox": [30, 0, 10, 20], "score": 0.8},
+    ]
+    stats = []
+    for fast in (False, True):
+        coco_gt = build_coco_api(prepare_coco_gt(_gt()), use_fast_impl=fast)
+        stats.append(summarize_boxes(evaluate_boxes(coco_gt, dets, use_fast_impl=fast)))
+    assert stats[0]["AP"] == pytest.approx(stats[1]["AP"])
+    assert stats[0]["AP75"] == pytest.approx(stats[1]["AP75"])
