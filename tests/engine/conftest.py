@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 import pytest
 
 from d2lite.utils.logger import setup_logger
+
+# The tests import their toys as `engine_toys` (pytest runs with --import-mode=importlib, which
+# leaves sys.path alone); spawned workers inherit sys.path and find them too.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(autouse=True)

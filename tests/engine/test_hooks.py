@@ -1,0 +1,285 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+from engine_toys import ToyModel, make_checkpointer, random_batches, seeded_batches
+from torch import nn
+
+from d2lite.engine import SimpleTrainer, hooks
+from d2lite.utils.events import CommonMetricPrinter, JSONWriter
+
+
+def _trainer(model=None, data=None):
+    model = model or ToyModel()
+    data = data if data is not None else random_batches()
+    return SimpleTrainer(model, data, torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+class _FakeCheckpointer:
+    path_manager = None
+
+    def __init__(self):
+        self.saved: list[tuple[str, int]] = []
+
+    def save(self, name, **kwargs):
+        self.saved.append((name, kwargs["iteration"]))
+
+
+def _scripted_eval(values):
+    calls = iter(values)
+    return lambda: {"bbox": {"AP": next(calls), "AP50": 1.0}}
+
+
+def test_eval_hook_periods_and_flattened_results():
+    calls = []
+
+    def evaluate():
+        calls.append(1)
+        return {"bbox": {"AP": float(len(calls)), "AP-cls": 2}}
+
+    trainer = _trainer()
+    trainer.register_hooks([hooks.EvalHook(3, evaluate)])
+    trainer.train(0, 7)
+    # After iterations 2 and 5, then once after training (stored at iter == max_iter).
+    assert [it for _, it in trainer.storage.history("bbox/AP").values()] == [2, 5, 7]
+    assert [v for v, _ in trainer.storage.history("bbox/AP").values()] == [1.0, 2.0, 3.0]
+    assert trainer.storage.latest()["bbox/AP-cls"] == (2.0, 7)
+
+
+def test_eval_hook_period_zero_evaluates_once_at_end():
+    calls = []
+    trainer = _trainer()
+    trainer.register_hooks([hooks.EvalHook(0, lambda: calls.append(1) or {})])
+    trainer.train(0, 4)
+    assert len(calls) == 1
+
+
+def test_eval_hook_rejects_non_numbers_and_non_dicts():
+    trainer = _trainer()
+    trainer.register_hooks([hooks.EvalHook(0, lambda: {"bbox": {"AP": "high"}})])
+    with pytest.raises(ValueError, match="bbox/AP: 'high'"):
+        trainer.train(0, 1)
+    trainer = _trainer()
+    trainer.register_hooks([hooks.EvalHook(0, lambda: [0.5])])
+    with pytest.raises(TypeError, match="must return a dict"):
+        trainer.train(0, 1)
+
+
+def test_flatten_results_dict():
+    nested = {"a": {"b": {"c": 1}, "d": 2}, "e": 3}
+    assert hooks.flatten_results_dict(nested) == {"a/b/c": 1, "a/d": 2, "e": 3}
+
+
+def test_metrics_json_lines(tmp_path):
+    path = tmp_path / "metrics.json"
+    trainer = _trainer()
+    trainer.register_hooks(
+        [
+            hooks.IterationTimer(warmup_iter=1),
+            hooks.EvalHook(3, _scripted_eval([0.1, 0.2])),
+            hooks.PeriodicWriter([JSONWriter(str(path))], period=2),
+        ]
+    )
+    trainer.train(0, 5)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["iteration"] for line in lines] == [1, 2, 3, 4, 5]
+    assert {"total_loss", "loss_mse", "loss_l1", "data_time", "time"} <= set(lines[0])
+    # Only the latest value of each scalar is written: the losses of iteration 2 were
+    # superseded by iteration 3's before the next write, the evaluation was not.
+    assert lines[1] == {"iteration": 2, "bbox/AP": 0.1, "bbox/AP50": 1.0}
+    assert "bbox/AP" not in lines[2] and "total_loss" in lines[2]
+    assert lines[4] == {"iteration": 5, "bbox/AP": 0.2, "bbox/AP50": 1.0}
+
+
+def test_best_checkpointer_max_and_min():
+    for mode, values, expected in [
+        ("max", [1.0, 3.0, 2.0, 5.0], [("model_best", 1), ("model_best", 3), ("model_best", 7)]),
+        ("min", [1.0, 3.0, 0.5, 5.0], [("model_best", 1), ("model_best", 5)]),
+    ]:
+        ckpt = _FakeCheckpointer()
+        trainer = _trainer()
+        trainer.register_hooks(
+            [
+                hooks.EvalHook(2, _scripted_eval(values)),
+                hooks.BestCheckpointer(2, ckpt, "bbox/AP", mode=mode),
+            ]
+        )
+        trainer.train(0, 7)
+        assert ckpt.saved == expected, mode
+    with pytest.raises(ValueError, match="'maximum'"):
+        hooks.BestCheckpointer(2, ckpt, "bbox/AP", mode="maximum")
+
+
+def test_best_checkpointer_state_survives_resume():
+    hook = hooks.BestCheckpointer(2, _FakeCheckpointer(), "bbox/AP")
+    hook.best_metric, hook.best_iter = 0.7, 9
+    other = hooks.BestCheckpointer(2, _FakeCheckpointer(), "bbox/AP")
+    other.load_state_dict(hook.state_dict())
+    assert (other.best_metric, other.best_iter) == (0.7, 9)
+
+
+def test_early_stopping_stops_and_writes_final_checkpoint():
+    ckpt = _FakeCheckpointer()
+    trainer = _trainer()
+    stopper = hooks.EarlyStopping("bbox/AP", patience=2)
+    trainer.register_hooks(
+        [
+            hooks.PeriodicCheckpointer(ckpt, 100),
+            hooks.EvalHook(2, _scripted_eval([0.5, 0.6, 0.4, 0.6, 0.9])),
+            stopper,
+        ]
+    )
+    trainer.train(0, 20)
+    # Evaluations after iterations 1, 3, 5, 7: best 0.6 at 3, no improvement at 5 and 7.
+    assert trainer.iter == 8 and trainer.should_stop
+    assert ckpt.saved == [("model_final", 7)]
+    assert stopper.state_dict() == {"best": 0.6, "num_bad": 2}
+
+
+def test_early_stopping_min_mode_and_bad_args():
+    trainer = _trainer()
+    trainer.register_hooks(
+        [
+            hooks.EvalHook(1, lambda: {"val": 1.0}),
+            hooks.EarlyStopping("val", patience=3, mode="min"),
+        ]
+    )
+    trainer.train(0, 20)
+    assert trainer.iter == 4  # equal values are no improvement
+    with pytest.raises(ValueError, match="patience"):
+        hooks.EarlyStopping("val", patience=0)
+    with pytest.raises(ValueError, match="mode"):
+        hooks.EarlyStopping("val", patience=1, mode="up")
+
+
+class _BNToy(ToyModel):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(4)
+
+    def forward(self, batch):
+        out = super().forward(torch.cat([self.bn(batch[:, :4]), batch[:, 4:]], dim=1))
+        out["loss_rand"] = torch.rand(()) * 0  # consumes the RNG, as RPN/ROI sampling does
+        return out
+
+
+def test_validation_loss_values_and_no_side_effects():
+    torch.manual_seed(0)
+    model = _BNToy()
+    val_batches = [torch.rand(4, 5), torch.rand(4, 5)]
+    hook = hooks.ValidationLoss(model, val_batches, period=3)
+    trainer = _trainer(model=model)
+    trainer.register_hooks([hook])
+    trainer.train(0, 3)
+    latest = trainer.storage.latest()
+    assert latest["val_total_loss"][1] == 2
+    assert {"val_loss_mse", "val_loss_l1", "val_loss_rand"} <= set(latest)
+    bn_state = {k: v.clone() for k, v in model.bn.state_dict().items()}
+    rng_state = torch.get_rng_state()
+    values = hook.compute()
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    for k, v in model.bn.state_dict().items():
+        assert torch.equal(v, bn_state[k]), k
+    assert model.training and model.bn.training
+    model.bn.eval()  # the hook uses the running statistics, as at test time
+    with torch.no_grad():
+        expected = sum(float(sum(model(b).values())) for b in val_batches) / 2
+    assert values["val_total_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_validation_loss_errors():
+    with pytest.raises(ValueError, match="period"):
+        hooks.ValidationLoss(ToyModel(), [], period=0)
+    with pytest.raises(ValueError, match="no batch"):
+        hooks.ValidationLoss(ToyModel(), [], period=1).compute()
+
+
+def test_lr_scheduler_hook_puts_lr_and_steps():
+    model = ToyModel()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    trainer = SimpleTrainer(model, random_batches(), opt)
+    hook = hooks.LRScheduler(opt, sched)
+    trainer.register_hooks([hook])
+    trainer.train(0, 5)
+    assert [v for v, _ in trainer.storage.history("lr").values()] == [1.0, 1.0, 0.5, 0.5, 0.25]
+    assert hook.state_dict()["last_epoch"] == 5
+
+
+def test_lr_scheduler_hook_takes_trainer_attributes():
+    model = ToyModel()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    trainer = SimpleTrainer(model, random_batches(), opt)
+    trainer.scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)
+    trainer.register_hooks([hooks.LRScheduler()])
+    trainer.train(0, 2)
+    assert trainer.storage.history("lr").latest() == pytest.approx(0.05)
+
+
+def test_iteration_timer_and_callback_hook(caplog):
+    seen = []
+    trainer = _trainer()
+    trainer.register_hooks(
+        [
+            hooks.IterationTimer(warmup_iter=2),
+            hooks.CallbackHook(
+                before_train=lambda t: seen.append("bt"), after_step=lambda t: seen.append(t.iter)
+            ),
+        ]
+    )
+    with caplog.at_level(logging.INFO, logger="d2lite"):
+        trainer.train(0, 5)
+    assert [it for _, it in trainer.storage.history("time").values()] == [1, 2, 3, 4]
+    assert seen == ["bt", 0, 1, 2, 3, 4]
+    assert "Total training time" in caplog.text
+
+
+def test_periodic_checkpointer_and_resume_at_next_iter(tmp_path):
+    def build(max_iter_data_start):
+        torch.manual_seed(0)
+        model = ToyModel()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        trainer = SimpleTrainer(model, None, opt)
+        return model, trainer
+
+    model, trainer = build(0)
+    ckpt = make_checkpointer(model, str(tmp_path / "a"), trainer=trainer)
+    trainer.register_hooks([hooks.PeriodicCheckpointer(ckpt, 3)])
+    trainer.data_loader = seeded_batches(0)
+    trainer.train(0, 4)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["last_checkpoint", "model_0000002.pth", "model_final.pth"]
+
+    resumed_model, resumed = build(0)
+    ckpt = make_checkpointer(resumed_model, str(tmp_path / "a"), trainer=resumed)
+    ckpt.resume_or_load("", resume=True)
+    assert resumed.iter == 3
+    resumed.data_loader = seeded_batches(resumed.iter + 1)
+    resumed.train(resumed.iter + 1, 8)
+
+    full_model, full = build(0)
+    full.data_loader = seeded_batches(0)
+    full.train(0, 8)
+    for k, v in full_model.state_dict().items():
+        assert torch.equal(v, resumed_model.state_dict()[k]), k
+
+
+def test_periodic_writer_rejects_non_writers():
+    with pytest.raises(TypeError, match="EventWriter"):
+        hooks.PeriodicWriter([object()])
+
+
+def test_periodic_writer_calls_common_metric_printer(caplog):
+    trainer = _trainer()
+    trainer.register_hooks(
+        [hooks.IterationTimer(warmup_iter=0), hooks.PeriodicWriter([CommonMetricPrinter(4)], 2)]
+    )
+    with caplog.at_level(logging.INFO, logger="d2lite"):
+        trainer.train(0, 4)
+    lines = [r.getMessage() for r in caplog.records if "iter:" in r.getMessage()]
+    assert len(lines) == 2
+    assert "eta: 0:00:00  iter: 1  " in lines[0] and "iter: 3" in lines[1]
+    assert "total_loss: " in lines[0] and "loss_mse: " in lines[0] and "data_time: " in lines[0]
