@@ -142,7 +142,7 @@ class _Timer:
 
 def _loader_length(data_loader: Iterable) -> int | None:
     try:
-        return len(data_loader)  # type: ignore[arg-type]
+        return len(data_loader)
     except TypeError:
         return None
 
@@ -153,9 +153,9 @@ def _synchronize_accelerator() -> None:
         torch.cuda.synchronize()
 
 
-def _log_final_timing(timer: _Timer, num_images: int) -> None:
+def _log_final_timing(timer: _Timer, num_batches: int) -> None:
     num_devices = comm.get_world_size()
-    timed = max(num_images - timer.num_warmup, 1)
+    timed = max(num_batches - timer.num_warmup, 1)
     total_time = time.perf_counter() - timer.start
     logger.info(
         f"Total inference time: {datetime.timedelta(seconds=total_time)} "
@@ -199,13 +199,13 @@ def inference_on_dataset(
     callbacks = callbacks or {}
     evaluator.reset()
     timer = _Timer(total, num_warmup=max(min(5, (total or 6) - 1), 0))
-    num_images = 0
+    num_batches = 0
     with ExitStack() as stack:
         if isinstance(model, nn.Module):
             stack.enter_context(inference_context(model))
         stack.enter_context(torch.inference_mode())
-        num_images = _run_loop(model, data_loader, evaluator, callbacks, timer)
-    _log_final_timing(timer, num_images)
+        num_batches = _run_loop(model, data_loader, evaluator, callbacks, timer)
+    _log_final_timing(timer, num_batches)
     results = evaluator.evaluate()
     return {} if results is None else results
 
