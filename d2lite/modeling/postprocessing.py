@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from ..structures import Instances
+from ..structures import Boxes, Instances
 
 __all__ = ["detector_postprocess"]
 
@@ -37,12 +37,12 @@ def detector_postprocess(
         scale_x = output_width / results.image_size[1]
         scale_y = output_height / results.image_size[0]
     results = Instances((output_height, output_width), **results.get_fields())
-    if results.has("pred_boxes"):
-        output_boxes = results.pred_boxes
-    elif results.has("proposal_boxes"):
-        output_boxes = results.proposal_boxes
-    else:
+    box_field = next((f for f in ("pred_boxes", "proposal_boxes") if results.has(f)), None)
+    if box_field is None:
         raise ValueError("detector_postprocess needs Instances with pred_boxes or proposal_boxes")
+    # A copy, so that scaling in place leaves the caller's Instances untouched.
+    output_boxes = Boxes(results.get(box_field).tensor.clone())
+    results.set(box_field, output_boxes)
     output_boxes.scale(scale_x, scale_y)
     output_boxes.clip(results.image_size)
     return results[output_boxes.nonempty()]

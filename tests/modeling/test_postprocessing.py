@@ -16,6 +16,7 @@ def test_rescale_clip_and_drop_empty():
         out.pred_boxes.tensor, torch.tensor([[30.0, 10, 60, 50], [270, 80, 300, 100]])
     )
     assert out.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert r.pred_boxes.tensor[0].tolist() == [10.0, 5, 20, 25]  # the input is not modified
 
 
 def test_proposals_and_missing_boxes():

@@ -1,0 +1,58 @@
+"""The registry of meta-architectures, ``build_model`` and the device the model goes to."""
+from __future__ import annotations
+
+import logging
+
+import torch
+from fvcore.common.registry import Registry
+from torch import nn
+
+from ...config import CfgNode
+
+__all__ = ["META_ARCH_REGISTRY", "build_model", "resolve_device"]
+
+logger = logging.getLogger(__name__)
+
+META_ARCH_REGISTRY = Registry("META_ARCH")
+META_ARCH_REGISTRY.__doc__ = """
+Registry for meta-architectures (whole models): called as ``cls(**cls.from_config(cfg))`` (or
+``obj(cfg)`` without ``from_config``).
+"""
+
+_warned_devices: set[str] = set()
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Returns the torch device for a ``MODEL.DEVICE`` value.
+
+    A CUDA device requested on a machine without CUDA falls back to the CPU with one warning
+    (per requested device), so the same config runs on a laptop and on a GPU server.
+
+    Args:
+        device (str | torch.device): e.g. "cpu", "cuda", "cuda:1".
+
+    Raises:
+        ValueError: if ``device`` is not a device string torch understands.
+    """
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"MODEL.DEVICE={device!r} is not a valid torch device: {e}") from e
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        if str(device) not in _warned_devices:
+            _warned_devices.add(str(device))
+            logger.warning(f"MODEL.DEVICE={device!r} but CUDA is not available; using the CPU.")
+        return torch.device("cpu")
+    return resolved
+
+
+def build_model(cfg: CfgNode) -> nn.Module:
+    """Builds ``cfg.MODEL.META_ARCHITECTURE`` and moves it to ``cfg.MODEL.DEVICE``.
+
+    The weights are freshly initialised; load a checkpoint with ``DetectionCheckpointer``.
+    """
+    obj = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
+    model = obj(**obj.from_config(cfg)) if hasattr(obj, "from_config") else obj(cfg)
+    model.to(resolve_device(cfg.MODEL.DEVICE))
+    logger.info(f"Model:\n{model}")
+    return model
