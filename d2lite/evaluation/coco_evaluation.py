@@ -196,9 +196,13 @@ class COCOEvaluator(DatasetEvaluator):
         known = set(self._coco_api.getCatIds())
         unknown = {r["category_id"] for r in coco_results} - known
         if unknown:
+            hint = "" if mapping else (
+                "; the metadata has no thing_dataset_id_to_contiguous_id to map predicted "
+                "classes back (load the dataset with DatasetCatalog.get first, or set it)"
+            )
             raise ValueError(
                 f"Predicted category ids {sorted(unknown)} are not categories of "
-                f"{self._metadata.json_file} (which has {sorted(known)})"
+                f"{self._metadata.json_file} (which has {sorted(known)}){hint}"
             )
         return coco_results
 

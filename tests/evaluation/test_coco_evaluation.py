@@ -259,3 +259,41 @@ def test_evaluate_on_a_subset_of_images(dataset):
     bbox = evaluator.evaluate(img_ids=[0])["bbox"]
     assert bbox["AP"] == pytest.approx(100.0)
     assert "AP-dog" not in bbox
+
+
+def test_register_coco_instances_course_style_json(tmp_path):
+    from d2lite.data.datasets.coco import register_coco_instances
+
+    gt = _coco_dict()
+    for ann in gt["annotations"]:
+        del ann["area"], ann["iscrowd"]
+    (tmp_path / "course.json").write_text(json.dumps(gt))
+    name = f"eval_course_{uuid.uuid4().hex[:8]}"
+    register_coco_instances(name, {}, str(tmp_path / "course.json"), str(tmp_path))
+    try:
+        evaluator = COCOEvaluator(name, output_dir=str(tmp_path / "out"))
+        # As in a training script, the loader reads the dataset (and sets the id mapping)
+        # before the evaluation ends.
+        assert len(DatasetCatalog.get(name)) == 3
+        bbox = _evaluate(evaluator, *_outputs())["bbox"]
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    assert bbox["AP"] == pytest.approx(100.0)
+    assert bbox["AP-dog"] == pytest.approx(100.0)
+
+
+def test_contiguous_predictions_without_id_mapping_get_a_hint(tmp_path):
+    gt = _coco_dict()
+    for cat in gt["categories"]:
+        cat["id"] += 1
+    for ann in gt["annotations"]:
+        ann["category_id"] += 1
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    name = f"eval_nomap_{uuid.uuid4().hex[:8]}"
+    MetadataCatalog.get(name).set(json_file=str(tmp_path / "gt.json"))
+    try:
+        with pytest.raises(ValueError, match=r"ids \[0\] are not categories .* DatasetCatalog.get"):
+            _evaluate(COCOEvaluator(name), *_outputs())
+    finally:
+        MetadataCatalog.remove(name)
