@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from engine_toys import ToyModel, ddp_worker
+
+from d2lite.data.catalog import DatasetCatalog, MetadataCatalog
+from d2lite.engine import SimpleTrainer, launch
+from d2lite.engine.launch import _restore_catalogs, _snapshot_catalogs
+
+
+def test_launch_single_process_calls_directly():
+    out = []
+    launch(out.append, 1, args=(5,))
+    assert out == [5]
+
+
+def test_launch_rejects_auto_url_on_several_machines():
+    with pytest.raises(ValueError, match="auto"):
+        launch(print, 2, num_machines=2, dist_url="auto")
+
+
+def _toy_dataset(n):
+    return [{"image_id": i} for i in range(n)]
+
+
+def test_catalog_snapshot_keeps_picklable_registrations(caplog):
+    DatasetCatalog.register("engine_test_ok", functools.partial(_toy_dataset, 2))
+    DatasetCatalog.register("engine_test_lambda", lambda: [])
+    MetadataCatalog.get("engine_test_ok").set(thing_classes=["a", "b"])
+    try:
+        datasets, metadata = _snapshot_catalogs()
+        assert "engine_test_ok" in datasets and "engine_test_lambda" not in datasets
+        assert "engine_test_lambda" in caplog.text and "functools.partial" in caplog.text
+        assert metadata["engine_test_ok"]["thing_classes"] == ["a", "b"]
+        # A worker that lacks them gets them back.
+        DatasetCatalog.remove("engine_test_ok")
+        MetadataCatalog.remove("engine_test_ok")
+        _restore_catalogs((datasets, metadata))
+        assert DatasetCatalog.get("engine_test_ok") == [{"image_id": 0}, {"image_id": 1}]
+        assert MetadataCatalog.get("engine_test_ok").thing_classes == ["a", "b"]
+    finally:
+        for name in ("engine_test_ok", "engine_test_lambda"):
+            DatasetCatalog.pop(name, None)
+            MetadataCatalog.pop(name, None)
+
+
+def test_two_gloo_processes_match_one_process_with_the_whole_batch(tmp_path):
+    full_batch = torch.rand(8, 5, generator=torch.Generator().manual_seed(1))
+    steps = 4
+    out_file = str(tmp_path / "ddp.pth")
+    launch(ddp_worker, 2, dist_url="auto", args=(full_batch, steps, out_file))
+    ddp_state = torch.load(out_file, weights_only=True)
+
+    torch.manual_seed(0)
+    model = ToyModel()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    SimpleTrainer(model, iter(lambda: full_batch, None), opt).train(0, steps)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(ddp_state[k], v, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(ddp_state["linear.weight"], ToyModel().linear.weight.detach())
