@@ -297,3 +297,29 @@ def test_contiguous_predictions_without_id_mapping_get_a_hint(tmp_path):
             _evaluate(COCOEvaluator(name), *_outputs())
     finally:
         MetadataCatalog.remove(name)
+
+
+def test_tiny_faster_rcnn_outputs_evaluate_to_plain_floats(dataset, tmp_path):
+    from d2lite.modeling import build_model
+
+    cfg = get_cfg()
+    cfg.merge_from_file("model_zoo/tiny/faster_rcnn_tiny.yaml")
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 3
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    images = [
+        {"image_id": i, "height": 100, "width": 120, "image": torch.zeros(3, 50 + 10 * i, 60)}
+        for i in range(3)
+    ]
+    loader = [[img.__class__(img, image=img["image"].to(torch.uint8))] for img in images]
+    results = inference_on_dataset(model, loader, COCOEvaluator(dataset, output_dir=str(tmp_path)))
+    assert model.training
+    bbox = results["bbox"]
+    assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "AP-cat", "AP50-dog"} <= set(bbox)
+    assert all(type(v) is float for v in bbox.values())
+    assert 0.0 <= bbox["AP"] <= 100.0
+    saved = json.loads((tmp_path / "coco_instances_results.json").read_text())
+    # Predictions are rescaled to the requested 100x120 and mapped to dataset ids.
+    assert saved and all(r["category_id"] in ID_MAP for r in saved)
+    assert max(r["bbox"][0] + r["bbox"][2] for r in saved) <= 120.0 + 1e-3
