@@ -308,11 +308,12 @@ def test_tiny_faster_rcnn_outputs_evaluate_to_plain_floats(dataset, tmp_path):
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     torch.manual_seed(0)
     model = build_model(cfg).train()
-    images = [
-        {"image_id": i, "height": 100, "width": 120, "image": torch.zeros(3, 50 + 10 * i, 60)}
-        for i in range(3)
+    # Images of different sizes, all to be reported at the dataset's 100x120.
+    sizes = [(50, 60), (60, 60), (70, 60)]
+    loader = [
+        [{"image_id": i, "height": 100, "width": 120, "image": torch.zeros(3, h, w).byte()}]
+        for i, (h, w) in enumerate(sizes)
     ]
-    loader = [[img.__class__(img, image=img["image"].to(torch.uint8))] for img in images]
     results = inference_on_dataset(model, loader, COCOEvaluator(dataset, output_dir=str(tmp_path)))
     assert model.training
     bbox = results["bbox"]
@@ -320,6 +321,6 @@ def test_tiny_faster_rcnn_outputs_evaluate_to_plain_floats(dataset, tmp_path):
     assert all(type(v) is float for v in bbox.values())
     assert 0.0 <= bbox["AP"] <= 100.0
     saved = json.loads((tmp_path / "coco_instances_results.json").read_text())
-    # Predictions are rescaled to the requested 100x120 and mapped to dataset ids.
+    # Predictions are rescaled to 100x120 and mapped back to dataset ids.
     assert saved and all(r["category_id"] in ID_MAP for r in saved)
     assert max(r["bbox"][0] + r["bbox"][2] for r in saved) <= 120.0 + 1e-3
