@@ -1,0 +1,33 @@
+"""tools/benchmark.py on the tiny model: it runs, times, counts and reports."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_benchmark_eval_on_tiny_model(repo):
+    cmd = [sys.executable, "tools/benchmark.py", "--config-file", "model_zoo/tiny/faster_rcnn_tiny.yaml",
+           "--task", "eval", "--size", "64", "--iters", "2", "--rounds", "1", "--threads", "1"]
+    out = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    row = next(line for line in lines if line.startswith("d2lite"))
+    seconds, peak_mb, gflops, proposals = (float(v) for v in row.split()[1:5])
+    assert seconds > 0 and peak_mb > 0 and gflops > 0
+    assert 0 < proposals <= 50  # POST_NMS_TOPK_TEST of the tiny config
+    assert "matmul peak" in out.stdout
+
+
+def test_benchmark_train_on_tiny_model(repo):
+    cmd = [sys.executable, "tools/benchmark.py", "--config-file", "model_zoo/tiny/faster_rcnn_tiny.yaml",
+           "--task", "train", "--size", "64", "--batch", "2", "--iters", "2", "--rounds", "1"]
+    out = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "s/iter" in out.stdout and any(l.startswith("d2lite") for l in out.stdout.splitlines())
+
+
+def test_benchmark_data_loader(load_tool):
+    benchmark = load_tool("benchmark")
+    rates = benchmark.main(["--config-file", "model_zoo/tiny/faster_rcnn_tiny.yaml", "--task", "data",
+                            "--size", "64", "--batch", "2", "--iters", "1"])
+    assert set(rates) == {0, 2} and all(r > 0 for r in rates.values())
