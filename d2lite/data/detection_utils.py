@@ -50,7 +50,7 @@ def convert_PIL_to_numpy(image: Image.Image, format: str | None) -> np.ndarray:
         image = image.convert("RGBA")
     if image.mode != target:
         image = image.convert(target)
-    array = np.asarray(image)
+    array = np.array(image)  # writable, so torch can wrap it without a warning
     if array.ndim == 2:
         array = np.expand_dims(array, -1)
     if format == "BGR":

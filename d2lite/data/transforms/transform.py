@@ -48,7 +48,7 @@ def _apply_pil(img: np.ndarray, func: Callable[[Image.Image], Image.Image]) -> n
     channels = img3.shape[2]
     if img.dtype == np.uint8 and channels in (1, 3, 4):
         pil = Image.fromarray(img3[:, :, 0] if channels == 1 else np.ascontiguousarray(img3))
-        out = np.asarray(func(pil))
+        out = np.array(func(pil))  # writable: later transforms may wrap it in a tensor
         out = out[:, :, None] if out.ndim == 2 else out
     else:
         planes = [

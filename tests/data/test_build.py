@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+import d2lite.data.transforms as T
+from d2lite.config import get_cfg
+from d2lite.data import (
+    DatasetCatalog,
+    DatasetMapper,
+    MetadataCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+    trivial_batch_collator,
+)
+from d2lite.data import detection_utils as utils
+from d2lite.data.datasets import register_coco_instances
+from d2lite.data.samplers import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
+
+pytestmark = pytest.mark.usefixtures("clean_catalogs")
+
+
+@pytest.fixture
+def registered(coco_dir):
+    json_file, root = coco_dir
+    register_coco_instances("build_train", {}, str(json_file), str(root))
+    return "build_train"
+
+
+def _cfg(name: str, **dataloader):
+    cfg = get_cfg()
+    cfg.DATASETS.TRAIN = (name,)
+    cfg.DATASETS.TEST = (name,)
+    cfg.SOLVER.IMS_PER_BATCH = 2
+    cfg.DATALOADER.NUM_WORKERS = 0
+    cfg.INPUT.MIN_SIZE_TRAIN = (20,)
+    cfg.INPUT.MIN_SIZE_TEST = 20
+    for k, v in dataloader.items():
+        setattr(cfg.DATALOADER, k, v)
+    return cfg
+
+
+def test_get_detection_dataset_dicts_filters_and_logs(registered, caplog):
+    with caplog.at_level(logging.INFO, logger="d2lite.data.build"):
+        dicts = get_detection_dataset_dicts([registered])
+    assert [d["image_id"] for d in dicts] == [1, 2, 3]
+    assert "Removed 1 images" in caplog.text and "red" in caplog.text
+    assert len(get_detection_dataset_dicts(registered, filter_empty=False)) == 4
+
+
+def test_get_detection_dataset_dicts_errors(registered):
+    DatasetCatalog.register("build_empty", list)
+    with pytest.raises(ValueError, match="'build_empty' is empty"):
+        get_detection_dataset_dicts([registered, "build_empty"])
+    with pytest.raises(KeyError, match="build_nope"):
+        get_detection_dataset_dicts(["build_nope"])
+    DatasetCatalog.register("build_no_anns", lambda: [{"file_name": "x", "annotations": []}])
+    with pytest.raises(ValueError, match="No valid data found in build_no_anns"):
+        get_detection_dataset_dicts("build_no_anns")
+    DatasetCatalog.register("build_other", lambda: DatasetCatalog.get(registered))
+    MetadataCatalog.get("build_other").thing_classes = ["green", "red"]
+    DatasetCatalog.get(registered)
+    with pytest.raises(ValueError, match="thing_classes"):
+        get_detection_dataset_dicts([registered, "build_other"])
+    with pytest.raises(ValueError, match="proposals"):
+        get_detection_dataset_dicts(registered, proposal_files=["p.pkl"])
+
+
+def test_train_loader_from_cfg_groups_aspect_ratio(registered):
+    loader = build_detection_train_loader(_cfg(registered))
+    batches = list(itertools.islice(loader, 4))
+    for batch in batches:
+        assert isinstance(batch, list) and len(batch) == 2
+        landscape = {d["width"] > d["height"] for d in batch}
+        assert len(landscape) == 1
+        for d in batch:
+            assert d["image"].dtype == torch.uint8 and d["image"].shape[0] == 3
+            assert min(d["image"].shape[1:]) == 20
+            assert len(d["instances"]) >= 1
+    seen = {d["image_id"] for b in batches for d in b}
+    assert 4 not in seen  # the image without annotations was filtered
+
+
+def test_train_loader_no_grouping_and_repeat_factor_sampler(registered):
+    cfg = _cfg(
+        registered,
+        ASPECT_RATIO_GROUPING=False,
+        SAMPLER_TRAIN="RepeatFactorTrainingSampler",
+        REPEAT_THRESHOLD=0.5,
+    )
+    loader = build_detection_train_loader(cfg, total_batch_size=3)
+    batch = next(iter(loader))
+    assert len(batch) == 3
+    cfg.DATALOADER.SAMPLER_TRAIN = "Magic"
+    with pytest.raises(ValueError, match="SAMPLER_TRAIN='Magic'"):
+        build_detection_train_loader(cfg)
+
+
+def test_train_loader_explicit_style_and_skip_none(registered):
+    dicts = DatasetCatalog.get(registered)
+
+    def mapper(d):
+        return None if d["image_id"] == 1 else {"image_id": d["image_id"], "width": 1, "height": 2}
+
+    loader = build_detection_train_loader(
+        dicts, mapper=mapper, total_batch_size=2, sampler=TrainingSampler(len(dicts), seed=0)
+    )
+    ids = [d["image_id"] for b in itertools.islice(loader, 5) for d in b]
+    assert 1 not in ids and len(ids) == 10
+    loader = build_detection_train_loader(
+        dataset=dicts, mapper=mapper, total_batch_size=2, collate_fn=len
+    )
+    assert next(iter(loader)) == 2
+    with pytest.raises(TypeError, match="total_batch_size"):
+        build_detection_train_loader(dataset=dicts, mapper=mapper)
+    with pytest.raises(ValueError, match="Total batch size"):
+        build_detection_train_loader(dicts, mapper=mapper, total_batch_size=0)
+
+
+def _course_mapper(dataset_dict):
+    """The mapper of the course notebook, with the vertical flip forced."""
+    dataset_dict = copy.deepcopy(dataset_dict)
+    image = utils.read_image(dataset_dict["file_name"], format="BGR")
+    transform_list = [
+        T.RandomFlip(prob=1.0, horizontal=False, vertical=True),
+        T.RandomBrightness(0.8, 1.8),
+        T.RandomContrast(0.6, 1.3),
+    ]
+    image, transforms = T.apply_transform_gens(transform_list, image)
+    dataset_dict["image"] = torch.as_tensor(image.transpose(2, 0, 1).astype("float32"))
+    annos = [
+        utils.transform_instance_annotations(obj, transforms, image.shape[:2])
+        for obj in dataset_dict.pop("annotations")
+        if obj.get("iscrowd", 0) == 0
+    ]
+    instances = utils.annotations_to_instances(annos, image.shape[:2])
+    dataset_dict["instances"] = utils.filter_empty_instances(instances)
+    return dataset_dict
+
+
+def test_course_script_shape(registered):
+    cfg = _cfg(registered)
+    loader = build_detection_train_loader(cfg, mapper=_course_mapper)
+    by_id = {}
+    for batch in itertools.islice(loader, 6):
+        assert len(batch) == 2
+        for d in batch:
+            by_id[d["image_id"]] = d
+    assert set(by_id) == {1, 2, 3}
+    d = by_id[1]
+    assert d["image"].shape == (3, 30, 40)
+    # image 1 is 30 high: red y 2..12 -> 18..28, green y 10..25 -> 5..20
+    boxes = d["instances"].gt_boxes.tensor
+    assert torch.allclose(boxes, torch.tensor([[5.0, 18, 15, 28], [20, 5, 35, 20]]))
+    assert d["instances"].gt_classes.tolist() == [0, 1]
+    img = d["image"]
+    assert img[2, 23, 10] > img[0, 23, 10] + 50  # red (BGR channel 2) is now at the flipped spot
+    assert img[2, 7, 10] == img[0, 7, 10]  # ...and gone from the original one
+    assert img[1, 12, 27] > img[0, 12, 27] + 50  # green
+    assert torch.allclose(
+        by_id[2]["instances"].gt_boxes.tensor, torch.tensor([[4.0, 8, 12, 28]])
+    )  # 32 high: y 4..24 -> 8..28
+
+
+def test_train_loader_two_workers(registered):
+    cfg = _cfg(registered, NUM_WORKERS=2, ASPECT_RATIO_GROUPING=False)
+    dicts = get_detection_dataset_dicts(registered)
+    sampler = TrainingSampler(len(dicts), seed=5)
+    loader = build_detection_train_loader(
+        cfg, sampler=sampler, total_batch_size=1, mapper=DatasetMapper(cfg, True)
+    )
+    ids = [b[0]["image_id"] for b in itertools.islice(loader, 6)]
+    expected = [dicts[i]["image_id"] for i in itertools.islice(iter(sampler), 6)]
+    assert ids == expected  # the two workers together follow the sampler's stream exactly
+    del loader
+
+
+def test_test_loader(registered):
+    cfg = _cfg(registered)
+    loader = build_detection_test_loader(cfg, registered)
+    assert len(loader) == 4
+    assert isinstance(loader.sampler, InferenceSampler)
+    outputs = [batch for batch in loader]
+    assert [b[0]["image_id"] for b in outputs] == [1, 2, 3, 4]
+    assert all("instances" not in b[0] and b[0]["image"].dtype == torch.uint8 for b in outputs)
+    assert outputs[0][0]["image"].shape == (3, 20, 27)
+    explicit = build_detection_test_loader(
+        dataset=DatasetCatalog.get(registered), mapper=lambda d: d["file_name"], batch_size=2
+    )
+    assert [len(b) for b in explicit] == [2, 2]
+    positional = build_detection_test_loader(DatasetCatalog.get(registered), mapper=lambda d: 1)
+    assert len(positional) == 4
+    with pytest.raises(TypeError, match="dataset_name"):
+        build_detection_test_loader(cfg)
+
+
+def test_trivial_batch_collator():
+    batch = [{"a": 1}, {"b": 2}]
+    assert trivial_batch_collator(batch) is batch
+
+
+def test_repeat_factor_sampler_type_from_cfg(registered):
+    from d2lite.data.build import _train_sampler_from_config
+
+    cfg = _cfg(registered, SAMPLER_TRAIN="RepeatFactorTrainingSampler", REPEAT_THRESHOLD=1.0)
+    sampler = _train_sampler_from_config(cfg, get_detection_dataset_dicts(registered))
+    assert isinstance(sampler, RepeatFactorTrainingSampler)
+    assert np.isclose(sampler._int_part.sum() + sampler._frac_part.sum(), 3 * np.sqrt(1.5))

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+import d2lite.data.transforms as T
+from d2lite.config import get_cfg
+from d2lite.data import DatasetMapper
+from d2lite.data.datasets import load_coco_json
+from d2lite.structures import Boxes, Instances
+
+
+@pytest.fixture
+def dicts(coco_dir):
+    json_file, root = coco_dir
+    return load_coco_json(str(json_file), str(root))
+
+
+def _cfg(min_size=60, flip="none"):
+    cfg = get_cfg()
+    cfg.INPUT.MIN_SIZE_TRAIN = (min_size,)
+    cfg.INPUT.MAX_SIZE_TRAIN = 1000
+    cfg.INPUT.MIN_SIZE_TEST = min_size
+    cfg.INPUT.RANDOM_FLIP = flip
+    return cfg
+
+
+def test_train_mapping_from_cfg(dicts):
+    original = copy.deepcopy(dicts[0])
+    out = DatasetMapper(_cfg(min_size=60), is_train=True)(dicts[0])
+    assert dicts[0] == original  # the input dict is not modified
+    img = out["image"]
+    assert img.dtype == torch.uint8 and img.shape == (3, 60, 80)
+    assert img[2, 10, 20] == 255 and img[0, 10, 20] == 0  # BGR: red lands in channel 2
+    inst = out["instances"]
+    assert isinstance(inst, Instances) and isinstance(inst.gt_boxes, Boxes)
+    assert inst.image_size == (60, 80)
+    assert torch.allclose(inst.gt_boxes.tensor, torch.tensor([[10.0, 4, 30, 24], [40, 20, 70, 50]]))
+    assert inst.gt_classes.tolist() == [0, 1]
+    assert "annotations" not in out
+    assert (out["height"], out["width"], out["image_id"]) == (30, 40, 1)
+
+
+def test_train_mapping_image_without_annotations(dicts):
+    out = DatasetMapper(_cfg(min_size=16), True)(dicts[3])
+    assert len(out["instances"]) == 0 and out["instances"].gt_boxes.tensor.shape == (0, 4)
+
+
+def test_test_mapping_drops_annotations(dicts):
+    out = DatasetMapper(_cfg(min_size=15), is_train=False)(dicts[0])
+    assert "annotations" not in out and "instances" not in out
+    assert out["image"].shape == (3, 15, 20)
+
+
+def test_explicit_kwargs_and_overrides(dicts):
+    mapper = DatasetMapper(
+        is_train=True, augmentations=[T.RandomFlip(prob=1.0)], image_format="RGB"
+    )
+    out = mapper(dicts[0])
+    assert out["image"].shape == (3, 30, 40) and out["image"][0, 2, 34] == 255
+    assert out["instances"].gt_boxes.tensor[0].tolist() == [25, 2, 35, 12]
+    positional = DatasetMapper(True, augmentations=[], image_format="L")(dicts[0])
+    assert positional["image"].shape == (1, 30, 40)
+    overridden = DatasetMapper(_cfg(), True, augmentations=[T.Resize((10, 10))])(dicts[0])
+    assert overridden["image"].shape == (3, 10, 10)
+    with pytest.raises(TypeError, match="augmentations"):
+        DatasetMapper(is_train=True)
+
+
+def test_crop_from_cfg_and_crowd_dropped(dicts):
+    cfg = _cfg(min_size=30)
+    cfg.INPUT.CROP.ENABLED = True
+    cfg.INPUT.CROP.TYPE = "absolute"
+    cfg.INPUT.CROP.SIZE = [20, 20]
+    mapper = DatasetMapper(cfg, True)
+    assert isinstance(mapper.augmentations.augs[0], T.RandomCrop)
+    d = copy.deepcopy(dicts[0])
+    d["annotations"][1]["iscrowd"] = 1
+    out = mapper(d)
+    assert out["image"].shape == (3, 30, 30)
+    assert len(out["instances"]) <= 1
+
+
+def test_size_mismatch_names_file(dicts):
+    d = dict(dicts[0], width=41)
+    with pytest.raises(ValueError, match=r"a\.png.*\(40, 30\).*\(41, 30\)"):
+        DatasetMapper(_cfg(), True)(d)
+
+
+def test_missing_image_names_file(dicts):
+    d = dict(dicts[0], file_name="/does/not/exist.png")
+    with pytest.raises(FileNotFoundError, match="exist.png"):
+        DatasetMapper(_cfg(), True)(d)
