@@ -122,7 +122,8 @@ def test_torchvision_resnet50_features_match_torchvision():
         actual = ours(x)["res5"]
     # FrozenBN folds the statistics into one affine map, so float rounding differs from BN's.
     assert actual.shape == expected.shape == (1, 2048, 2, 2)
-    assert (actual - expected).abs().max() <= 1e-4 * expected.abs().max()
+    # The conv algorithm (and so the rounding) oneDNN picks varies with load and thread count.
+    assert (actual - expected).abs().max() <= 1e-3 * expected.abs().max()
 
 
 def test_detectron2_names_pass_through_or_get_prefixed():
