@@ -57,7 +57,8 @@ class MapDataset(data.Dataset):
     boxes were all cropped away; for an iterable dataset the element is simply skipped.
     """
 
-    def __new__(cls, dataset: Any, map_func: Callable[[Any], Any]) -> Any:
+    def __new__(cls, dataset: Any = None, map_func: Callable[[Any], Any] | None = None) -> Any:
+        # The defaults let pickle (spawned DataLoader workers) recreate the object bare.
         if isinstance(dataset, data.IterableDataset):
             return _MapIterableDataset(dataset, map_func)
         return super().__new__(cls)

@@ -94,3 +94,34 @@ def test_missing_image_names_file(dicts):
     d = dict(dicts[0], file_name="/does/not/exist.png")
     with pytest.raises(FileNotFoundError, match="exist.png"):
         DatasetMapper(_cfg(), True)(d)
+
+
+class _ToFloat(T.Transform):
+    """A user transform that (wrongly) leaves a float image."""
+
+    def apply_image(self, img):
+        return img.astype(np.float32)
+
+    def apply_coords(self, coords):
+        return coords
+
+
+def test_output_checked_at_boundary(dicts):
+    mapper = DatasetMapper(True, augmentations=[_ToFloat()], image_format="BGR")
+    with pytest.raises(AssertionError, match=r"a\.png.*uint8"):
+        mapper(dicts[0])
+
+
+def test_mapper_and_dataset_pickle_for_spawned_workers(dicts):
+    import pickle
+
+    from d2lite.data import DatasetFromList, MapDataset, ToIterableDataset
+    from d2lite.data.samplers import TrainingSampler
+
+    mapper = DatasetMapper(_cfg(min_size=20), True)
+    dataset = ToIterableDataset(
+        MapDataset(DatasetFromList(dicts, copy=False), mapper), TrainingSampler(4, seed=0)
+    )
+    restored = pickle.loads(pickle.dumps(dataset))
+    out = next(iter(restored))
+    assert min(out["image"].shape[1:]) == 20
