@@ -1,6 +1,13 @@
 """Data structures shared by the data pipeline and the model: boxes, instances, image batches."""
 
-from .boxes import BoxMode, Boxes, pairwise_intersection, pairwise_ioa, pairwise_iou
+from .boxes import (
+    BoxMode,
+    Boxes,
+    matched_pairwise_iou,
+    pairwise_intersection,
+    pairwise_ioa,
+    pairwise_iou,
+)
 from .image_list import ImageList
 from .instances import Instances
 
@@ -10,6 +17,7 @@ __all__ = [
     "pairwise_intersection",
     "pairwise_iou",
     "pairwise_ioa",
+    "matched_pairwise_iou",
     "ImageList",
     "Instances",
 ]

@@ -12,7 +12,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["BoxMode", "Boxes", "pairwise_intersection", "pairwise_iou", "pairwise_ioa"]
+__all__ = [
+    "BoxMode",
+    "Boxes",
+    "pairwise_intersection",
+    "pairwise_iou",
+    "pairwise_ioa",
+    "matched_pairwise_iou",
+]
 
 _RawBoxType = Union[list, tuple, Tensor, np.ndarray]
 
@@ -236,3 +243,20 @@ def pairwise_ioa(boxes1: Boxes, boxes2: Boxes) -> Tensor:
     return torch.where(
         inter > 0, inter / area2, torch.zeros(1, dtype=inter.dtype, device=inter.device)
     )
+
+
+def matched_pairwise_iou(boxes1: Boxes, boxes2: Boxes) -> Tensor:
+    """Return the IoU of each box with the box at the same index, as a ``Tensor[N]``.
+
+    Args:
+        boxes1 (Boxes): N boxes.
+        boxes2 (Boxes): N boxes.
+    """
+    assert len(boxes1) == len(
+        boxes2
+    ), f"boxlists should have the same number of entries, got {len(boxes1)}, {len(boxes2)}"
+    b1, b2 = boxes1.tensor, boxes2.tensor
+    width_height = (torch.min(b1[:, 2:], b2[:, 2:]) - torch.max(b1[:, :2], b2[:, :2])).clamp(min=0)
+    inter = width_height.prod(dim=1)
+    union = boxes1.area() + boxes2.area() - inter
+    return torch.where(inter > 0, inter / union, torch.zeros_like(inter))

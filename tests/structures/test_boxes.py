@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from d2lite.structures import BoxMode, Boxes, pairwise_intersection, pairwise_ioa, pairwise_iou
+from d2lite.structures import (
+    BoxMode,
+    Boxes,
+    matched_pairwise_iou,
+    pairwise_intersection,
+    pairwise_ioa,
+    pairwise_iou,
+)
 
 
 def test_boxmode_convert_list_tuple_numpy_tensor():
@@ -112,3 +119,12 @@ def test_pairwise_iou_empty():
     assert pairwise_iou(e, b).shape == (0, 1)
     assert pairwise_iou(b, e).shape == (1, 0)
     assert pairwise_ioa(e, e).shape == (0, 0)
+
+
+def test_matched_pairwise_iou():
+    b1 = Boxes(torch.tensor([[0.0, 0, 10, 10], [0, 0, 2, 2], [0, 0, 0, 0]]))
+    b2 = Boxes(torch.tensor([[5.0, 5, 15, 15], [0, 0, 2, 2], [0, 0, 0, 0]]))
+    assert torch.allclose(matched_pairwise_iou(b1, b2), torch.tensor([25 / 175, 1.0, 0.0]))
+    assert matched_pairwise_iou(Boxes([]), Boxes([])).shape == (0,)
+    with pytest.raises(AssertionError, match="same number"):
+        matched_pairwise_iou(b1, b2[:2])
