@@ -1,4 +1,5 @@
 """Training: the loop and its hooks, ``DefaultTrainer``, ``DefaultPredictor`` and ``launch``."""
+
 from .defaults import (
     DefaultPredictor,
     DefaultTrainer,

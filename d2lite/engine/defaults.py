@@ -228,8 +228,10 @@ class DefaultTrainer(TrainerBase):
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
         model = create_ddp_model(model, broadcast_buffers=False, find_unused_parameters=False)
+        # The checkpointer keeps the uncompiled module, so state_dict keys stay unprefixed.
+        step_model = torch.compile(model) if cfg.MODEL.COMPILE else model
         trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
-        self._trainer = trainer_cls(model, data_loader, optimizer)
+        self._trainer = trainer_cls(step_model, data_loader, optimizer)
         # The inner trainer has no hooks of its own; after_backward must reach ours.
         self._trainer.after_backward = self.after_backward
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
@@ -315,7 +317,8 @@ class DefaultTrainer(TrainerBase):
         """Trains from ``start_iter`` to ``SOLVER.MAX_ITER``.
 
         Returns:
-            dict | None: the results of the last evaluation (None if none ran); checked
+            dict | None: the results of the last evaluation (``{}`` without DATASETS.TEST,
+            None if training stopped before any evaluation ran); checked
             against ``TEST.EXPECTED_RESULTS`` on the main process when that is set.
         """
         super().train(self.start_iter, self.max_iter)
@@ -396,7 +399,10 @@ class DefaultTrainer(TrainerBase):
 
         resize = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")
         mapper = DatasetMapper(cfg, is_train=True, augmentations=[resize])
-        return build_detection_test_loader(cfg, list(cfg.DATASETS.VAL), mapper=mapper)
+        batch_size = max(1, cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size())
+        return build_detection_test_loader(
+            cfg, list(cfg.DATASETS.VAL), mapper=mapper, batch_size=batch_size
+        )
 
     @classmethod
     def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):

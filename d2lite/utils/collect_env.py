@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import sys
@@ -12,12 +13,12 @@ import torch
 __all__ = ["collect_env_info"]
 
 
-def _version(module_name: str) -> str:
+def _version(dist_name: str) -> str:
+    # Read from the installed metadata: importing torchvision & co. just for this is slow.
     try:
-        module = __import__(module_name)
-    except ImportError:
+        return importlib.metadata.version(dist_name)
+    except importlib.metadata.PackageNotFoundError:
         return "not found"
-    return str(getattr(module, "__version__", "unknown"))
 
 
 def _cuda_rows() -> list[tuple[str, str]]:
