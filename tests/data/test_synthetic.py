@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +10,6 @@ from PIL import Image
 
 from d2lite.data.datasets.synthetic import TRASH_CLASSES, generate_image, make_trash_dataset
 
-REPO = Path(__file__).resolve().parents[2]
 NAMES = [
     "General trash", "Paper", "Paper pack", "Metal", "Glass",
     "Plastic", "Styrofoam", "Plastic bag", "Battery", "Clothing",
@@ -107,15 +104,3 @@ def test_bad_arguments_raise(tmp_path):
         make_trash_dataset(str(tmp_path), num_train=-1)
     with pytest.raises(ValueError, match="image_size"):
         make_trash_dataset(str(tmp_path), image_size=8)
-
-
-@pytest.mark.parametrize(
-    "cmd",
-    [["-m", "d2lite.data.synthetic"], [str(REPO / "tools" / "make_trash_dataset.py")]],
-)
-def test_command_lines(tmp_path, cmd):
-    args = ["--train", "2", "--val", "1", "--test", "1", "--size", "64", "--seed", "5"]
-    subprocess.run([sys.executable, *cmd, str(tmp_path), *args], check=True, cwd=REPO)
-    val = json.loads((tmp_path / "val.json").read_text())
-    assert val["images"][0]["file_name"] == "val/0000.jpg"
-    assert len(list((tmp_path / "train").glob("*.jpg"))) == 2

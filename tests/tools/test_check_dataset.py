@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,15 +10,6 @@ from PIL import Image
 
 from d2lite.data.datasets.check import check_coco_dict, check_coco_json, check_dataset_dicts
 from d2lite.structures import BoxMode
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("check_dataset", REPO / "tools/check_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _dataset(root: Path) -> dict:
@@ -139,8 +129,8 @@ def test_json_file_errors_and_dataset_dicts(tmp_path):
     assert report.class_counts["  0 a"] == 1
 
 
-def test_command_line_exit_codes(tmp_path, capsys):
-    tool = _load_tool()
+def test_command_line_exit_codes(tmp_path, capsys, load_tool):
+    tool = load_tool("check_dataset")
     good = _dataset(tmp_path)
     (tmp_path / "good.json").write_text(json.dumps(good))
     assert tool.main([str(tmp_path / "good.json"), str(tmp_path)]) == 0

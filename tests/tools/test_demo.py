@@ -1,0 +1,58 @@
+"""Tests for tools/demo.py, run end to end on tiny data with a tiny schedule."""
+from __future__ import annotations
+
+import csv
+
+from d2lite.data import DatasetCatalog
+from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin
+
+# The demo's own R18-FPN config, shrunk so the whole run takes a few seconds.
+_FAST = [
+    "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0",
+    "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64",
+    "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "64",
+    "MODEL.FPN.OUT_CHANNELS", "16", "MODEL.ROI_BOX_HEAD.FC_DIM", "32",
+]  # fmt: skip
+
+
+def test_demo_generates_data_trains_evaluates_and_predicts(tmp_path, monkeypatch, load_tool, capsys):
+    original_root = get_builtin_root()
+    monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path / "datasets"))
+    demo = load_tool("demo")
+    out = tmp_path / "out"
+    try:
+        results = demo.main(
+            ["--num-train", "4", "--num-val", "2", "--num-test", "2", "--num-pictures", "1"]
+            + _FAST
+            + ["OUTPUT_DIR", str(out)]
+        )
+    finally:
+        register_all_builtin(original_root)
+    data = tmp_path / "datasets" / "trash"
+    assert sorted(p.name for p in (data / "train").iterdir()) == [f"000{i}.jpg" for i in range(4)]
+    assert set(results["bbox"]) >= {"AP", "AP50", "AP75"}
+    assert (out / "model_final.pth").is_file()
+    assert [p.name for p in (out / "pictures" / "val").iterdir()] == ["0000.jpg"]
+    with open(out / "submission.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["PredictionString", "image_id"]
+    assert [r[1] for r in rows[1:]] == ["test/0000.jpg", "test/0001.jpg"]
+    printed = capsys.readouterr().out
+    assert "d2lite demo finished" in printed and "bbox AP=" in printed
+    assert str(out / "submission.csv") in printed
+    assert "coco_trash_train" in DatasetCatalog.list()
+
+
+def test_demo_reuses_an_existing_dataset(tmp_path, monkeypatch, load_tool):
+    original_root = get_builtin_root()
+    monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path))
+    demo = load_tool("demo")
+    args = demo.get_parser().parse_args(["--num-train", "2", "--num-val", "1", "--num-test", "1"])
+    try:
+        first = demo.ensure_dataset(args)
+        stamp = (tmp_path / "trash" / "train.json").stat().st_mtime_ns
+        assert demo.ensure_dataset(args) == first == str(tmp_path / "trash")
+        assert (tmp_path / "trash" / "train.json").stat().st_mtime_ns == stamp
+        assert DatasetCatalog.get("coco_trash_val")[0]["file_name"].startswith(str(tmp_path))
+    finally:
+        register_all_builtin(original_root)
