@@ -239,3 +239,17 @@ def test_builtin_registrations(tmp_path, monkeypatch, make_coco):
         DatasetCatalog.get("coco_trash_train")  # only 2 of the 10 classes in this toy json
     with pytest.raises(FileNotFoundError):
         DatasetCatalog.get("coco_trash_val")
+
+
+def test_user_registration_replaces_builtin(coco_dir):
+    json_file, root = coco_dir
+    assert MetadataCatalog.get("coco_trash_train").thing_classes == TRASH_CLASSES
+    register_coco_instances("coco_trash_train", {}, "x", "y")  # the course notebook's call
+    assert MetadataCatalog.get("coco_trash_train").json_file == "x"
+    with pytest.raises(AssertionError, match="already registered"):
+        register_coco_instances("coco_trash_train", {}, str(json_file), str(root))
+    register_all_builtin()
+    register_coco_instances("coco_trash_train", {}, str(json_file), str(root))
+    assert MetadataCatalog.get("coco_trash_train").json_file == str(json_file)
+    assert len(DatasetCatalog.get("coco_trash_train")) == 4
+    assert MetadataCatalog.get("coco_trash_train").thing_classes == ["red", "green"]

@@ -3,6 +3,9 @@
 Their files live under the directory named by the environment variable ``D2LITE_DATASETS``
 (default ``./datasets``), read when ``register_all_builtin()`` runs, i.e. at import of
 ``d2lite.data``. To point them elsewhere after import, call ``register_all_builtin(root)``.
+
+A script that registers one of these names itself with ``register_coco_instances`` (as course
+notebooks do for "coco_trash_train") replaces the built-in registration.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import os
 
 from ..catalog import DatasetCatalog, MetadataCatalog
-from .coco import register_coco_instances
+from .coco import BUILTIN_NAMES, register_coco_instances
 
 __all__ = ["TRASH_CLASSES", "get_builtin_root", "register_all_builtin"]
 
@@ -62,3 +65,4 @@ def register_all_builtin(root: str | None = None) -> None:
             register_coco_instances(
                 name, metadata, os.path.join(root, json_file), os.path.join(root, image_root)
             )
+            BUILTIN_NAMES.add(name)

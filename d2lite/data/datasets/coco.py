@@ -26,6 +26,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Names registered by d2lite itself (datasets/builtin.py): a user's register_coco_instances of
+# the same name replaces the built-in registration instead of failing.
+BUILTIN_NAMES: set[str] = set()
+
 
 def _read_json(json_file: str) -> dict:
     try:
@@ -168,10 +172,21 @@ def load_coco_json(
     return dataset_dicts
 
 
+def _same_loader(old: Any, new: functools.partial) -> bool:
+    return (
+        isinstance(old, functools.partial)
+        and old.func is new.func
+        and old.args == new.args
+        and old.keywords == new.keywords
+    )
+
+
 def register_coco_instances(name: str, metadata: dict, json_file: str, image_root: str) -> None:
     """Register a COCO-format dataset under ``name`` (lazily: nothing is read now).
 
     Calling it again with the same arguments does nothing, so a notebook cell can be re-run.
+    Registering a built-in name (e.g. "coco_trash_train") with other files replaces the built-in
+    registration and its metadata.
 
     Args:
         name (str): dataset name, e.g. "my_train".
@@ -188,11 +203,18 @@ def register_coco_instances(name: str, metadata: dict, json_file: str, image_roo
     json_file, image_root = os.fspath(json_file), os.fspath(image_root)
     # A partial (not a lambda) so the registration can be compared and pickled.
     loader = functools.partial(load_coco_json, json_file, image_root, name)
+    builtin = name in BUILTIN_NAMES and name in DatasetCatalog
+    if builtin and not _same_loader(DatasetCatalog[name], loader):
+        # Course scripts register their own "coco_trash_train"; theirs must win over the
+        # built-in one, or a try/except AssertionError around the call would hide the clash.
+        logger.info(f"Replacing the built-in dataset '{name}' with {json_file}")
+        DatasetCatalog.remove(name)
+        MetadataCatalog.pop(name, None)
+        BUILTIN_NAMES.discard(name)
     if name in DatasetCatalog:
         old = DatasetCatalog[name]
-        same = isinstance(old, functools.partial) and old.func is load_coco_json
-        old_args = old.args[:2] if same else old
-        assert same and old.args == loader.args, (
+        old_args = old.args[:2] if isinstance(old, functools.partial) else old
+        assert _same_loader(old, loader), (
             f"Dataset '{name}' is already registered with {old_args}; cannot register it again "
             f"with (json_file, image_root) = {(json_file, image_root)}"
         )
