@@ -26,3 +26,20 @@ def _restore_d2lite_logger():
         log.propagate = True
         log.setLevel(logging.NOTSET)
     setup_logger.cache_clear()
+
+
+@pytest.fixture
+def trash_datasets(tmp_path):
+    from d2lite.data import DatasetCatalog, MetadataCatalog
+    from d2lite.data.datasets.coco import register_coco_instances
+    from d2lite.data.datasets.synthetic import make_trash_dataset
+
+    root = str(tmp_path / "trash")
+    paths = make_trash_dataset(root, num_train=4, num_val=2, num_test=0, image_size=64)
+    names = {"train": "engine_trash_train", "val": "engine_trash_val"}
+    for split, name in names.items():
+        register_coco_instances(name, {}, paths[split], root)
+    yield names
+    for name in names.values():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)

@@ -182,23 +182,6 @@ def test_default_predictor_resizes_and_flips_rgb(tmp_path):
     assert seen[0]["image"][2].min() == 200 and seen[0]["image"][0].max() == 0
 
 
-@pytest.fixture
-def trash_datasets(tmp_path):
-    from d2lite.data import DatasetCatalog, MetadataCatalog
-    from d2lite.data.datasets.coco import register_coco_instances
-    from d2lite.data.datasets.synthetic import make_trash_dataset
-
-    root = str(tmp_path / "trash")
-    paths = make_trash_dataset(root, num_train=4, num_val=2, num_test=0, image_size=64)
-    names = {"train": "engine_trash_train", "val": "engine_trash_val"}
-    for split, name in names.items():
-        register_coco_instances(name, {}, paths[split], root)
-    yield names
-    for name in names.values():
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
-
-
 def test_default_trainer_on_synthetic_data_with_eval_and_validation(tmp_path, trash_datasets):
     from d2lite.data.datasets.synthetic import TRASH_CLASSES
     from d2lite.engine import hooks

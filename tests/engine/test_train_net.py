@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+from d2lite.data.datasets.synthetic import TRASH_CLASSES
+from d2lite.engine import default_argument_parser
+from d2lite.model_zoo import get_config_file
+
+TOOLS = os.path.join(os.path.dirname(__file__), "..", "..", "tools")
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f"engine_test_{name}", os.path.join(TOOLS, f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _args(tmp_path, trash_datasets, *extra):
+    opts = [
+        "--config-file",
+        get_config_file("tiny/faster_rcnn_tiny.yaml"),
+        *extra,
+        "DATASETS.TRAIN",
+        f"('{trash_datasets['train']}',)",
+        "DATASETS.TEST",
+        f"('{trash_datasets['val']}',)",
+        "MODEL.ROI_HEADS.NUM_CLASSES",
+        str(len(TRASH_CLASSES)),
+        "SOLVER.MAX_ITER",
+        "2",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    ]
+    return default_argument_parser().parse_args(opts)
+
+
+@pytest.mark.parametrize("tool", ["train_net", "plain_train_net"])
+def test_train_then_eval_only(tmp_path, trash_datasets, tool):
+    module = _load_tool(tool)
+    results = module.main(_args(tmp_path, trash_datasets))
+    assert "AP" in results["bbox"]
+    out = tmp_path / "out"
+    assert (out / "model_final.pth").exists() and (out / "config.yaml").exists()
+    assert (out / "metrics.json").read_text().count("total_loss") >= 1
+    weights = str(out / "model_final.pth")
+    results = module.main(_args(tmp_path, trash_datasets, "--eval-only", "MODEL.WEIGHTS", weights))
+    assert "AP" in results["bbox"]

@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""Trains or evaluates a detector from a config file, as Detectron2's ``tools/train_net.py``.
+
+Examples:
+    python tools/train_net.py --config-file model_zoo/tiny/faster_rcnn_tiny.yaml \\
+        DATASETS.TRAIN '("trash_train",)' OUTPUT_DIR output/tiny
+    python tools/train_net.py --config-file cfg.yaml --eval-only MODEL.WEIGHTS output/model_final.pth
+    python tools/train_net.py --config-file cfg.yaml --num-gpus 2   # two processes (GPUs or CPU)
+
+The training itself is ``DefaultTrainer``; ``tools/plain_train_net.py`` spells out the same
+loop without hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from d2lite.checkpoint import DetectionCheckpointer  # noqa: E402
+from d2lite.config import CfgNode, get_cfg  # noqa: E402
+from d2lite.engine import (  # noqa: E402
+    DefaultTrainer,
+    default_argument_parser,
+    default_setup,
+    launch,
+)
+from d2lite.evaluation import verify_results  # noqa: E402
+from d2lite.utils import comm  # noqa: E402
+
+logger = logging.getLogger("d2lite")
+
+
+class Trainer(DefaultTrainer):
+    """``DefaultTrainer`` as is. # USER: override build_evaluator / build_train_loader here to
+    use your own evaluator or data mapper."""
+
+
+def setup(args) -> CfgNode:
+    """Builds the config from the file and command-line overrides, then runs default_setup."""
+    cfg = get_cfg()
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
+        res = Trainer.test(cfg, model)
+        if comm.is_main_process():
+            verify_results(cfg, res)
+        return res
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def invoke_main() -> None:
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
+
+
+if __name__ == "__main__":
+    invoke_main()
