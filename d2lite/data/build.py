@@ -54,21 +54,6 @@ def filter_images_with_only_crowd_annotations(
     return kept
 
 
-def filter_images_with_few_keypoints(dataset_dicts: list[dict], min_keypoints: int) -> list[dict]:
-    """Keep the images with at least ``min_keypoints`` visible keypoints in total."""
-
-    def visible(d: dict) -> int:
-        return sum(
-            int((np.asarray(a["keypoints"])[2::3] > 0).sum())
-            for a in d.get("annotations", [])
-            if "keypoints" in a
-        )
-
-    kept = [d for d in dataset_dicts if visible(d) >= min_keypoints]
-    logger.info(f"Removed {len(dataset_dicts) - len(kept)} images with < {min_keypoints} keypoints")
-    return kept
-
-
 def print_instances_class_histogram(dataset_dicts: list[dict], class_names: Sequence[str]) -> None:
     """Log how many (non-crowd) instances each class has."""
     counts = Counter(
@@ -97,7 +82,8 @@ def get_detection_dataset_dicts(
     Args:
         names (str | Sequence[str]): registered dataset name(s).
         filter_empty (bool): drop images without non-crowd annotations. Defaults to True.
-        min_keypoints (int): drop images with fewer visible keypoints. Defaults to 0.
+        min_keypoints (int): must be 0: d2lite has no keypoints (kept for Detectron2's
+            signature). Defaults to 0.
         proposal_files (Sequence[str] | None): precomputed proposals; not supported by d2lite
             (they are pickles), so only None or empty is accepted. Defaults to None.
         check_consistency (bool): check that the datasets share ``thing_classes``.
@@ -111,6 +97,8 @@ def get_detection_dataset_dicts(
         names = [names]
     if len(names) == 0:
         raise ValueError("get_detection_dataset_dicts needs at least one dataset name")
+    if min_keypoints > 0:
+        raise ValueError("d2lite detects boxes only; min_keypoints must be 0")
     if proposal_files:
         raise ValueError("d2lite does not load precomputed proposals (DATASETS.PROPOSAL_FILES_*)")
     per_dataset = [DatasetCatalog.get(name) for name in names]
@@ -121,8 +109,6 @@ def get_detection_dataset_dicts(
     has_instances = "annotations" in dataset_dicts[0]
     if filter_empty and has_instances:
         dataset_dicts = filter_images_with_only_crowd_annotations(dataset_dicts, names)
-    if min_keypoints > 0 and has_instances:
-        dataset_dicts = filter_images_with_few_keypoints(dataset_dicts, min_keypoints)
     if check_consistency and has_instances:
         class_names = MetadataCatalog.get(names[0]).get("thing_classes")
         if class_names is not None:
@@ -270,13 +256,16 @@ def build_detection_train_loader(
         dataset, cfg = cfg, None
     if cfg is not None:
         if dataset is None:
+            if not cfg.DATASETS.TRAIN:
+                raise ValueError("cfg.DATASETS.TRAIN is empty: name a registered dataset there")
             dataset = get_detection_dataset_dicts(
                 cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
             )
         mapper = DatasetMapper(cfg, True) if mapper is None else mapper
         if sampler is None and not isinstance(dataset, torchdata.IterableDataset):
             sampler = _train_sampler_from_config(cfg, dataset)
-        total_batch_size = total_batch_size or cfg.SOLVER.IMS_PER_BATCH
+        if total_batch_size is None:
+            total_batch_size = cfg.SOLVER.IMS_PER_BATCH
         if aspect_ratio_grouping is None:
             aspect_ratio_grouping = cfg.DATALOADER.ASPECT_RATIO_GROUPING
         num_workers = cfg.DATALOADER.NUM_WORKERS if num_workers is None else num_workers

@@ -70,6 +70,12 @@ def test_get_detection_dataset_dicts_errors(registered):
         get_detection_dataset_dicts([registered, "build_other"])
     with pytest.raises(ValueError, match="proposals"):
         get_detection_dataset_dicts(registered, proposal_files=["p.pkl"])
+    with pytest.raises(ValueError, match="min_keypoints"):
+        get_detection_dataset_dicts(registered, min_keypoints=1)
+    cfg = _cfg(registered)
+    cfg.DATASETS.TRAIN = ()
+    with pytest.raises(ValueError, match="DATASETS.TRAIN is empty"):
+        build_detection_train_loader(cfg)
 
 
 def test_train_loader_from_cfg_groups_aspect_ratio(registered):
