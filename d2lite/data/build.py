@@ -124,14 +124,16 @@ def trivial_batch_collator(batch: list) -> list:
     return batch
 
 
-def _seed_worker(worker_id: int, base_seed: int | None = None) -> None:
+def _seed_worker(worker_id: int, base_seed: int | None = None, rank: int = 0) -> None:
     # Workers run the mapper only; one thread each keeps them from stealing the trainer's cores.
     torch.set_num_threads(1)
     if base_seed is None:
         # torch already gives every worker a distinct seed derived from the main process RNG.
         seed = torch.initial_seed() % 2**31
     else:
-        seed = (base_seed + worker_id) % 2**31
+        # The sampler seed is shared by all ranks; mixing in the rank keeps their
+        # augmentations independent while staying reproducible.
+        seed = (base_seed + 1009 * rank + worker_id) % 2**31
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -142,8 +144,10 @@ def worker_init_reset_seed(worker_id: int) -> None:
     _seed_worker(worker_id)
 
 
-def _world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+def _rank_and_world_size() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def build_batch_data_loader(
@@ -171,7 +175,7 @@ def build_batch_data_loader(
     Returns:
         An iterable of batches (``list[dict]`` unless ``collate_fn`` says otherwise).
     """
-    world_size = _world_size()
+    rank, world_size = _rank_and_world_size()
     if total_batch_size <= 0 or total_batch_size % world_size != 0:
         raise ValueError(
             f"Total batch size ({total_batch_size}) must be a positive multiple of the number "
@@ -185,7 +189,7 @@ def build_batch_data_loader(
         dataset = ToIterableDataset(dataset, sampler)
     loader_kwargs = dict(
         num_workers=num_workers,
-        worker_init_fn=functools.partial(_seed_worker, base_seed=base_seed),
+        worker_init_fn=functools.partial(_seed_worker, base_seed=base_seed, rank=rank),
         persistent_workers=num_workers > 0,
     )
     if aspect_ratio_grouping:

@@ -218,3 +218,22 @@ def test_repeat_factor_sampler_type_from_cfg(registered):
     sampler = _train_sampler_from_config(cfg, get_detection_dataset_dicts(registered))
     assert isinstance(sampler, RepeatFactorTrainingSampler)
     assert np.isclose(sampler._int_part.sum() + sampler._frac_part.sum(), 3 * np.sqrt(1.5))
+
+
+def test_worker_init_limits_threads_and_seeds():
+    from d2lite.data.build import _seed_worker
+
+    threads = torch.get_num_threads()
+    try:
+        _seed_worker(1, base_seed=10, rank=0)
+        assert torch.get_num_threads() == 1
+        a = np.random.rand()
+        _seed_worker(1, base_seed=10, rank=0)
+        assert np.random.rand() == a
+        _seed_worker(1, base_seed=10, rank=1)
+        assert np.random.rand() != a
+        _seed_worker(2, base_seed=10, rank=0)
+        assert np.random.rand() != a
+    finally:
+        torch.set_num_threads(threads)
+        np.random.seed(None)
