@@ -18,6 +18,7 @@ __all__ = [
     "Augmentation",
     "AugmentationList",
     "AugInput",
+    "StandardAugInput",
     "TransformGen",
     "apply_augmentations",
     "apply_transform_gens",
@@ -177,6 +178,10 @@ class AugInput:
     ) -> TransformList:
         """Apply ``augmentations`` in place and return the resulting transforms."""
         return AugmentationList(augmentations)(self)
+
+
+StandardAugInput = AugInput
+"""Old name of ``AugInput``."""
 
 
 def apply_augmentations(

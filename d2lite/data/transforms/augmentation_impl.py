@@ -65,7 +65,9 @@ class RandomApply(Augmentation):
 class RandomFlip(Augmentation):
     """Flip the image horizontally or vertically with probability ``prob``."""
 
-    def __init__(self, prob: float = 0.5, *, horizontal: bool = True, vertical: bool = False):
+    def __init__(
+        self, prob: float = 0.5, *, horizontal: bool = True, vertical: bool = False
+    ) -> None:
         """
         Args:
             prob (float): probability of flipping. Defaults to 0.5.
