@@ -107,6 +107,9 @@ def test_malformed_json_names_file_and_position(tmp_path):
         (lambda d: d["categories"].append({"id": 3, "name": "b"}), "duplicate categories id 3"),
         (lambda d: d["images"][0].pop("height"), "image id 1 has no 'height'"),
         (lambda d: d["annotations"][0].update(bbox=[1, 2]), "annotation id 1 needs a 4-number"),
+        (lambda d: d["annotations"][0].update(bbox=[1, 2, "3", 4]), "id 1 needs a 4-number"),
+        (lambda d: d["categories"][0].pop("name"), "category id 3 has no 'name'"),
+        (lambda d: d["images"][0].pop("id"), "an entry of 'images' has no 'id'"),
     ],
 )
 def test_bad_input_names_file_and_id(tmp_path, mutation, message):
@@ -116,6 +119,7 @@ def test_bad_input_names_file_and_id(tmp_path, mutation, message):
     with pytest.raises(ValueError, match="broken.json") as info:
         load_coco_json(str(f), "r", dataset_name="coco_bad")
     assert message in str(info.value)
+    assert "thing_classes" not in MetadataCatalog.get("coco_bad").as_dict()
 
 
 def test_degenerate_boxes_dropped_with_one_warning(tmp_path, caplog):

@@ -87,7 +87,11 @@ def _group_annotations(data: dict, image_ids: set, json_file: str) -> dict[Any, 
                 f"which is not in 'categories'"
             )
         bbox = a.get("bbox")
-        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+        if (
+            not isinstance(bbox, (list, tuple))
+            or len(bbox) != 4
+            or not all(isinstance(v, (int, float)) for v in bbox)
+        ):
             raise ValueError(
                 f"{json_file}: annotation id {ann_id} needs a 4-number 'bbox', got {bbox}"
             )
@@ -95,10 +99,15 @@ def _group_annotations(data: dict, image_ids: set, json_file: str) -> dict[Any, 
     return per_image
 
 
-def _image_record(img: dict, image_root: str, json_file: str) -> dict:
-    for key in ("file_name", "height", "width"):
-        if key not in img:
-            raise ValueError(f"{json_file}: image id {img['id']} has no '{key}'")
+def _check_images(images: list[dict], json_file: str) -> None:
+    _check_unique(images, "images", json_file)
+    for img in images:
+        for key in ("file_name", "height", "width"):
+            if key not in img:
+                raise ValueError(f"{json_file}: image id {img['id']} has no '{key}'")
+
+
+def _image_record(img: dict, image_root: str) -> dict:
     return {
         "file_name": os.path.join(image_root, img["file_name"]),
         "height": img["height"],
@@ -135,19 +144,20 @@ def load_coco_json(
     start = time.perf_counter()
     data = _read_json(json_file)
     thing_classes, id_map = _category_mapping(data["categories"], json_file)
+    _check_images(data["images"], json_file)
+    per_image = _group_annotations(data, {img["id"] for img in data["images"]}, json_file)
+    # Metadata is set only once the file is known to be valid.
     if dataset_name is not None:
         MetadataCatalog.get(dataset_name).set(
             thing_classes=thing_classes, thing_dataset_id_to_contiguous_id=id_map
         )
     else:
         id_map = None
-    _check_unique(data["images"], "images", json_file)
-    per_image = _group_annotations(data, {img["id"] for img in data["images"]}, json_file)
 
     ann_keys = ["iscrowd", "bbox", "keypoints", "category_id"] + (extra_annotation_keys or [])
     dataset_dicts, num_dropped = [], 0
     for img in data["images"]:
-        record = _image_record(img, image_root, json_file)
+        record = _image_record(img, image_root)
         objs = []
         for anno in per_image.get(img["id"], []):
             _, _, w, h = anno["bbox"]
