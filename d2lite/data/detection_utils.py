@@ -130,7 +130,9 @@ def transform_instance_annotations(
     """
     if isinstance(transforms, (tuple, list)):
         transforms = T.TransformList(transforms)
-    bbox = BoxMode.convert(_as_box_array(annotation["bbox"]), annotation["bbox_mode"], 0)
+    bbox = BoxMode.convert(
+        _as_box_array(annotation["bbox"]), annotation["bbox_mode"], BoxMode.XYXY_ABS
+    )
     bbox = transforms.apply_box(bbox)[0].clip(min=0)
     h, w = image_size
     annotation["bbox"] = np.minimum(bbox, [w, h, w, h])
@@ -159,7 +161,10 @@ def annotations_to_instances(
     Returns:
         Instances: with ``gt_boxes (Boxes)`` and ``gt_classes (Tensor[N] int64)``.
     """
-    boxes = [BoxMode.convert(_as_box_array(a["bbox"]), a["bbox_mode"], 0)[0] for a in annos]
+    boxes = [
+        BoxMode.convert(_as_box_array(a["bbox"]), a["bbox_mode"], BoxMode.XYXY_ABS)[0]
+        for a in annos
+    ]
     target = Instances(image_size)
     target.gt_boxes = Boxes(np.stack(boxes).astype(np.float32) if boxes else np.zeros((0, 4)))
     target.gt_classes = torch.tensor([int(a["category_id"]) for a in annos], dtype=torch.int64)
