@@ -142,3 +142,11 @@ def test_command_line_exit_codes(tmp_path, capsys, load_tool):
     assert "dangling_image_id (1)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         tool.main([str(tmp_path / "good.json")])
+
+
+def test_command_line_registered_dataset(trash_dir, capsys, load_tool):
+    tool = load_tool("check_dataset")
+    assert tool.main(["--dataset", "tools_trash_train"]) == 0
+    out = capsys.readouterr().out
+    assert "Dataset: tools_trash_train (registered)" in out and "Images: 6" in out
+    assert "9 Clothing" in out
