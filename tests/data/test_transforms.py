@@ -42,6 +42,8 @@ def test_resize_transform_uint8_float_gray():
     assert gray.shape == (20, 90)
     one = t.apply_image(img[:, :, :1])
     assert one.shape == (20, 90, 1)
+    two = t.apply_image(np.full((40, 60, 2), 255, np.uint8))  # no PIL mode: per-channel path
+    assert two.shape == (20, 90, 2) and two.dtype == np.uint8 and (two == 255).all()
     back = t.inverse()
     assert (back.h, back.w, back.new_h, back.new_w) == (20, 90, 40, 60)
     seg = t.apply_segmentation(np.full((40, 60), 3, dtype=np.uint8))

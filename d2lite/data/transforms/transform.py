@@ -55,7 +55,12 @@ def _apply_pil(img: np.ndarray, func: Callable[[Image.Image], Image.Image]) -> n
             np.asarray(func(Image.fromarray(img3[:, :, c].astype(np.float32))))
             for c in range(channels)
         ]
-        out = np.stack(planes, axis=2).astype(img.dtype)
+        out = np.stack(planes, axis=2)
+        if np.issubdtype(img.dtype, np.integer):
+            # Round, not truncate: bilinear output like 254.9999 must stay 255.
+            info = np.iinfo(img.dtype)
+            out = np.clip(np.rint(out), info.min, info.max)
+        out = out.astype(img.dtype)
     return out[:, :, 0] if squeeze else out
 
 
