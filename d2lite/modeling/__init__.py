@@ -12,10 +12,14 @@ from .backbone import (
     BACKBONE_REGISTRY,
     FPN,
     Backbone,
+    BasicBlock,
+    BasicStem,
+    BottleneckBlock,
     ResNet,
     build_backbone,
     build_resnet_backbone,
     build_resnet_fpn_backbone,
+    make_stage,
 )
 from .backbone.tiny import TinyBackbone
 from .box_regression import Box2BoxTransform, Box2BoxTransformLinear
@@ -53,6 +57,9 @@ __all__ = [
     "ANCHOR_GENERATOR_REGISTRY",
     "BACKBONE_REGISTRY",
     "Backbone",
+    "BasicBlock",
+    "BasicStem",
+    "BottleneckBlock",
     "Box2BoxTransform",
     "Box2BoxTransformLinear",
     "DefaultAnchorGenerator",
@@ -85,6 +92,7 @@ __all__ = [
     "build_roi_heads",
     "build_rpn_head",
     "detector_postprocess",
+    "make_stage",
     "resolve_device",
     "subsample_labels",
 ]

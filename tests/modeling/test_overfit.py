@@ -33,7 +33,7 @@ def average_precision_50(predictions, ground_truths, cls):
     for _, i, box in detections:
         gt = ground_truths[i]
         gt_ids = torch.nonzero(gt.gt_classes == cls).flatten().tolist()
-        ious = pairwise_iou(Boxes(box[None]), gt.gt_boxes[gt.gt_classes == cls])[0] if gt_ids else []
+        ious = pairwise_iou(Boxes(box[None]), gt.gt_boxes[gt.gt_classes == cls])[0]
         best = int(torch.argmax(ious)) if gt_ids else -1
         hit = best >= 0 and ious[best] >= 0.5 and (i, gt_ids[best]) not in matched
         if hit:
