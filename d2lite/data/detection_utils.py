@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..config import CfgNode
-from ..structures import BoxMode, Boxes, Instances
+from ..structures import Boxes, BoxMode, Instances
 from . import transforms as T
 from .catalog import MetadataCatalog
 

@@ -1,8 +1,8 @@
 """Data structures shared by the data pipeline and the model: boxes, instances, image batches."""
 
 from .boxes import (
-    BoxMode,
     Boxes,
+    BoxMode,
     matched_pairwise_iou,
     pairwise_intersection,
     pairwise_ioa,

@@ -16,10 +16,9 @@ from d2lite.data import (
     MetadataCatalog,
     build_detection_test_loader,
     build_detection_train_loader,
-    get_detection_dataset_dicts,
-    trivial_batch_collator,
 )
 from d2lite.data import detection_utils as utils
+from d2lite.data import get_detection_dataset_dicts, trivial_batch_collator
 from d2lite.data.datasets import register_coco_instances
 from d2lite.data.samplers import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from d2lite.structures import (
-    BoxMode,
     Boxes,
+    BoxMode,
     matched_pairwise_iou,
     pairwise_intersection,
     pairwise_ioa,

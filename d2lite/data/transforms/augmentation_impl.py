@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from .augmentation import Augmentation, AugInput, _transform_to_aug
+from .augmentation import AugInput, Augmentation, _transform_to_aug
 from .transform import (
     BlendTransform,
     CropTransform,
