@@ -3,10 +3,12 @@ import torch
 
 from d2lite.config import get_cfg
 from d2lite.layers import ShapeSpec
+from d2lite.modeling import build_model
 from d2lite.modeling.box_regression import Box2BoxTransform
 from d2lite.modeling.roi_heads import (
     FastRCNNConvFCHead,
     FastRCNNOutputLayers,
+    Res5ROIHeads,
     StandardROIHeads,
     build_roi_heads,
     fast_rcnn_inference,
@@ -123,3 +125,34 @@ def test_standard_roi_heads_train_and_eval():
     assert losses == {} and len(results) == 2
     assert {"pred_boxes", "scores", "pred_classes"} <= set(results[0].get_fields())
     assert results[1].image_size == (64, 56)
+
+
+def test_res5_roi_heads_default_c4_model():
+    torch.manual_seed(0)
+    cfg = get_cfg()  # Detectron2's defaults describe the C4 model: res4 features, Res5ROIHeads.
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 3
+    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 8
+    cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN = 8
+    cfg.MODEL.RPN.POST_NMS_TOPK_TEST = 4
+    cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 4
+    # A narrow R50 keeps the test fast; res5 widths follow RES2_OUT_CHANNELS and WIDTH_PER_GROUP.
+    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 16
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 32
+    cfg.MODEL.RESNETS.WIDTH_PER_GROUP = 8
+    model = build_model(cfg)
+    assert isinstance(model.roi_heads, Res5ROIHeads)
+    state = model.state_dict()
+    assert state["roi_heads.res5.0.shortcut.weight"].shape == (256, 128, 1, 1)
+    assert state["roi_heads.res5.0.conv2.weight"].shape == (64, 64, 3, 3)
+    assert state["roi_heads.res5.2.conv3.norm.weight"].shape == (256,)
+    assert state["roi_heads.box_predictor.cls_score.weight"].shape == (4, 256)
+    assert state["roi_heads.box_predictor.bbox_pred.weight"].shape == (12, 256)
+    gt = _gt((64, 64), [[4, 4, 40, 40]], [2])
+    batch = [{"image": torch.zeros(3, 64, 64, dtype=torch.uint8), "instances": gt}]
+    losses = model.train()(batch)
+    assert set(losses) == {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    with torch.no_grad():
+        out = model.eval()([{"image": torch.zeros(3, 64, 64, dtype=torch.uint8)}])
+    assert out[0]["instances"].image_size == (64, 64)

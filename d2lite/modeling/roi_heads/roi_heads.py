@@ -13,6 +13,7 @@ from ...config import CfgNode
 from ...layers import ShapeSpec
 from ...structures import Boxes, ImageList, Instances, pairwise_iou
 from ...utils.events import event_storage_or_none
+from ..backbone.resnet import BottleneckBlock, ResNet
 from ..matcher import Matcher
 from ..poolers import ROIPooler
 from ..proposal_generator.proposal_utils import add_ground_truth_to_proposals
@@ -20,7 +21,7 @@ from ..sampling import subsample_labels
 from .box_head import build_box_head
 from .fast_rcnn import FastRCNNOutputLayers
 
-__all__ = ["ROI_HEADS_REGISTRY", "ROIHeads", "StandardROIHeads", "build_roi_heads"]
+__all__ = ["ROI_HEADS_REGISTRY", "ROIHeads", "Res5ROIHeads", "StandardROIHeads", "build_roi_heads"]
 
 ROI_HEADS_REGISTRY = Registry("ROI_HEADS")
 ROI_HEADS_REGISTRY.__doc__ = """
@@ -264,3 +265,106 @@ class StandardROIHeads(ROIHeads):
             return self.box_predictor.losses(predictions, proposals)
         pred_instances, _ = self.box_predictor.inference(predictions, proposals)
         return pred_instances
+
+
+@ROI_HEADS_REGISTRY.register()
+class Res5ROIHeads(ROIHeads):
+    """The C4 box branch of Faster R-CNN: pool from one feature map (res4), run ResNet's res5
+    stage on every ROI as the box head, average-pool, predict."""
+
+    def __init__(
+        self,
+        *,
+        in_features: list[str],
+        pooler: ROIPooler,
+        res5: nn.Module,
+        box_predictor: nn.Module,
+        **kwargs,
+    ) -> None:
+        """
+        Args:
+            in_features (list[str]): the one backbone feature the boxes are pooled from.
+            pooler (ROIPooler): pools S x S features per proposal.
+            res5 (nn.Module): the res5 stage (module ``res5``, as in Detectron2 checkpoints).
+            box_predictor (nn.Module): maps the pooled res5 output to scores and deltas.
+            **kwargs: the arguments of :class:`ROIHeads`.
+        """
+        super().__init__(**kwargs)
+        self.in_features = list(in_features)
+        self.pooler = pooler
+        self.res5 = nn.Sequential(*res5) if isinstance(res5, (list, tuple)) else res5
+        self.box_predictor = box_predictor
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict:
+        ret = super().from_config(cfg)
+        in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
+        if len(in_features) != 1 or in_features[0] not in input_shape:
+            raise ValueError(
+                f"Res5ROIHeads pools from exactly one backbone feature; MODEL.ROI_HEADS.IN_FEATURES"
+                f" is {list(in_features)} and the backbone outputs {sorted(input_shape)}"
+            )
+        head = cfg.MODEL.ROI_BOX_HEAD
+        ret["in_features"] = in_features
+        ret["pooler"] = ROIPooler(
+            output_size=head.POOLER_RESOLUTION,
+            scales=(1.0 / input_shape[in_features[0]].stride,),
+            sampling_ratio=head.POOLER_SAMPLING_RATIO,
+            pooler_type=head.POOLER_TYPE,
+        )
+        ret["res5"], out_channels = cls._build_res5_block(cfg)
+        ret["box_predictor"] = FastRCNNOutputLayers(
+            **FastRCNNOutputLayers.from_config(cfg, ShapeSpec(channels=out_channels))
+        )
+        return ret
+
+    @classmethod
+    def _build_res5_block(cls, cfg: CfgNode) -> tuple[nn.Module, int]:
+        """Returns res5 as the backbone would have built it (3 bottlenecks, stride 2)."""
+        res = cfg.MODEL.RESNETS
+        if res.DEPTH < 50:
+            raise ValueError(f"Res5ROIHeads needs a bottleneck ResNet (50+), got R{res.DEPTH}")
+        # res5 has 8x the channels of res2.
+        factor = 2**3
+        out_channels = res.RES2_OUT_CHANNELS * factor
+        blocks = ResNet.make_stage(
+            BottleneckBlock,
+            3,
+            stride_per_block=[2, 1, 1],
+            in_channels=out_channels // 2,
+            bottleneck_channels=res.NUM_GROUPS * res.WIDTH_PER_GROUP * factor,
+            out_channels=out_channels,
+            num_groups=res.NUM_GROUPS,
+            norm=res.NORM,
+            stride_in_1x1=res.STRIDE_IN_1X1,
+        )
+        return nn.Sequential(*blocks), out_channels
+
+    def forward(
+        self,
+        images: ImageList,
+        features: dict[str, Tensor],
+        proposals: list[Instances],
+        targets: list[Instances] | None = None,
+    ) -> tuple[list[Instances], dict[str, Tensor]]:
+        """Same contract as :meth:`StandardROIHeads.forward`."""
+        del images
+        if self.training:
+            assert targets is not None, "Res5ROIHeads requires targets in training!"
+            proposals = self.label_and_sample_proposals(proposals, targets)
+        box_features = self.pooler(
+            [features[f] for f in self.in_features], [x.proposal_boxes for x in proposals]
+        )
+        box_features = self.res5(box_features)
+        predictions = self.box_predictor(box_features.mean(dim=[2, 3]))
+        if self.training:
+            return proposals, self.box_predictor.losses(predictions, proposals)
+        pred_instances, _ = self.box_predictor.inference(predictions, proposals)
+        return pred_instances, {}
+
+    def forward_with_given_boxes(
+        self, features: dict[str, Tensor], instances: list[Instances]
+    ) -> list[Instances]:
+        """The box branch has no follow-up heads: the detections come back unchanged."""
+        assert not self.training
+        return instances
