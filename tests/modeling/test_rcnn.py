@@ -240,3 +240,10 @@ def test_misconfigured_feature_names():
     cfg.MODEL.RPN.IN_FEATURES = ["p4"]
     with pytest.raises(KeyError, match=r"MODEL.RPN.IN_FEATURES names \['p4'\]"):
         build_model(cfg)
+
+
+def test_unsupported_tasks_are_refused():
+    cfg = tiny_cfg()
+    cfg.MODEL.MASK_ON = True
+    with pytest.raises(ValueError, match="MODEL.MASK_ON=True is not supported"):
+        build_model(cfg)

@@ -126,6 +126,11 @@ class GeneralizedRCNN(_ImageNormalizer):
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> dict:
+        for key in ("MASK_ON", "KEYPOINT_ON"):
+            if cfg.MODEL.get(key):
+                raise ValueError(
+                    f"MODEL.{key}=True is not supported: d2lite builds box detectors only"
+                )
         backbone = build_backbone(cfg)
         return {
             "backbone": backbone,
