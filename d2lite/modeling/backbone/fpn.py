@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 
 import torch.nn.functional as F
-from fvcore.nn.weight_init import c2_xavier_fill
 from torch import Tensor, nn
 
 from ...layers import Conv2d, ShapeSpec, get_norm
+from ...layers.weight_init import c2_xavier_fill
 from .backbone import BACKBONE_REGISTRY, Backbone
 from .resnet import build_resnet_backbone
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 
 import torch.nn.functional as F
-from fvcore.nn.weight_init import c2_msra_fill
 from torch import Tensor, nn
 
 from ...layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
+from ...layers.weight_init import c2_msra_fill
 from .backbone import BACKBONE_REGISTRY, Backbone
 
 __all__ = [
