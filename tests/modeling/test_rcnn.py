@@ -247,3 +247,14 @@ def test_unsupported_tasks_are_refused():
     cfg.MODEL.MASK_ON = True
     with pytest.raises(ValueError, match="MODEL.MASK_ON=True is not supported"):
         build_model(cfg)
+
+
+def test_batch_without_any_ground_truth():
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg()).train()
+    losses = model([make_input(64, 64, [], []), make_input(56, 72, [], [])])
+    assert set(losses) == LOSS_KEYS
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert losses["loss_box_reg"].item() == 0 and losses["loss_rpn_loc"].item() == 0
+    sum(losses.values()).backward()
+    assert model.proposal_generator.rpn_head.objectness_logits.weight.grad.abs().sum() > 0

@@ -156,3 +156,11 @@ def test_res5_roi_heads_default_c4_model():
     with torch.no_grad():
         out = model.eval()([{"image": torch.zeros(3, 64, 64, dtype=torch.uint8)}])
     assert out[0]["instances"].image_size == (64, 64)
+
+
+def test_standard_roi_heads_without_proposals():
+    heads = _tiny_roi_heads().eval()
+    features = {"p2": torch.randn(1, 8, 16, 16), "p3": torch.randn(1, 8, 8, 8)}
+    images = ImageList(torch.zeros(1, 3, 64, 64), [(64, 64)])
+    results, _ = heads(images, features, [_proposals((64, 64), [])])
+    assert len(results[0]) == 0 and results[0].pred_boxes.tensor.shape == (0, 4)
