@@ -12,6 +12,7 @@ from d2lite.modeling.roi_heads import (
     StandardROIHeads,
     build_roi_heads,
     fast_rcnn_inference,
+    select_foreground_proposals,
 )
 from d2lite.structures import Boxes, ImageList, Instances
 from d2lite.utils.events import EventStorage
@@ -164,3 +165,12 @@ def test_standard_roi_heads_without_proposals():
     images = ImageList(torch.zeros(1, 3, 64, 64), [(64, 64)])
     results, _ = heads(images, features, [_proposals((64, 64), [])])
     assert len(results[0]) == 0 and results[0].pred_boxes.tensor.shape == (0, 4)
+
+
+def test_select_foreground_proposals():
+    p = _proposals((10, 10), [[0, 0, 5, 5], [1, 1, 6, 6], [2, 2, 7, 7], [3, 3, 8, 8]])
+    p.gt_classes = torch.tensor([0, 2, -1, 1])
+    fg, masks = select_foreground_proposals([p], bg_label=2)
+    assert masks[0].tolist() == [True, False, False, True]
+    assert fg[0].gt_classes.tolist() == [0, 1]
+    assert fg[0].proposal_boxes.tensor[:, 0].tolist() == [0.0, 3.0]

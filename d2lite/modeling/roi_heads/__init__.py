@@ -7,6 +7,7 @@ from .roi_heads import (
     ROIHeads,
     StandardROIHeads,
     build_roi_heads,
+    select_foreground_proposals,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "build_box_head",
     "build_roi_heads",
     "fast_rcnn_inference",
+    "select_foreground_proposals",
 ]

@@ -21,7 +21,14 @@ from ..sampling import subsample_labels
 from .box_head import build_box_head
 from .fast_rcnn import FastRCNNOutputLayers
 
-__all__ = ["ROI_HEADS_REGISTRY", "ROIHeads", "Res5ROIHeads", "StandardROIHeads", "build_roi_heads"]
+__all__ = [
+    "ROI_HEADS_REGISTRY",
+    "ROIHeads",
+    "Res5ROIHeads",
+    "StandardROIHeads",
+    "build_roi_heads",
+    "select_foreground_proposals",
+]
 
 ROI_HEADS_REGISTRY = Registry("ROI_HEADS")
 ROI_HEADS_REGISTRY.__doc__ = """
@@ -36,6 +43,28 @@ def build_roi_heads(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> nn.Modul
     if hasattr(obj, "from_config"):
         return obj(**obj.from_config(cfg, input_shape))
     return obj(cfg, input_shape)
+
+
+def select_foreground_proposals(
+    proposals: list[Instances], bg_label: int
+) -> tuple[list[Instances], list[Tensor]]:
+    """Keeps the foreground proposals of each image (for extra heads that train on them only).
+
+    Args:
+        proposals (list[Instances]): per image, sampled proposals with ``gt_classes``.
+        bg_label (int): the background class (K).
+
+    Returns:
+        fg_proposals (list[Instances]): per image, the proposals of a foreground class.
+        fg_selection_masks (list[Tensor[R]]): per image, the bool mask that selected them.
+    """
+    fg_proposals, fg_selection_masks = [], []
+    for proposals_i in proposals:
+        gt_classes = proposals_i.gt_classes
+        fg_mask = (gt_classes != -1) & (gt_classes != bg_label)
+        fg_proposals.append(proposals_i[torch.nonzero(fg_mask, as_tuple=True)[0]])
+        fg_selection_masks.append(fg_mask)
+    return fg_proposals, fg_selection_masks
 
 
 class ROIHeads(nn.Module):
