@@ -257,3 +257,12 @@ def test_user_registration_replaces_builtin(coco_dir):
     assert MetadataCatalog.get("coco_trash_train").json_file == str(json_file)
     assert len(DatasetCatalog.get("coco_trash_train")) == 4
     assert MetadataCatalog.get("coco_trash_train").thing_classes == ["red", "green"]
+
+
+def test_dataset_dicts_are_sorted_by_image_id_as_in_detectron2(tmp_path):
+    images = [{"id": i, "file_name": f"{i}.jpg", "height": 10, "width": 10} for i in (7, 2, 5)]
+    data = {"images": images, "annotations": [], "categories": [{"id": 0, "name": "a"}]}
+    json_file = tmp_path / "unsorted.json"
+    json_file.write_text(json.dumps(data))
+    dicts = load_coco_json(str(json_file), str(tmp_path))
+    assert [d["image_id"] for d in dicts] == [2, 5, 7]

@@ -135,7 +135,8 @@ def load_coco_json(
 
     Returns:
         list[dict]: one dict per image (``file_name``, ``height``, ``width``, ``image_id``,
-        ``annotations``), in file order; images without annotations are kept.
+        ``annotations``), sorted by image id as in Detectron2; images without annotations
+        are kept.
 
     Raises:
         ValueError: malformed JSON, missing keys, an annotation naming an unknown image or
@@ -156,7 +157,7 @@ def load_coco_json(
 
     ann_keys = ["iscrowd", "bbox", "keypoints", "category_id"] + (extra_annotation_keys or [])
     dataset_dicts, num_dropped = [], 0
-    for img in data["images"]:
+    for img in sorted(data["images"], key=lambda i: i["id"]):
         record = _image_record(img, image_root)
         objs = []
         for anno in per_image.get(img["id"], []):
