@@ -31,8 +31,9 @@ Registry for anchor generators: called as ``cls(**cls.from_config(cfg, input_sha
 ``input_shape`` the list of ShapeSpec of the features the anchors are for.
 """
 
-# Multi-scale training sees a handful of distinct feature-map sizes; keep the most recent ones.
-_ANCHOR_CACHE_SIZE = 32
+# Multi-scale training sees a few distinct feature-map sizes; keep the most recent ones (an
+# 800x1333 FPN grid is ~3 MB of anchors, so the cache stays small).
+_ANCHOR_CACHE_SIZE = 8
 
 
 class BufferList(nn.Module):

@@ -143,3 +143,14 @@ def test_rpn_forward_losses_and_proposals():
     proposals, losses = rpn(images, features)
     assert losses == {} and all(len(p) <= rpn.post_nms_topk[False] for p in proposals)
     assert proposals[1].proposal_boxes.tensor[:, 3].max() <= 56
+
+
+def test_anchor_boundary_thresh_ignores_anchors_outside_the_image():
+    torch.manual_seed(0)
+    rpn = _build_rpn()
+    rpn.anchor_boundary_thresh = 0
+    anchors = rpn.anchor_generator([torch.zeros(1, 8, 16, 16), torch.zeros(1, 8, 8, 8)])
+    labels, _ = rpn.label_and_sample_anchors(anchors, [_gt((64, 64), [[8, 8, 24, 24]])])
+    inside = Boxes.cat(anchors).inside_box((64, 64), 0)
+    assert (labels[0][~inside] == -1).all()
+    assert (labels[0][inside] >= 0).any()

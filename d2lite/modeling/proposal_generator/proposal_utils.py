@@ -83,7 +83,7 @@ def find_top_rpn_proposals(
         boxes.clip(image_size)
         keep = boxes.nonempty(threshold=min_box_size)
         boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
-        keep = batched_nms(boxes.tensor, scores, lvl, nms_thresh)[:post_nms_topk]
+        keep = batched_nms(boxes.tensor, scores, lvl, nms_thresh)[: int(post_nms_topk)]
         res = Instances(image_size)
         res.proposal_boxes = boxes[keep]
         res.objectness_logits = scores[keep]
