@@ -25,6 +25,7 @@ def detector_postprocess(
         output_height (int): height of the output resolution.
         output_width (int): width of the output resolution.
         mask_threshold (float): unused (no mask head); kept for Detectron2's signature.
+            Defaults to 0.5.
 
     Returns:
         Instances: the kept detections, with image_size (output_height, output_width).

@@ -174,3 +174,32 @@ def test_select_foreground_proposals():
     assert masks[0].tolist() == [True, False, False, True]
     assert fg[0].gt_classes.tolist() == [0, 1]
     assert fg[0].proposal_boxes.tensor[:, 0].tolist() == [0.0, 3.0]
+
+
+@pytest.mark.parametrize("loss_type", ["smooth_l1", "giou"])
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_box_reg_loss_variants(loss_type, agnostic):
+    torch.manual_seed(0)
+    layer = FastRCNNOutputLayers(
+        8,
+        box2box_transform=Box2BoxTransform((10.0, 10.0, 5.0, 5.0)),
+        num_classes=2,
+        cls_agnostic_bbox_reg=agnostic,
+        box_reg_loss_type=loss_type,
+        loss_weight={"loss_box_reg": 2.0},
+    )
+    assert layer.bbox_pred.out_features == (4 if agnostic else 8)
+    p = _proposals((40, 40), [[0, 0, 10, 10], [5, 5, 20, 20], [0, 0, 30, 30]])
+    p.gt_classes = torch.tensor([1, 2, 0])
+    p.gt_boxes = Boxes(torch.tensor([[0.0, 0, 10, 10], [0, 0, 1, 1], [2, 2, 28, 31]]))
+    scores, deltas = layer(torch.randn(3, 8))
+    losses = layer.losses((scores, torch.zeros_like(deltas)), [p])
+    # Zero deltas: proposal 0 already equals its GT, so only the third (fg) proposal costs.
+    single = layer.box_reg_loss(
+        p.proposal_boxes.tensor[2:],
+        p.gt_boxes.tensor[2:],
+        deltas.new_zeros(1, deltas.shape[1]),
+        p.gt_classes[2:],
+    )
+    torch.testing.assert_close(losses["loss_box_reg"], 2.0 * single / 3)
+    assert losses["loss_box_reg"] > 0
