@@ -8,23 +8,43 @@ from .defaults import (
     default_setup,
     default_writers,
 )
-from .hooks import *  # noqa: F401,F403  (Detectron2 exposes every hook from d2lite.engine)
+from .hooks import (
+    BestCheckpointer,
+    CallbackHook,
+    EarlyStopping,
+    EvalHook,
+    IterationTimer,
+    LRScheduler,
+    PeriodicCheckpointer,
+    PeriodicWriter,
+    PreciseBN,
+    TorchProfiler,
+    ValidationLoss,
+)
 from .launch import launch
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
-from .hooks import __all__ as _hook_names
-
 __all__ = [
     "AMPTrainer",
+    "BestCheckpointer",
+    "CallbackHook",
     "DefaultPredictor",
     "DefaultTrainer",
+    "EarlyStopping",
+    "EvalHook",
     "HookBase",
+    "IterationTimer",
+    "LRScheduler",
+    "PeriodicCheckpointer",
+    "PeriodicWriter",
+    "PreciseBN",
     "SimpleTrainer",
+    "TorchProfiler",
     "TrainerBase",
+    "ValidationLoss",
     "create_ddp_model",
     "default_argument_parser",
     "default_setup",
     "default_writers",
     "launch",
-    *_hook_names,
 ]

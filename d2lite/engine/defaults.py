@@ -1,6 +1,7 @@
 """What a training script needs besides the loop: ``DefaultTrainer`` (model, data, optimizer,
 schedule, checkpoints and hooks from a config), ``DefaultPredictor``, the argument parser and
-``default_setup``. ``tools/plain_train_net.py`` shows the same training without hooks.
+``default_setup`` (the last three live in ``predictor.py`` and ``arguments.py``, re-exported
+here, where Detectron2 has them). ``tools/plain_train_net.py`` shows the training without hooks.
 
 The model, data, solver, checkpoint and evaluation parts are imported where they are used:
 the engine sits above all of them, and its loop and hooks stay importable on their own.
@@ -8,26 +9,23 @@ the engine sits above all of them, and its loop and hooks stay importable on the
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 import weakref
 from collections import OrderedDict
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from d2lite.config import CfgNode, check_cfg_keys
 from d2lite.utils import comm
-from d2lite.utils.collect_env import collect_env_info
-from d2lite.utils.env import seed_all_rng
 from d2lite.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 from d2lite.utils.logger import setup_logger
 
 from . import hooks
+from .arguments import default_argument_parser, default_setup
+from .predictor import DefaultPredictor
 from .eval_hooks import _bn_modules_in_training
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
@@ -63,78 +61,6 @@ def create_ddp_model(model: nn.Module, *, fp16_compression: bool = False, **kwar
     return ddp
 
 
-def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
-    """Returns the parser of Detectron2's training scripts.
-
-    Trailing ``KEY VALUE`` pairs are collected in ``args.opts`` for ``cfg.merge_from_list``.
-    """
-    epilog = epilog or (
-        "Examples:\n\n"
-        "Run on single machine:\n"
-        "    $ tools/train_net.py --num-gpus 8 --config-file cfg.yaml\n\n"
-        "Change some config options:\n"
-        "    $ tools/train_net.py --config-file cfg.yaml MODEL.WEIGHTS /path/to/weight.pth "
-        "SOLVER.BASE_LR 0.001\n"
-    )
-    parser = argparse.ArgumentParser(
-        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="Whether to attempt to resume from the checkpoint directory.",
-    )
-    parser.add_argument("--eval-only", action="store_true", help="perform evaluation only")
-    parser.add_argument("--num-gpus", type=int, default=1, help="number of gpus *per machine*")
-    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
-    parser.add_argument(
-        "--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)"
-    )
-    # A port derived from the pid, so two jobs on one machine rarely collide.
-    port = 2**15 + 2**14 + hash(os.getpid()) % 2**14
-    parser.add_argument(
-        "--dist-url",
-        default=f"tcp://127.0.0.1:{port}",
-        help="initialization URL for pytorch distributed backend.",
-    )
-    parser.add_argument(
-        "opts",
-        help="Modify config options at the end of the command, as 'PATH.KEY VALUE' pairs.",
-        default=None,
-        nargs=argparse.REMAINDER,
-    )
-    return parser
-
-
-def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
-    """Prepares a run: output directory, loggers, environment and config in the log, the
-    config saved as ``OUTPUT_DIR/config.yaml`` (main process), RNG seeds and cuDNN benchmark.
-    """
-    output_dir = cfg.OUTPUT_DIR
-    if comm.is_main_process() and output_dir:
-        os.makedirs(output_dir, exist_ok=True)
-    rank = comm.get_rank()
-    setup_logger(output_dir, distributed_rank=rank, name="fvcore")
-    setup_log = setup_logger(output_dir, distributed_rank=rank)
-    setup_log.info("Rank of current process: %d. World size: %d", rank, comm.get_world_size())
-    setup_log.info("Environment info:\n%s", collect_env_info())
-    setup_log.info("Command line arguments: %s", args)
-    config_file = getattr(args, "config_file", "")
-    if config_file:
-        with open(config_file) as f:
-            setup_log.info("Contents of args.config_file=%s:\n%s", config_file, f.read())
-    if comm.is_main_process() and output_dir:
-        path = os.path.join(output_dir, "config.yaml")
-        with open(path, "w") as f:
-            f.write(cfg.dump())
-        setup_log.info("Full config saved to %s", path)
-    # Each rank gets its own seed, so data augmentation differs between ranks.
-    seed_all_rng(None if cfg.SEED < 0 else cfg.SEED + rank)
-    if not getattr(args, "eval_only", False):
-        torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
-
-
 def default_writers(output_dir: str, max_iter: int | None = None) -> list[EventWriter]:
     """Returns the terminal printer, ``metrics.json`` and TensorBoard writers."""
     os.makedirs(output_dir, exist_ok=True)
@@ -143,61 +69,6 @@ def default_writers(output_dir: str, max_iter: int | None = None) -> list[EventW
         JSONWriter(os.path.join(output_dir, "metrics.json")),
         TensorboardXWriter(output_dir),
     ]
-
-
-class DefaultPredictor:
-    """Runs the model of ``cfg`` with ``MODEL.WEIGHTS`` on one image.
-
-    Args:
-        cfg (CfgNode): the config; ``INPUT.MIN_SIZE_TEST``/``MAX_SIZE_TEST`` set the resize.
-
-    Examples:
-        >>> pred = DefaultPredictor(cfg)
-        >>> outputs = pred(np.asarray(Image.open("input.jpg"))[:, :, ::-1])  # BGR
-    """
-
-    def __init__(self, cfg: CfgNode) -> None:
-        from d2lite.checkpoint import DetectionCheckpointer
-        from d2lite.data import MetadataCatalog
-        from d2lite.data import transforms as T
-        from d2lite.modeling import build_model
-
-        self.cfg = cfg.clone()
-        self.model = build_model(self.cfg)
-        self.model.eval()
-        if len(cfg.DATASETS.TEST):
-            self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0])
-        DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
-        self.aug = T.ResizeShortestEdge(
-            [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
-        )
-        self.input_format = cfg.INPUT.FORMAT
-        if self.input_format not in ("RGB", "BGR"):
-            raise ValueError(f"INPUT.FORMAT must be 'RGB' or 'BGR', got {self.input_format!r}.")
-
-    def __call__(self, original_image: np.ndarray) -> dict:
-        """Detects objects in one image.
-
-        Args:
-            original_image (np.ndarray[H, W, 3]): a uint8 image in BGR order.
-
-        Returns:
-            dict: ``{"instances": Instances}`` in the original image's coordinates.
-        """
-        if not isinstance(original_image, np.ndarray) or original_image.ndim != 3:
-            raise ValueError(
-                "DefaultPredictor expects an np.ndarray of shape (H, W, 3), got "
-                f"{getattr(original_image, 'shape', type(original_image))}."
-            )
-        if original_image.shape[2] != 3:
-            raise ValueError(f"Expected 3 channels (BGR), got shape {original_image.shape}.")
-        if self.input_format == "RGB":
-            original_image = original_image[:, :, ::-1]
-        height, width = original_image.shape[:2]
-        image = self.aug.get_transform(original_image).apply_image(original_image)
-        image = torch.as_tensor(np.ascontiguousarray(image.astype("float32").transpose(2, 0, 1)))
-        with torch.inference_mode():
-            return self.model([{"image": image, "height": height, "width": width}])[0]
 
 
 class DefaultTrainer(TrainerBase):
