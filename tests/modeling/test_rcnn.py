@@ -258,3 +258,27 @@ def test_batch_without_any_ground_truth():
     assert losses["loss_box_reg"].item() == 0 and losses["loss_rpn_loc"].item() == 0
     sum(losses.values()).backward()
     assert model.proposal_generator.rpn_head.objectness_logits.weight.grad.abs().sum() > 0
+
+
+def test_precomputed_proposals():
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    cfg.MODEL.PROPOSAL_GENERATOR.NAME = "PrecomputedProposals"
+    model = build_model(cfg)
+    assert model.proposal_generator is None
+    batch = two_images()
+    for x in batch:
+        h, w = x["image"].shape[-2:]
+        x["proposals"] = Instances(
+            (h, w),
+            proposal_boxes=Boxes(torch.tensor([[0.0, 0, 30, 30], [20, 20, 60, 50]])),
+            objectness_logits=torch.zeros(2),
+        )
+    losses = model.train()(batch)
+    assert set(losses) == {"loss_cls", "loss_box_reg"}
+    with torch.no_grad():
+        out = model.eval()(batch)
+    assert len(out) == 2 and out[1]["instances"].image_size == (72, 64)
+    del batch[0]["proposals"]
+    with pytest.raises(KeyError, match="'proposals'"):
+        model(batch)
