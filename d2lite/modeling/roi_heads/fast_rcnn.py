@@ -315,4 +315,5 @@ class FastRCNNOutputLayers(nn.Module):
         """Returns per image Tensor[Ri, K+1]: softmax class probabilities."""
         scores, _ = predictions
         num_inst_per_image = [len(p) for p in proposals]
-        return F.softmax(scores, dim=-1).split(num_inst_per_image, dim=0)
+        # float(): under autocast, half-precision scores would blur the score threshold and ranking.
+        return F.softmax(scores.float(), dim=-1).split(num_inst_per_image, dim=0)
