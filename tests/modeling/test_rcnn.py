@@ -282,3 +282,18 @@ def test_precomputed_proposals():
     del batch[0]["proposals"]
     with pytest.raises(KeyError, match="'proposals'"):
         model(batch)
+
+
+def test_autocast_bfloat16_on_cpu():
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg()).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model(two_images())
+    assert set(losses) == LOSS_KEYS
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        instances = model(two_images())[0]["instances"]
+    assert instances.scores.dtype == torch.float32
+    assert instances.pred_boxes.tensor.dtype == torch.float32
