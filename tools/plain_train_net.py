@@ -114,21 +114,24 @@ def do_train(cfg: CfgNode, model: torch.nn.Module, resume: bool = False) -> None
             scheduler.step()
 
             last = iteration == max_iter - 1
-            if (
-                cfg.TEST.EVAL_PERIOD > 0
-                and (iteration + 1) % cfg.TEST.EVAL_PERIOD == 0
-                and not last
-            ):
-                results = do_test(cfg, model)
-                if comm.is_main_process() and results:
-                    storage.put_scalars(**_flatten(results), smoothing_hint=False)
-                comm.synchronize()
+            if cfg.TEST.EVAL_PERIOD > 0 and (iteration + 1) % cfg.TEST.EVAL_PERIOD == 0:
+                if not last:  # the final evaluation is main()'s
+                    _periodic_test(cfg, model, storage)
             if (iteration + 1) % 20 == 0 or last:
                 for writer in writers:
                     writer.write()
             periodic_checkpointer.step(iteration)
         for writer in writers:
             writer.close()
+
+
+def _periodic_test(cfg: CfgNode, model: torch.nn.Module, storage: EventStorage) -> None:
+    """Evaluates during training and puts the results in the storage for the writers."""
+    results = do_test(cfg, model)
+    if comm.is_main_process() and results:
+        storage.put_scalars(**_flatten(results), smoothing_hint=False)
+    # Workers finish evaluating at different times; start the next iteration together.
+    comm.synchronize()
 
 
 def _flatten(results: dict, prefix: str = "") -> dict[str, float]:

@@ -34,6 +34,8 @@ def _args(tmp_path, trash_datasets, *extra):
         str(len(TRASH_CLASSES)),
         "SOLVER.MAX_ITER",
         "2",
+        "TEST.EVAL_PERIOD",
+        "1",
         "OUTPUT_DIR",
         str(tmp_path / "out"),
     ]
@@ -47,7 +49,9 @@ def test_train_then_eval_only(tmp_path, trash_datasets, tool):
     assert "AP" in results["bbox"]
     out = tmp_path / "out"
     assert (out / "model_final.pth").exists() and (out / "config.yaml").exists()
-    assert (out / "metrics.json").read_text().count("total_loss") >= 1
+    metrics = (out / "metrics.json").read_text()
+    assert metrics.count("total_loss") >= 1
+    assert "bbox/AP" in metrics  # the evaluation after iteration 0 was recorded
     weights = str(out / "model_final.pth")
     results = module.main(_args(tmp_path, trash_datasets, "--eval-only", "MODEL.WEIGHTS", weights))
     assert "AP" in results["bbox"]
