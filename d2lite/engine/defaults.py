@@ -103,8 +103,10 @@ class DefaultTrainer(TrainerBase):
         step_model = torch.compile(model) if cfg.MODEL.COMPILE else model
         trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
         self._trainer = trainer_cls(step_model, data_loader, optimizer)
-        # The inner trainer has no hooks of its own; after_backward must reach ours.
-        self._trainer.after_backward = self.after_backward
+        # The inner trainer has no hooks of its own; after_backward must reach ours. Through a
+        # weak proxy, so the inner trainer does not keep this one alive.
+        outer = weakref.proxy(self)
+        self._trainer.after_backward = lambda: outer.after_backward()
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         from d2lite.checkpoint import DetectionCheckpointer
 

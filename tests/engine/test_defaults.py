@@ -217,3 +217,21 @@ def test_default_trainer_on_synthetic_data_with_eval_and_validation(tmp_path, tr
     history = trainer.storage.history("val_total_loss").values()
     assert [it for _, it in history] == [1, 3]
     assert os.path.exists(os.path.join(cfg.OUTPUT_DIR, "model_best.pth"))
+
+
+def test_default_trainer_calls_after_backward_hooks(tmp_path):
+    from d2lite.engine import HookBase
+
+    class GradNorm(HookBase):
+        norms: list = []
+
+        def after_backward(self):
+            grads = [p.grad for p in self.trainer.model.parameters() if p.grad is not None]
+            self.norms.append(float(sum(g.norm() for g in grads)))
+
+    cfg = tiny_cfg(tmp_path)
+    cfg.SOLVER.MAX_ITER = 1
+    trainer = ToyDataTrainer(cfg)
+    trainer.register_hooks([GradNorm()])
+    trainer.train()
+    assert len(GradNorm.norms) == 1 and GradNorm.norms[0] > 0
