@@ -283,3 +283,42 @@ def test_periodic_writer_calls_common_metric_printer(caplog):
     assert len(lines) == 2
     assert "eta: 0:00:00  iter: 1  " in lines[0] and "iter: 3" in lines[1]
     assert "total_loss: " in lines[0] and "loss_mse: " in lines[0] and "data_time: " in lines[0]
+
+
+def test_precise_bn_recomputes_running_stats():
+    torch.manual_seed(0)
+    model = _BNToy()
+    data = [torch.rand(16, 5) * 4 + 10 for _ in range(3)]
+    trainer = _trainer(model=model)
+    trainer.register_hooks([hooks.PreciseBN(0, model, data, num_iter=3)])
+    trainer.train(0, 2)
+    expected = torch.cat([d[:, :4] for d in data]).mean(0)
+    torch.testing.assert_close(model.bn.running_mean, expected, rtol=1e-4, atol=1e-4)
+    # Without BN layers the hook does nothing.
+    assert hooks.PreciseBN(0, ToyModel(), data, 3)._disabled
+
+
+def test_torch_profiler_writes_chrome_trace(tmp_path):
+    trainer = _trainer()
+    trainer.register_hooks(
+        [hooks.TorchProfiler(lambda t: t.iter == 1, str(tmp_path), save_tensorboard=False)]
+    )
+    trainer.train(0, 3)
+    assert [p.name for p in tmp_path.iterdir()] == ["profiler-trace-iter1.json"]
+
+
+def test_async_metrics_reach_storage_before_after_train():
+    model = ToyModel()
+    trainer = SimpleTrainer(
+        model, random_batches(), torch.optim.SGD(model.parameters(), 0.1), async_write_metrics=True
+    )
+    seen = []
+    trainer.register_hooks(
+        [
+            hooks.CallbackHook(
+                after_train=lambda t: seen.append(len(t.storage.history("total_loss").values()))
+            )
+        ]
+    )
+    trainer.train(0, 4)
+    assert seen == [4]
