@@ -235,3 +235,25 @@ def test_default_trainer_calls_after_backward_hooks(tmp_path):
     trainer.register_hooks([GradNorm()])
     trainer.train()
     assert len(GradNorm.norms) == 1 and GradNorm.norms[0] > 0
+
+
+def test_seeded_runs_on_synthetic_data_give_identical_losses(tmp_path, trash_datasets):
+    from d2lite.data.datasets.synthetic import TRASH_CLASSES
+
+    def run(name):
+        cfg = tiny_cfg(tmp_path / name)
+        cfg.MODEL.ROI_HEADS.NUM_CLASSES = len(TRASH_CLASSES)
+        cfg.DATASETS.TRAIN = (trash_datasets["train"],)
+        cfg.SOLVER.MAX_ITER = 3
+        cfg.SEED = 42
+        default_setup(cfg, default_argument_parser().parse_args([]))
+        trainer = DefaultTrainer(cfg)
+        trainer.train()
+        return {
+            k: [v for v, _ in trainer.storage.history(k).values()]
+            for k in ("loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc")
+        }
+
+    first, second = run("a"), run("b")
+    assert first == second
+    assert len(first["loss_cls"]) == 3
