@@ -78,10 +78,19 @@ def train_toy(out_dir: str, max_iter: int, period: int, sleep: float) -> nn.Modu
     return model
 
 
-def ddp_worker(full_batch: torch.Tensor, steps: int, out_file: str) -> None:
+def toy_dataset(n: int) -> list[dict]:
+    return [{"image_id": i} for i in range(n)]
+
+
+def ddp_worker(full_batch: torch.Tensor, steps: int, out_file: str, dataset_name: str) -> None:
     """One rank of the Gloo test: trains on its half of ``full_batch`` with DDP."""
+    from d2lite.data import DatasetCatalog, MetadataCatalog
     from d2lite.engine import create_ddp_model
     from d2lite.utils import comm
+
+    # Registered by the launching process only: launch() must have carried it over.
+    assert len(DatasetCatalog.get(dataset_name)) == 3
+    assert MetadataCatalog.get(dataset_name).thing_classes == ["a"]
 
     torch.manual_seed(0)
     model = create_ddp_model(ToyModel(), broadcast_buffers=False)

@@ -4,7 +4,7 @@ import functools
 
 import pytest
 import torch
-from engine_toys import ToyModel, ddp_worker
+from engine_toys import ToyModel, ddp_worker, toy_dataset
 
 from d2lite.data.catalog import DatasetCatalog, MetadataCatalog
 from d2lite.engine import SimpleTrainer, launch
@@ -51,7 +51,15 @@ def test_two_gloo_processes_match_one_process_with_the_whole_batch(tmp_path):
     full_batch = torch.rand(8, 5, generator=torch.Generator().manual_seed(1))
     steps = 4
     out_file = str(tmp_path / "ddp.pth")
-    launch(ddp_worker, 2, dist_url="auto", args=(full_batch, steps, out_file))
+    DatasetCatalog.register("engine_launch_ds", functools.partial(toy_dataset, 3))
+    MetadataCatalog.get("engine_launch_ds").set(thing_classes=["a"])
+    try:
+        launch(
+            ddp_worker, 2, dist_url="auto", args=(full_batch, steps, out_file, "engine_launch_ds")
+        )
+    finally:
+        DatasetCatalog.remove("engine_launch_ds")
+        MetadataCatalog.remove("engine_launch_ds")
     ddp_state = torch.load(out_file, weights_only=True)
 
     torch.manual_seed(0)
