@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 
 import torch
-from fvcore.nn import giou_loss, smooth_l1_loss
 from torch import Tensor
+from torch.nn.functional import smooth_l1_loss
+from torchvision.ops import generalized_box_iou_loss as giou_loss
 
 __all__ = ["Box2BoxTransform", "Box2BoxTransformLinear", "_dense_box_regression_loss"]
 

@@ -4,11 +4,11 @@ N: images, C: ``out_channels``, H, W: padded input size (multiples of 8).
 """
 from __future__ import annotations
 
-from fvcore.nn import weight_init
 from torch import Tensor, nn
 
 from ...config import CfgNode
 from ...layers import ShapeSpec
+from ...layers.weight_init import c2_msra_fill
 from .backbone import BACKBONE_REGISTRY, Backbone
 
 __all__ = ["TinyBackbone"]
@@ -16,7 +16,7 @@ __all__ = ["TinyBackbone"]
 
 def _conv_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1)
-    weight_init.c2_msra_fill(conv)
+    c2_msra_fill(conv)
     return nn.Sequential(conv, nn.ReLU(inplace=True))
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 from fvcore.common.registry import Registry
-from fvcore.nn import weight_init
 from torch import Tensor, nn
 
 from ...config import CfgNode
 from ...layers import Conv2d, ShapeSpec, get_norm
+from ...layers.weight_init import c2_msra_fill, c2_xavier_fill
 
 __all__ = ["ROI_BOX_HEAD_REGISTRY", "FastRCNNConvFCHead", "build_box_head"]
 
@@ -69,9 +69,9 @@ class FastRCNNConvFCHead(nn.Sequential):
             self.fcs.append(fc)
             self._output_size = fc_dim
         for layer in self.conv_norm_relus:
-            weight_init.c2_msra_fill(layer)
+            c2_msra_fill(layer)
         for layer in self.fcs:
-            weight_init.c2_xavier_fill(layer)
+            c2_xavier_fill(layer)
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: ShapeSpec) -> dict:
