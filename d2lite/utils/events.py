@@ -177,8 +177,9 @@ class EventWriter:
 class JSONWriter(EventWriter):
     """Appends one JSON object per iteration, ``{"iteration": i, "loss_cls": ...}``, to a file.
 
-    Only scalars put since the previous write are written, each under the iteration it was put
-    at, so an iteration may appear on several lines (e.g. losses, then evaluation results).
+    Each write covers the scalars put since the previous one, grouped by the iteration they were
+    put at (one line per iteration, in order). A scalar put several times between two writes
+    appears once, with its latest value (or its median, if it has a smoothing hint).
 
     Args:
         json_file (str): path of the file, opened for appending.
