@@ -148,6 +148,19 @@ def _fill_running_stats(state_dict: dict[str, Any], model_state_keys: set[str]) 
         state_dict.setdefault(base + "running_var", lib.ones_like(value))
 
 
+def _place(key: str, prefix: str, model_state_keys: set[str]) -> str:
+    """The model name of a bare ResNet key: under ``prefix``, except res5 of a C4 model.
+
+    C4 models (``Res5ROIHeads``) run res5 as the box head, at ``roi_heads.res5.*``.
+    """
+    if not _D2_RESNET.fullmatch(key):
+        return key
+    if key.startswith("res5.") and prefix + key not in model_state_keys:
+        if "roi_heads." + key in model_state_keys:
+            return "roi_heads." + key
+    return prefix + key
+
+
 def convert_to_model_names(
     state_dict: dict[str, torch.Tensor | np.ndarray], model_state_keys: Iterable[str]
 ) -> dict[str, torch.Tensor | np.ndarray]:
@@ -178,9 +191,7 @@ def convert_to_model_names(
     else:
         renamed = _rename(state_dict, fmt)
     prefix = _resnet_prefix(model_state_keys, fmt)
-    converted = {
-        (prefix + k if _D2_RESNET.fullmatch(k) else k): v for k, v in renamed.items()
-    }
+    converted = {_place(k, prefix, model_state_keys): v for k, v in renamed.items()}
     _fill_running_stats(converted, model_state_keys)
     logger.info(f"Renamed {len(converted)} {fmt} weights to the model's names (prefix {prefix!r})")
     return converted

@@ -160,3 +160,22 @@ def test_unknown_caffe2_blobs_keep_their_names(caplog):
         converted = convert_to_model_names(blobs, ["stem.conv1.weight"])
     assert set(converted) == {"stem.conv1.weight", "rpn_cls_logits_w"}
     assert "rpn_cls_logits_w" in caplog.text
+
+
+def test_res5_of_a_c4_model_goes_to_the_roi_heads():
+    from d2lite.config import get_cfg
+    from d2lite.modeling import build_model
+
+    cfg = get_cfg()
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.RESNETS.DEPTH = 50
+    model = build_model(cfg)  # Detectron2's defaults: R50-C4 with Res5ROIHeads
+    keys = model.state_dict().keys()
+    bare = {"stem.conv1.weight": torch.ones(1), "res4.0.conv1.weight": torch.ones(1),
+            "res5.0.conv1.weight": torch.ones(1), "res5.2.conv3.norm.bias": torch.ones(1)}
+    converted = convert_to_model_names(bare, keys)
+    assert set(converted) == {
+        "backbone.stem.conv1.weight", "backbone.res4.0.conv1.weight",
+        "roi_heads.res5.0.conv1.weight", "roi_heads.res5.2.conv3.norm.bias",
+    }
+    assert set(converted) <= set(keys)
