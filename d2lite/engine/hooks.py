@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 import torch
 from fvcore.common.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
+from fvcore.common.param_scheduler import ParamScheduler
 from fvcore.common.timer import Timer
 
 from d2lite.utils import comm
@@ -262,7 +263,8 @@ class LRScheduler(HookBase):
 
     Args:
         optimizer (torch.optim.Optimizer | None): Defaults to ``trainer.optimizer``.
-        scheduler (LRScheduler | None): Defaults to ``trainer.scheduler``.
+        scheduler (LRScheduler | ParamScheduler | None): a torch LR scheduler, or an fvcore
+            ``ParamScheduler`` of the training progress. Defaults to ``trainer.scheduler``.
     """
 
     def __init__(self, optimizer=None, scheduler=None) -> None:
@@ -272,6 +274,17 @@ class LRScheduler(HookBase):
     def before_train(self) -> None:
         self._optimizer = self._optimizer or self.trainer.optimizer
         self._scheduler = self._scheduler or self.trainer.scheduler
+        if isinstance(self._scheduler, ParamScheduler):
+            # A bare fvcore schedule (as in Detectron2's LazyConfig recipes) maps progress in
+            # [0, 1) to a multiplier; LRMultiplier turns it into a per-iteration LR scheduler.
+            from d2lite.solver import LRMultiplier
+
+            self._scheduler = LRMultiplier(
+                self._optimizer,
+                self._scheduler,
+                self.trainer.max_iter,
+                last_iter=self.trainer.iter - 1,
+            )
         self._best_param_group_id = LRScheduler.get_best_param_group_id(self._optimizer)
 
     @staticmethod

@@ -322,3 +322,16 @@ def test_async_metrics_reach_storage_before_after_train():
     )
     trainer.train(0, 4)
     assert seen == [4]
+
+
+def test_lr_scheduler_hook_accepts_fvcore_param_scheduler():
+    from fvcore.common.param_scheduler import MultiStepParamScheduler
+
+    model = ToyModel()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    schedule = MultiStepParamScheduler([1.0, 0.1], milestones=[2], num_updates=4)
+    trainer = SimpleTrainer(model, random_batches(), opt)
+    trainer.register_hooks([hooks.LRScheduler(opt, schedule)])
+    trainer.train(0, 4)
+    lrs = [v for v, _ in trainer.storage.history("lr").values()]
+    assert lrs == pytest.approx([1.0, 1.0, 0.1, 0.1])
