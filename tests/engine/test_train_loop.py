@@ -215,3 +215,15 @@ def test_amp_trainer_on_cuda_uses_grad_scaler():
     trainer.train(0, 3)
     assert math.isfinite(trainer.storage.history("total_loss").latest())
     assert "grad_scaler" in trainer.state_dict()
+
+
+def test_amp_trainer_falls_back_to_float32_without_native_bf16(monkeypatch, caplog):
+    import d2lite.engine.train_loop as train_loop
+
+    monkeypatch.setattr(train_loop, "_cpu_supports_bf16", lambda: False)
+    model = ToyModel()
+    trainer = AMPTrainer(model, seeded_batches(0), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert trainer.precision is None
+    assert "no native bfloat16" in caplog.text
+    trainer.train(0, 2)
+    assert math.isfinite(trainer.storage.history("total_loss").latest())
