@@ -1,43 +1,10 @@
 from __future__ import annotations
 
 import logging
-import random
 
-import numpy as np
 import pytest
-import torch
 
-from d2lite.utils import comm
-from d2lite.utils.collect_env import collect_env_info
-from d2lite.utils.env import TORCH_VERSION, seed_all_rng
 from d2lite.utils.logger import log_every_n, log_every_n_seconds, log_first_n, setup_logger
-
-
-def test_comm_single_process():
-    assert comm.get_world_size() == 1 and comm.get_rank() == 0
-    assert comm.get_local_rank() == 0 and comm.get_local_size() == 1
-    assert comm.is_main_process()
-    comm.synchronize()
-    assert comm.all_gather({"a": 1}) == [{"a": 1}]
-    assert comm.gather(3) == [3]
-    d = {"x": torch.tensor(2.0)}
-    assert comm.reduce_dict(d) is d
-    assert isinstance(comm.shared_random_seed(), int)
-
-
-def test_seed_all_rng_is_reproducible():
-    assert seed_all_rng(7) == 7
-    first = (random.random(), np.random.rand(), torch.rand(1).item())
-    seed_all_rng(7)
-    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
-    assert 0 <= seed_all_rng(None) < 2**32
-    assert len(TORCH_VERSION) == 2 and TORCH_VERSION >= (2, 0)
-
-
-def test_collect_env_info_names_versions():
-    info = collect_env_info()
-    for key in ("Python", "PyTorch", "torchvision", "d2lite", "GPU available", "CPU threads"):
-        assert key in info
 
 
 @pytest.fixture
