@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import socket
+import shutil
+import tempfile
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -22,15 +23,6 @@ __all__ = ["DEFAULT_TIMEOUT", "launch"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)
-
-
-def _find_free_port() -> int:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Port 0 asks the OS for a free port; it can still be taken before the workers bind it.
-    sock.bind(("", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def _snapshot_catalogs() -> tuple[dict, dict]:
@@ -100,8 +92,8 @@ def launch(
         num_gpus_per_machine (int): processes per machine.
         num_machines (int): machines in the job. Defaults to 1.
         machine_rank (int): rank of this machine. Defaults to 0.
-        dist_url (str | None): "tcp://host:port", "file://..." or "auto" (a free local port,
-            single machine only). Defaults to None ("auto" is then used when needed).
+        dist_url (str | None): "tcp://host:port", "file://..." or "auto" (a rendezvous file in
+            a new temporary directory, single machine only). Defaults to None ("auto").
         args (tuple): arguments of ``main_func``. Defaults to ().
         timeout (timedelta): timeout of collective operations. Defaults to 30 minutes.
     """
@@ -113,12 +105,35 @@ def launch(
     if world_size <= 1:
         main_func(*args)
         return
+    tmp_dir = None
     if dist_url is None or dist_url == "auto":
         if num_machines != 1:
-            raise ValueError('dist_url="auto" is not supported for multi-machine jobs.')
-        dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
+            raise ValueError(
+                'Multi-machine jobs need an explicit dist_url ("tcp://host:port"), not "auto".'
+            )
+        # A fresh file rather than a "free" TCP port: another process on a shared machine can
+        # take the port between choosing and binding it; nobody else can take this file.
+        tmp_dir = tempfile.mkdtemp(prefix="d2lite_dist_")
+        dist_url = f"file://{os.path.join(tmp_dir, 'rendezvous')}"
     if num_machines > 1 and dist_url.startswith("file://"):
         logger.warning("file:// is not a reliable init_method in multi-machine jobs; use tcp://")
+    try:
+        _spawn(main_func, num_gpus_per_machine, world_size, machine_rank, dist_url, args, timeout)
+    finally:
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _spawn(
+    main_func: Callable,
+    num_gpus_per_machine: int,
+    world_size: int,
+    machine_rank: int,
+    dist_url: str,
+    args: tuple,
+    timeout: timedelta,
+) -> None:
+    """Starts this machine's workers and waits for them; a worker's exception is re-raised."""
     mp.start_processes(
         _distributed_worker,
         nprocs=num_gpus_per_machine,

@@ -18,7 +18,7 @@ def test_launch_single_process_calls_directly():
 
 
 def test_launch_rejects_auto_url_on_several_machines():
-    with pytest.raises(ValueError, match="auto"):
+    with pytest.raises(ValueError, match="explicit dist_url"):
         launch(print, 2, num_machines=2, dist_url="auto")
 
 
