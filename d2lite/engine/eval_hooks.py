@@ -9,7 +9,7 @@ import logging
 import math
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -18,22 +18,12 @@ from torch.nn.parallel import DistributedDataParallel
 from d2lite.utils import comm
 from d2lite.utils.events import EventStorage
 
+from ..evaluation.testing import flatten_results_dict
 from .train_loop import HookBase, _sum_losses
 
 __all__ = ["EvalHook", "PreciseBN", "ValidationLoss", "EarlyStopping", "flatten_results_dict"]
 
 logger = logging.getLogger(__name__)
-
-
-def flatten_results_dict(results: Mapping) -> dict[str, Any]:
-    """Flattens ``{"bbox": {"AP": 1.0}}`` into ``{"bbox/AP": 1.0}``."""
-    flat: dict[str, Any] = {}
-    for k, v in results.items():
-        if isinstance(v, Mapping):
-            flat.update({f"{k}/{kk}": vv for kk, vv in flatten_results_dict(v).items()})
-        else:
-            flat[k] = v
-    return flat
 
 
 def _periodic(trainer, period: int) -> bool:

@@ -60,14 +60,16 @@ def _restore_catalogs(snapshot: tuple[dict, dict]) -> None:
     from d2lite.data.catalog import DatasetCatalog, MetadataCatalog
 
     datasets, metadata = snapshot
+    # The launching process wins over the worker's own import-time registrations: a script may
+    # have re-pointed a built-in name (coco_trash_train) at its own files.
     for name, func in datasets.items():
-        # Built-in datasets are registered again on import; keep those.
-        if name not in DatasetCatalog:
-            DatasetCatalog.register(name, func)
+        if name in DatasetCatalog:
+            DatasetCatalog.remove(name)
+        DatasetCatalog.register(name, func)
     for name, values in metadata.items():
-        meta = MetadataCatalog.get(name)
-        missing = {k: v for k, v in values.items() if k not in meta.as_dict()}
-        meta.set(**missing)
+        if name in MetadataCatalog:
+            MetadataCatalog.remove(name)
+        MetadataCatalog.get(name).set(**values)
 
 
 def launch(

@@ -47,6 +47,23 @@ def test_catalog_snapshot_keeps_picklable_registrations(caplog):
             MetadataCatalog.pop(name, None)
 
 
+def test_restored_catalogs_override_the_workers_builtins():
+    # A script re-pointed a built-in name; the spawned worker re-registered the original on import.
+    snapshot = ({"coco_trash_train": functools.partial(_toy_dataset, 3)},
+                {"coco_trash_train": {"thing_classes": ["mine"]}})
+    original = DatasetCatalog["coco_trash_train"]
+    original_meta = MetadataCatalog.get("coco_trash_train").as_dict()
+    try:
+        _restore_catalogs(snapshot)
+        assert len(DatasetCatalog.get("coco_trash_train")) == 3
+        assert MetadataCatalog.get("coco_trash_train").thing_classes == ["mine"]
+    finally:
+        DatasetCatalog.remove("coco_trash_train")
+        DatasetCatalog.register("coco_trash_train", original)
+        MetadataCatalog.remove("coco_trash_train")
+        MetadataCatalog.get("coco_trash_train").set(**original_meta)
+
+
 def test_two_gloo_processes_match_one_process_with_the_whole_batch(tmp_path):
     full_batch = torch.rand(8, 5, generator=torch.Generator().manual_seed(1))
     steps = 4
