@@ -86,6 +86,31 @@ def _summary(results: dict | None) -> list[str]:
     return lines
 
 
+def write_predictions(args: argparse.Namespace, cfg, data_dir: str) -> dict[str, str]:
+    """Draws predictions on a few val images and predicts the test split into the CSV."""
+    predict = _load_predict_tool()
+    out = {
+        "weights": os.path.join(cfg.OUTPUT_DIR, "model_final.pth"),
+        "pictures": os.path.join(cfg.OUTPUT_DIR, "pictures"),
+        "test": os.path.join(cfg.OUTPUT_DIR, "test_predictions"),
+        "csv": os.path.join(cfg.OUTPUT_DIR, "submission.csv"),
+    }
+    common = ["--config-file", args.config_file]
+    overrides = [*args.opts, "MODEL.WEIGHTS", out["weights"]]
+    val_names = sorted(os.listdir(os.path.join(data_dir, "val")))[: args.num_pictures]
+    val_images = [os.path.join(data_dir, "val", name) for name in val_names]
+    val_csv = os.path.join(out["pictures"], "val_predictions.csv")
+    predict.main(
+        [*common, "--input", *val_images, "--output", out["pictures"], "--csv", val_csv]
+        + overrides
+    )
+    test_json = os.path.join(data_dir, "test.json")
+    predict.main(
+        [*common, "--input", test_json, "--output", out["test"], "--csv", out["csv"]] + overrides
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     """Runs the demo; returns the evaluation results (``{"bbox": {"AP": ...}}``)."""
     args = get_parser().parse_args(argv)
@@ -100,38 +125,24 @@ def main(argv: list[str] | None = None) -> dict | None:
     trainer = DefaultTrainer(cfg)
     trainer.resume_or_load(resume=False)
     train_start = time.perf_counter()
-    results = trainer.train()
+    results = trainer.train()  # evaluates on DATASETS.TEST after the last iteration
     train_time = time.perf_counter() - train_start
+    out = write_predictions(args, cfg, data_dir)
 
-    weights = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
-    predict = _load_predict_tool()
-    common = ["--config-file", args.config_file]
-    overrides = [*args.opts, "MODEL.WEIGHTS", weights]
-    val_pictures = os.path.join(cfg.OUTPUT_DIR, "pictures")
-    val_images = sorted(os.listdir(os.path.join(data_dir, "val")))[: args.num_pictures]
-    predict.main(
-        [*common, "--input", *[os.path.join(data_dir, "val", f) for f in val_images]]
-        + ["--output", val_pictures, "--csv", os.path.join(val_pictures, "val_predictions.csv")]
-        + overrides
-    )
-    test_out = os.path.join(cfg.OUTPUT_DIR, "test_predictions")
-    csv_path = os.path.join(cfg.OUTPUT_DIR, "submission.csv")
-    test_json = os.path.join(data_dir, "test.json")
-    predict.main([*common, "--input", test_json, "--output", test_out, "--csv", csv_path] + overrides)
-
+    logs = os.path.join(cfg.OUTPUT_DIR, "log.txt")
     lines = [
         "",
         "=" * 70,
         f"d2lite demo finished in {time.perf_counter() - start:.0f} s "
-        f"(training {train_time:.0f} s, {cfg.SOLVER.MAX_ITER} iterations)",
+        f"(training and evaluation {train_time:.0f} s, {cfg.SOLVER.MAX_ITER} iterations)",
         *_summary(results),
         f"dataset:            {data_dir}",
-        f"model weights:      {weights}",
-        f"training log:       {os.path.join(cfg.OUTPUT_DIR, 'log.txt')} (metrics.json, TensorBoard)",
+        f"model weights:      {out['weights']}",
+        f"training log:       {logs} (and metrics.json, TensorBoard events)",
         f"evaluation:         {os.path.join(cfg.OUTPUT_DIR, 'inference')}",
-        f"val predictions:    {os.path.join(val_pictures, 'val')}",
-        f"test predictions:   {os.path.join(test_out, 'test')}",
-        f"submission CSV:     {csv_path}",
+        f"val predictions:    {os.path.join(out['pictures'], 'val')}",
+        f"test predictions:   {os.path.join(out['test'], 'test')}",
+        f"submission CSV:     {out['csv']}",
         "=" * 70,
     ]
     print("\n".join(lines))

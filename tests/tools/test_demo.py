@@ -15,7 +15,9 @@ _FAST = [
 ]  # fmt: skip
 
 
-def test_demo_generates_data_trains_evaluates_and_predicts(tmp_path, monkeypatch, load_tool, capsys):
+def test_demo_generates_data_trains_evaluates_and_predicts(
+    tmp_path, monkeypatch, load_tool, capsys
+):
     original_root = get_builtin_root()
     monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path / "datasets"))
     demo = load_tool("demo")

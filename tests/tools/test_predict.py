@@ -17,7 +17,8 @@ def test_collect_images_from_dirs_globs_files_and_json(trash_dir, load_tool):
     from_glob = predict.collect_images([str(trash_dir / "val" / "*.jpg")], None)
     assert [i for _, i in from_glob] == ["val/0000.jpg", "val/0001.jpg", "val/0002.jpg"]
     from_json = predict.collect_images([str(trash_dir / "test.json")], None)
-    assert from_json == [(str(trash_dir / f"test/000{i}.jpg"), f"test/000{i}.jpg") for i in range(3)]
+    expected = [(str(trash_dir / f"test/000{i}.jpg"), f"test/000{i}.jpg") for i in range(3)]
+    assert from_json == expected
     one = predict.collect_images([str(trash_dir / "val/0001.jpg")], str(trash_dir / "val"))
     assert one == [(str(trash_dir / "val/0001.jpg"), "0001.jpg")]
     with pytest.raises(FileNotFoundError, match="nothing_here"):
