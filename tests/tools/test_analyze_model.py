@@ -25,3 +25,9 @@ def test_flops_on_test_loader_and_synthetic_images(tiny_config, load_tool):
     overrides = ["--num-inputs", "1", "DATASETS.TEST", "()", "INPUT.MIN_SIZE_TEST", "128"]
     synthetic = tool.main(args + overrides)["flop"]
     assert _gflops(synthetic) > 2 * _gflops(from_loader)
+
+
+def test_activation_count(tiny_config, load_tool):
+    tool = load_tool("analyze_model")
+    text = tool.main(["--config-file", str(tiny_config), "--tasks", "activation"])["activation"]
+    assert float(re.search(r"input\(s\): ([0-9.]+) M activations", text).group(1)) > 0
