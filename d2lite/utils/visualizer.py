@@ -129,7 +129,7 @@ class VisImage:
     def __init__(self, img: np.ndarray, scale: float = 1.0) -> None:
         self.height, self.width = img.shape[:2]
         self.scale = scale
-        pil = Image.fromarray(img, mode="RGB") if img.dtype == np.uint8 else Image.fromarray(img)
+        pil = Image.fromarray(np.ascontiguousarray(img[:, :, :3], dtype=np.uint8))
         size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
         self.canvas = pil if scale == 1.0 else pil.resize(size, Image.BILINEAR)
 
@@ -138,9 +138,7 @@ class VisImage:
         self.canvas.save(filepath)
 
     def get_image(self) -> np.ndarray:
-        """Returns:
-        np.ndarray[H', W', 3]: the canvas as uint8 RGB, H' = round(H * scale).
-        """
+        """Returns the canvas as a uint8 RGB array[H', W', 3], with H' = round(H * scale)."""
         return np.asarray(self.canvas, dtype=np.uint8).copy()
 
 
