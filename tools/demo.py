@@ -56,7 +56,7 @@ def _load_predict_tool():
 def ensure_dataset(args: argparse.Namespace) -> str:
     """Returns the trash dataset directory, writing the synthetic data there if it is missing."""
     root = get_builtin_root()
-    data_dir = os.path.join(root, "trash")
+    data_dir = os.path.abspath(os.path.join(root, "trash"))
     if all(os.path.isfile(os.path.join(data_dir, f"{s}.json")) for s in ("train", "val", "test")):
         logger.info(f"Using the existing dataset in {data_dir}")
     else:
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
+    # Absolute paths, so the summary says where things are whatever the reader's directory.
+    cfg.OUTPUT_DIR = os.path.abspath(cfg.OUTPUT_DIR)
     cfg.freeze()
     default_setup(cfg, args)
     data_dir = ensure_dataset(args)
