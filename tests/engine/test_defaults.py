@@ -257,3 +257,10 @@ def test_seeded_runs_on_synthetic_data_give_identical_losses(tmp_path, trash_dat
     first, second = run("a"), run("b")
     assert first == second
     assert len(first["loss_cls"]) == 3
+
+
+def test_default_trainer_reports_a_typo_key_set_by_attribute(tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    cfg.DATALOADER.NUM_WOREKRS = 2
+    with pytest.raises(KeyError, match="DATALOADER.NUM_WOREKRS.*Did you mean DATALOADER.NUM_WORKERS"):
+        DefaultTrainer(cfg)
