@@ -18,11 +18,15 @@ import logging
 import os
 import time
 
-from d2lite import model_zoo
-from d2lite.config import get_cfg
-from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin
-from d2lite.data.datasets.synthetic import make_trash_dataset
-from d2lite.engine import DefaultTrainer, default_setup
+# Must be set before torch loads OpenMP. On a shared 2-core machine, spinning OpenMP threads
+# waste the cores other processes need: measured 0.79 s/iteration passive vs 1.08 s spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from d2lite import model_zoo  # noqa: E402
+from d2lite.config import get_cfg  # noqa: E402
+from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin  # noqa: E402
+from d2lite.data.datasets.synthetic import make_trash_dataset  # noqa: E402
+from d2lite.engine import DefaultTrainer, default_setup  # noqa: E402
 
 logger = logging.getLogger("d2lite.demo")
 
