@@ -21,22 +21,11 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .builtin import TRASH_CLASSES
+
 __all__ = ["TRASH_CLASSES", "make_trash_dataset", "generate_image", "main"]
 
 logger = logging.getLogger(__name__)
-
-TRASH_CLASSES = [
-    "General trash",
-    "Paper",
-    "Paper pack",
-    "Metal",
-    "Glass",
-    "Plastic",
-    "Styrofoam",
-    "Plastic bag",
-    "Battery",
-    "Clothing",
-]
 
 _SPLITS = ("train", "val", "test")
 _Box = tuple[int, int, int, int]  # x0, y0, x1, y1, inclusive pixel corners
