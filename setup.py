@@ -11,7 +11,7 @@ setup(
     description="A small, Detectron2-compatible Faster R-CNN training library",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     packages=find_packages(include=["d2lite", "d2lite.*"]) + ["d2lite.model_zoo.configs"],
     # The YAML configs live at the top-level model_zoo/ and install as d2lite/model_zoo/configs.
     package_dir={"d2lite.model_zoo.configs": "model_zoo"},
