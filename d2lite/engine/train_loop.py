@@ -143,7 +143,7 @@ class TrainerBase:
             h.after_step()
 
     def run_step(self) -> None:
-        raise NotImplementedError
+        raise NotImplementedError  # abstract: SimpleTrainer and AMPTrainer implement it
 
     def state_dict(self) -> dict:
         """Returns ``{"iteration": iter, "hooks": {hook qualname: state}}`` (stateful hooks)."""

@@ -168,7 +168,7 @@ class EventWriter:
     """Base of the writers that ``PeriodicWriter`` calls; they read the current storage."""
 
     def write(self) -> None:
-        raise NotImplementedError
+        raise NotImplementedError  # abstract: each writer implements it
 
     def close(self) -> None:
         pass

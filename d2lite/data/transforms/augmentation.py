@@ -56,7 +56,7 @@ class Augmentation:
         Args:
             *args: the attributes of the ``AugInput`` named in ``input_args``.
         """
-        raise NotImplementedError
+        raise NotImplementedError  # abstract: every Augmentation implements it
 
     def __call__(self, aug_input: AugInput) -> Transform:
         """Draw a transform for ``aug_input``, apply it in place and return it."""

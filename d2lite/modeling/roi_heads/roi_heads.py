@@ -175,7 +175,7 @@ class ROIHeads(nn.Module):
         targets: list[Instances] | None = None,
     ) -> tuple[list[Instances], dict[str, Tensor]]:
         """Subclasses return (detections or sampled proposals, losses)."""
-        raise NotImplementedError()
+        raise NotImplementedError  # abstract: StandardROIHeads and Res5ROIHeads implement it
 
 
 @ROI_HEADS_REGISTRY.register()
