@@ -4,14 +4,20 @@
 Examples:
     python tools/benchmark.py --config-file model_zoo/COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml \
         --task train --size 512 --batch 2 --compare torchvision MODEL.ROI_HEADS.NUM_CLASSES 10
-    python tools/benchmark.py --config-file model_zoo/Trash-Demo/faster_rcnn_R_18_FPN_trash_cpu.yaml \
-        --task data
+    python tools/benchmark.py --config-file model_zoo/COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml \
+        --task data --size 512 --batch 2 MODEL.ROI_HEADS.NUM_CLASSES 10
 
 Each measurement runs in a fresh process (so its peak memory is its own), rounds alternate
 d2lite and torchvision, warm-up iterations are excluded and medians are reported. Both models
 get the same synthetic inputs and targets, frozen BN and frozen stages, sampling sizes and
 proposal counts; their RPN box deltas are zero-initialised so that random-init models produce
 like-for-like amounts of proposals, which are printed beside every time.
+
+d2lite's inference runs the path ``DefaultPredictor`` uses (``prepare_for_inference``); every
+round also runs the plain eager model on the same image and checks that the detections match.
+FLOPs are counted by ``torch.utils.flop_counter`` over one real iteration (forward and backward
+in training): 2 per multiply-add of every conv, matmul and their gradients, the same unit as
+the matmul peak printed beside them.
 """
 from __future__ import annotations
 
@@ -33,7 +39,9 @@ IMAGENET_STD_BGR = [57.375, 57.120, 58.395]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--config-file", required=True, help="a d2lite / Detectron2 YAML config")
     parser.add_argument("--task", choices=["train", "eval", "data"], default="train")
     parser.add_argument("--compare", choices=["torchvision"], default=None)
@@ -41,9 +49,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=2, help="images per training step")
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per round")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per round")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per framework")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per framework")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--plain", action="store_true", help="time d2lite's plain eager model in --task eval"
+    )
+    parser.add_argument(
+        "--torchvision-ftz", action="store_true",
+        help="let torchvision flush denormals too (d2lite does by default on the CPU)",
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="K",
+        help="print the K ops with the most self time of one iteration (first round)",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return parser.parse_args(argv)
 
@@ -84,14 +103,16 @@ def build_d2lite(cfg, images, boxes, labels, train: bool):
     inputs = []
     for img, b, c in zip(images, boxes, labels):
         inst = Instances(tuple(img.shape[1:]), gt_boxes=Boxes(b), gt_classes=c)
-        inputs.append({"image": img, "instances": inst, "height": img.shape[1], "width": img.shape[2]})
+        inputs.append(
+            {"image": img, "instances": inst, "height": img.shape[1], "width": img.shape[2]}
+        )
     counts = {}
     model.proposal_generator.register_forward_hook(
         lambda m, i, out: counts.__setitem__("proposals", sum(len(p) for p in out[0]) / len(out[0]))
     )
 
-    def run(batch):
-        out = model(batch)
+    def run(batch, net=model):
+        out = net(batch)
         if not train:
             counts["detections"] = sum(len(o["instances"]) for o in out) / len(out)
         return out
@@ -111,18 +132,22 @@ def build_torchvision(cfg, images, boxes, labels, train: bool, size: int):
     )
     model = FasterRCNN(
         backbone, num_classes=roi.NUM_CLASSES + 1, min_size=size, max_size=size,
-        rpn_pre_nms_top_n_train=rpn.PRE_NMS_TOPK_TRAIN, rpn_pre_nms_top_n_test=rpn.PRE_NMS_TOPK_TEST,
-        rpn_post_nms_top_n_train=rpn.POST_NMS_TOPK_TRAIN, rpn_post_nms_top_n_test=rpn.POST_NMS_TOPK_TEST,
+        rpn_pre_nms_top_n_train=rpn.PRE_NMS_TOPK_TRAIN,
+        rpn_pre_nms_top_n_test=rpn.PRE_NMS_TOPK_TEST,
+        rpn_post_nms_top_n_train=rpn.POST_NMS_TOPK_TRAIN,
+        rpn_post_nms_top_n_test=rpn.POST_NMS_TOPK_TEST,
         rpn_nms_thresh=rpn.NMS_THRESH, rpn_batch_size_per_image=rpn.BATCH_SIZE_PER_IMAGE,
-        rpn_positive_fraction=rpn.POSITIVE_FRACTION, box_batch_size_per_image=roi.BATCH_SIZE_PER_IMAGE,
+        rpn_positive_fraction=rpn.POSITIVE_FRACTION,
+        box_batch_size_per_image=roi.BATCH_SIZE_PER_IMAGE,
         box_positive_fraction=roi.POSITIVE_FRACTION, box_score_thresh=roi.SCORE_THRESH_TEST,
         box_nms_thresh=roi.NMS_THRESH_TEST, box_detections_per_img=cfg.TEST.DETECTIONS_PER_IMAGE,
     ).to(cfg.MODEL.DEVICE)
     torch.nn.init.zeros_(model.rpn.head.bbox_pred.weight)
     torch.nn.init.zeros_(model.rpn.head.bbox_pred.bias)
     # torchvision wants RGB in [0, 1]; d2lite's inputs are BGR uint8.
-    tensors = [img.flip(0).float().div(255).to(cfg.MODEL.DEVICE) for img in images]
-    targets = [{"boxes": b.to(cfg.MODEL.DEVICE), "labels": c.to(cfg.MODEL.DEVICE) + 1} for b, c in zip(boxes, labels)]
+    device = cfg.MODEL.DEVICE
+    tensors = [img.flip(0).float().div(255).to(device) for img in images]
+    targets = [{"boxes": b.to(device), "labels": c.to(device) + 1} for b, c in zip(boxes, labels)]
     counts = {}
     model.rpn.register_forward_hook(
         lambda m, i, out: counts.__setitem__("proposals", sum(len(p) for p in out[0]) / len(out[0]))
@@ -134,68 +159,109 @@ def build_torchvision(cfg, images, boxes, labels, train: bool, size: int):
             counts["detections"] = sum(len(o["boxes"]) for o in out) / len(out)
         return out
 
-    return model, list(zip(tensors, targets)), run, counts
+    return model, (tensors, targets), run, counts
 
 
-def count_flops(model: torch.nn.Module, run, batch) -> float:
-    """Multiply-adds x2 of every Conv2d and Linear in one forward pass (hooks, not tracing)."""
-    total = [0.0]
+def count_flops(step) -> float:
+    """FLOPs (2 per multiply-add) of the convs and matmuls that one call of ``step`` runs."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def conv_hook(m, i, out):
-        total[0] += 2.0 * out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return float(counter.get_total_flops())
 
-    def linear_hook(m, i, out):
-        total[0] += 2.0 * out.numel() * m.in_features
 
-    handles = [
-        m.register_forward_hook(conv_hook if isinstance(m, torch.nn.Conv2d) else linear_hook)
-        for m in model.modules()
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
-    ]
-    with torch.inference_mode():
-        run(batch)
-    for h in handles:
-        h.remove()
-    return total[0]
+def compare_detections(reference: list[dict], other: list[dict]) -> float:
+    """Largest box difference in pixels between two inference outputs; inf if the detected
+    classes differ (or their numbers do)."""
+    worst = 0.0
+    for ref, out in zip(reference, other):
+        ref, out = ref["instances"], out["instances"]
+        if len(ref) != len(out) or not torch.equal(ref.pred_classes, out.pred_classes):
+            return float("inf")
+        if len(ref):
+            diff = (ref.pred_boxes.tensor - out.pred_boxes.tensor).abs().max().item()
+            worst = max(worst, diff)
+    return worst
+
+
+def _make_step(framework: str, args: argparse.Namespace, seed: int):
+    """Builds one framework's model and returns (model, step, counts, extra results)."""
+    cfg = load_cfg(args)
+    train = args.task == "train"
+    n = args.batch if train else 1
+    images, boxes, labels = synthetic_batch(n, args.size, cfg.MODEL.ROI_HEADS.NUM_CLASSES, seed)
+    if framework == "torchvision" and args.torchvision_ftz:
+        from d2lite.layers import flush_denormals
+
+        flush_denormals(True)
+    build = build_d2lite if framework == "d2lite" else build_torchvision
+    extra_args = () if framework == "d2lite" else (args.size,)
+    model, batch, run, counts = build(cfg, images, boxes, labels, train, *extra_args)
+    model.train(train)
+    extra = {}
+    if train:
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+
+        def step():
+            losses = run(batch)
+            optimizer.zero_grad()
+            sum(losses.values()).backward()
+            optimizer.step()
+
+        return model, step, counts, extra
+    net = model
+    if framework == "d2lite" and not args.plain:
+        from d2lite.engine.predictor import prepare_for_inference
+
+        from d2lite.layers import Conv2d
+
+        # The reference is the model as its modules define it: every norm a separate op.
+        Conv2d.fold_frozen_bn = False
+        with torch.inference_mode():
+            plain = run(batch)
+        Conv2d.fold_frozen_bn = True
+        net = prepare_for_inference(model)
+        with torch.inference_mode():
+            extra["max_box_diff"] = compare_detections(plain, run(batch, net))
+
+    def step():
+        with torch.inference_mode():
+            if framework == "d2lite":
+                run(batch, net)
+            else:
+                run(batch)
+
+    return model, step, counts, extra
 
 
 def _measure(framework: str, args: argparse.Namespace, seed: int) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(seed)
-    cfg = load_cfg(args)
-    train = args.task == "train"
-    n = args.batch if train else 1
-    images, boxes, labels = synthetic_batch(n, args.size, cfg.MODEL.ROI_HEADS.NUM_CLASSES, seed)
-    if framework == "d2lite":
-        model, items, run, counts = build_d2lite(cfg, images, boxes, labels, train)
-        batch = items
-    else:
-        model, items, run, counts = build_torchvision(cfg, images, boxes, labels, train, args.size)
-        batch = ([t for t, _ in items], [tg for _, tg in items])
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
-    model.train(train)
+    model, step, counts, extra = _make_step(framework, args, seed)
     times = []
     for it in range(args.warmup + args.iters):
         start = time.perf_counter()
-        if train:
-            losses = run(batch)
-            optimizer.zero_grad()
-            sum(losses.values()).backward()
-            optimizer.step()
-        else:
-            with torch.inference_mode():
-                run(batch)
+        step()
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         if it >= args.warmup:
             times.append(time.perf_counter() - start)
-    model.eval()
-    flops = count_flops(model, run, batch if framework == "d2lite" else (batch[0][:1], batch[1][:1]))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     if args.device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() / 2**20
-    return {"times": times, "peak_mb": peak, "flops": flops, **counts}
+    if args.profile and seed == 0:
+        from torch.profiler import profile
+
+        with profile() as prof:
+            step()
+        extra["profile"] = prof.key_averages().table(
+            sort_by="self_cpu_time_total", row_limit=args.profile, max_name_column_width=45
+        )
+    flops = count_flops(step)
+    return {"times": times, "peak_mb": peak, "flops": flops, **counts, **extra}
 
 
 def _child(framework, args, seed, queue):
@@ -234,60 +300,115 @@ def _timed(fn) -> float:
 
 def bench_model(args: argparse.Namespace) -> dict[str, dict]:
     frameworks = ["d2lite"] + ([args.compare] if args.compare else [])
-    results = {f: {"times": []} for f in frameworks}
+    results = {f: {"times": [], "max_box_diff": []} for f in frameworks}
     for r in range(args.rounds):
         for f in frameworks:
             out = measure_in_child(f, args, seed=r)
             results[f]["times"] += out.pop("times")
+            if "max_box_diff" in out:
+                results[f]["max_box_diff"].append(out.pop("max_box_diff"))
+            if "profile" in out:
+                print(f"\n{f}: top ops of one {args.task} iteration\n{out.pop('profile')}")
             results[f].update(out)
     peak = matmul_peak_gflops(args.threads)
-    unit = "s/iter" if args.task == "train" else "s/image"
-    mult = 3.0 if args.task == "train" else 1.0  # backward costs about twice the forward
-    print(f"\n{args.task} at {args.size}x{args.size}, batch {args.batch if args.task == 'train' else 1}, "
-          f"{args.threads} threads, device {args.device}; matmul peak {peak:.0f} GFLOP/s")
-    print(f"{'framework':<12} {unit:>9} {'peak MB':>9} {'GFLOP/s':>8} {'props/img':>10} {'dets/img':>9}")
+    _print_table(args, results, peak)
+    return results
+
+
+def _print_table(args: argparse.Namespace, results: dict[str, dict], peak: float) -> None:
+    train = args.task == "train"
+    unit = "s/iter" if train else "s/image"
+    path = "plain eager" if args.plain or train else "prepare_for_inference"
+    print(
+        f"\n{args.task} at {args.size}x{args.size}, batch {args.batch if train else 1}, "
+        f"{args.threads} threads, device {args.device}, d2lite {path}, {args.rounds} rounds x "
+        f"{args.iters} iters; matmul peak {peak:.0f} GFLOP/s"
+    )
+    print(f"{'framework':<12} {unit:>9} {'peak MB':>9} {'GFLOP/s':>8} {'props/img':>10} "
+          f"{'dets/img':>9} {'min':>7} {'max':>7}")
     for f, res in results.items():
         med = statistics.median(res["times"])
-        n = args.batch if args.task == "train" else 1
-        gflops = mult * res["flops"] * n / med / 1e9
-        res.update(median=med, gflops=gflops)
-        print(f"{f:<12} {med:>9.3f} {res['peak_mb']:>9.0f} {gflops:>8.1f} "
-              f"{res.get('proposals', float('nan')):>10.0f} {res.get('detections', float('nan')):>9.1f}")
+        res.update(median=med, gflops=res["flops"] / med / 1e9)
+        print(f"{f:<12} {med:>9.3f} {res['peak_mb']:>9.0f} {res['gflops']:>8.1f} "
+              f"{res.get('proposals', float('nan')):>10.0f} "
+              f"{res.get('detections', float('nan')):>9.1f} "
+              f"{min(res['times']):>7.3f} {max(res['times']):>7.3f}")
+    diffs = results["d2lite"]["max_box_diff"]
+    if diffs:
+        same = all(d <= 1e-3 for d in diffs)
+        print(f"d2lite detections vs its plain eager model: {'same' if same else 'DIFFERENT'} "
+              f"(classes equal, largest box difference {max(diffs):.2e} px)")
     if args.compare:
         base, other = results["d2lite"], results[args.compare]
         print(f"ratio d2lite/{args.compare}: time {base['median'] / other['median']:.2f}, "
               f"peak memory {base['peak_mb'] / other['peak_mb']:.2f}")
-    return results
 
 
-def bench_data(args: argparse.Namespace) -> dict[int, float]:
-    """Images per second delivered by the training loader with 0 and 2 workers."""
-    from d2lite.data import DatasetCatalog, MetadataCatalog, build_detection_train_loader
+def _register_synthetic(size: int) -> str:
+    from d2lite.data import DatasetCatalog, MetadataCatalog
     from d2lite.data.datasets import register_coco_instances
     from d2lite.data.datasets.synthetic import make_trash_dataset
 
-    torch.set_num_threads(args.threads)
     root = Path(tempfile.mkdtemp(prefix="d2lite_bench_"))
-    make_trash_dataset(str(root), num_train=64, num_val=0, num_test=0, image_size=args.size, seed=0)
+    make_trash_dataset(str(root), num_train=64, num_val=0, num_test=0, image_size=size, seed=0)
     name = "benchmark_trash_train"
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
     register_coco_instances(name, {}, str(root / "train.json"), str(root))
-    results = {}
+    return name
+
+
+def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
+    """Images per second delivered by the training loader with 0 and 2 workers, and the
+    seconds per training iteration of the config's model fed by each loader."""
+    from d2lite.data import build_detection_train_loader
+    from d2lite.data.datasets.synthetic import TRASH_CLASSES
+
+    torch.set_num_threads(args.threads)
+    name = _register_synthetic(args.size)
+    rates, train_times = {}, {}
     for workers in (0, 2):
         cfg = load_cfg(args)
-        cfg.merge_from_list(["DATASETS.TRAIN", f"('{name}',)", "DATALOADER.NUM_WORKERS", str(workers),
-                             "SOLVER.IMS_PER_BATCH", str(args.batch)])
+        cfg.merge_from_list([
+            "DATASETS.TRAIN", f"('{name}',)", "DATALOADER.NUM_WORKERS", str(workers),
+            "SOLVER.IMS_PER_BATCH", str(args.batch), "INPUT.MIN_SIZE_TRAIN", f"({args.size},)",
+            "INPUT.MAX_SIZE_TRAIN", str(args.size),
+            "MODEL.ROI_HEADS.NUM_CLASSES", str(len(TRASH_CLASSES)),
+        ])
         it = iter(build_detection_train_loader(cfg))
         for _ in range(2):
             next(it)
         start, n = time.perf_counter(), 0
         for _ in range(10 * max(1, args.iters)):
             n += len(next(it))
-        results[workers] = n / (time.perf_counter() - start)
-        print(f"data loader, {workers} workers: {results[workers]:.1f} images/s")
-    return results
+        rates[workers] = n / (time.perf_counter() - start)
+        print(f"data loader, {workers} workers: {rates[workers]:.1f} images/s")
+        train_times[workers] = _train_from_loader(cfg, it, args)
+        consumed = args.batch / train_times[workers]
+        print(f"training fed by {workers} workers: {train_times[workers]:.3f} s/iter "
+              f"({consumed:.2f} images/s; loader/training {rates[workers] / consumed:.0f}x)")
+    return {"loader": rates, "train": train_times}
+
+
+def _train_from_loader(cfg, data_iter, args: argparse.Namespace) -> float:
+    """Median seconds of a training step (loading included) on batches from ``data_iter``."""
+    from d2lite.modeling import build_model
+
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    times = []
+    for it in range(args.warmup + args.iters):
+        start = time.perf_counter()
+        losses = model(next(data_iter))
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        optimizer.step()
+        if it >= args.warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> dict:

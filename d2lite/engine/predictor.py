@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from d2lite.config import CfgNode
 
-__all__ = ["DefaultPredictor"]
+__all__ = ["DefaultPredictor", "prepare_for_inference"]
+
+
+def prepare_for_inference(model: nn.Module) -> nn.Module:
+    """Puts ``model`` in eval mode and lays out its conv weights for fast inference.
+
+    On the CPU the 4-D weights become channels_last, which the oneDNN convolutions run faster
+    (the activations follow the weights' layout); training stays channels-first, where this
+    layout is slower. Only strides change: parameter names and values, hence checkpoints and
+    results, are the same (up to float rounding).
+
+    Args:
+        model (nn.Module): e.g. a ``GeneralizedRCNN``; changed in place.
+
+    Returns:
+        nn.Module: ``model`` itself.
+    """
+    model.eval()
+    device = next(iter(model.parameters())).device
+    if device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    return model
 
 
 class DefaultPredictor:
@@ -29,10 +51,10 @@ class DefaultPredictor:
 
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg)
-        self.model.eval()
         if len(cfg.DATASETS.TEST):
             self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0])
         DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        prepare_for_inference(self.model)
         self.aug = T.ResizeShortestEdge(
             [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
         )

@@ -1,6 +1,7 @@
 """Building blocks shared by backbones and heads (Detectron2's ``detectron2.layers``)."""
 from .batch_norm import FrozenBatchNorm2d, get_norm
 from .blocks import CNNBlockBase
+from .denormals import flush_denormals
 from .nms import batched_nms, nms
 from .roi_align import ROIAlign
 from .shape_spec import ShapeSpec
@@ -15,6 +16,7 @@ __all__ = [
     "batched_nms",
     "cat",
     "cross_entropy",
+    "flush_denormals",
     "get_norm",
     "move_device_like",
     "nms",

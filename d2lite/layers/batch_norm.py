@@ -41,10 +41,14 @@ class FrozenBatchNorm2d(nn.Module):
         # Minus eps so that a freshly built layer is exactly the identity.
         self.register_buffer("running_var", torch.ones(num_features) - eps)
 
+    def scale_and_shift(self) -> tuple[Tensor, Tensor]:
+        """Returns the per-channel ``scale`` and ``shift`` (Tensor[C] each) the layer applies."""
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        return scale, self.bias - self.running_mean * scale
+
     def forward(self, x: Tensor) -> Tensor:
         """Applies ``x * scale + shift`` per channel to ``x (Tensor[N, C, H, W])``."""
-        scale = self.weight * (self.running_var + self.eps).rsqrt()
-        shift = self.bias - self.running_mean * scale
+        scale, shift = self.scale_and_shift()
         # Cast to the input dtype so the layer also works under fp16 autocast.
         return x * scale.view(1, -1, 1, 1).to(x.dtype) + shift.view(1, -1, 1, 1).to(x.dtype)
 

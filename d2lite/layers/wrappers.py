@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .batch_norm import FrozenBatchNorm2d
+
 __all__ = [
     "Conv2d",
     "cat",
@@ -72,6 +74,10 @@ class Conv2d(nn.Conv2d):
     ``<conv>.norm.weight`` etc., the names Detectron2 checkpoints use.
     """
 
+    #: Fold a ``FrozenBatchNorm2d`` norm into the convolution in ``forward`` (same outputs up to
+    #: float rounding). False runs the norm as a separate op: the reference it is tested against.
+    fold_frozen_bn: bool = True
+
     def __init__(
         self,
         *args,
@@ -96,9 +102,18 @@ class Conv2d(nn.Conv2d):
             assert not isinstance(
                 self.norm, nn.SyncBatchNorm
             ), "SyncBatchNorm does not support empty inputs!"
-        x = self._conv_forward(x, self.weight, self.bias)
-        if self.norm is not None:
-            x = self.norm(x)
+        if self.fold_frozen_bn and isinstance(self.norm, FrozenBatchNorm2d):
+            # A frozen BN is a per-channel affine map, so it folds into the conv's weight and
+            # bias: that costs a pass over the weights instead of two over the activations
+            # (and one more in backward). The norm's buffers are left as they are.
+            scale, shift = self.norm.scale_and_shift()
+            weight = self.weight * scale.view(-1, 1, 1, 1).to(self.weight.dtype)
+            bias = shift if self.bias is None else self.bias * scale + shift
+            x = self._conv_forward(x, weight, bias.to(self.weight.dtype))
+        else:
+            x = self._conv_forward(x, self.weight, self.bias)
+            if self.norm is not None:
+                x = self.norm(x)
         if self.activation is not None:
             x = self.activation(x)
         return x

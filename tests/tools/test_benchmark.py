@@ -28,6 +28,7 @@ def test_benchmark_train_on_tiny_model(repo):
 
 def test_benchmark_data_loader(load_tool):
     benchmark = load_tool("benchmark")
-    rates = benchmark.main(["--config-file", "model_zoo/tiny/faster_rcnn_tiny.yaml", "--task", "data",
-                            "--size", "64", "--batch", "2", "--iters", "1"])
-    assert set(rates) == {0, 2} and all(r > 0 for r in rates.values())
+    out = benchmark.main(["--config-file", "model_zoo/tiny/faster_rcnn_tiny.yaml", "--task", "data",
+                          "--size", "64", "--batch", "2", "--iters", "1"])
+    assert set(out["loader"]) == {0, 2} and all(r > 0 for r in out["loader"].values())
+    assert set(out["train"]) == {0, 2} and all(t > 0 for t in out["train"].values())

@@ -8,6 +8,7 @@ from fvcore.common.registry import Registry
 from torch import nn
 
 from ...config import CfgNode
+from ...layers import flush_denormals
 
 __all__ = ["META_ARCH_REGISTRY", "build_model", "resolve_device"]
 
@@ -53,6 +54,9 @@ def build_model(cfg: CfgNode) -> nn.Module:
     """
     obj = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
     model = obj(**obj.from_config(cfg)) if hasattr(obj, "from_config") else obj(cfg)
-    model.to(resolve_device(cfg.MODEL.DEVICE))
+    device = resolve_device(cfg.MODEL.DEVICE)
+    model.to(device)
+    if device.type == "cpu" and cfg.MODEL.FLUSH_DENORMAL:
+        flush_denormals(True)
     logger.info(f"Model:\n{model}")
     return model
