@@ -11,7 +11,8 @@ Each measurement runs in a fresh process (so its peak memory is its own), rounds
 d2lite and torchvision, warm-up iterations are excluded and medians are reported. Both models
 get the same synthetic inputs and targets, frozen BN and frozen stages, sampling sizes and
 proposal counts; their RPN box deltas are zero-initialised so that random-init models produce
-like-for-like amounts of proposals, which are printed beside every time.
+like-for-like amounts of proposals, which are printed beside every time, and for inference
+their classifiers are scaled down alike so that scores do not saturate.
 
 d2lite's inference runs the path ``DefaultPredictor`` uses (``prepare_for_inference``); every
 round also runs the plain eager model on the same image and checks that the detections match.
@@ -93,6 +94,13 @@ def synthetic_batch(num_images: int, size: int, num_classes: int, seed: int):
     return images, boxes, labels
 
 
+def _unsaturate(cls_score: torch.nn.Linear) -> None:
+    """Shrinks a random-init classifier 100x: on random-init features its scores otherwise
+    saturate at exactly 1.0, and the top detections among ties are not well defined."""
+    with torch.no_grad():
+        cls_score.weight.mul_(0.01)
+
+
 def build_d2lite(cfg, images, boxes, labels, train: bool):
     from d2lite.modeling import build_model
     from d2lite.structures import Boxes, Instances
@@ -100,6 +108,8 @@ def build_d2lite(cfg, images, boxes, labels, train: bool):
     model = build_model(cfg)
     torch.nn.init.zeros_(model.proposal_generator.rpn_head.anchor_deltas.weight)
     torch.nn.init.zeros_(model.proposal_generator.rpn_head.anchor_deltas.bias)
+    if not train:
+        _unsaturate(model.roi_heads.box_predictor.cls_score)
     inputs = []
     for img, b, c in zip(images, boxes, labels):
         inst = Instances(tuple(img.shape[1:]), gt_boxes=Boxes(b), gt_classes=c)
@@ -144,6 +154,8 @@ def build_torchvision(cfg, images, boxes, labels, train: bool, size: int):
     ).to(cfg.MODEL.DEVICE)
     torch.nn.init.zeros_(model.rpn.head.bbox_pred.weight)
     torch.nn.init.zeros_(model.rpn.head.bbox_pred.bias)
+    if not train:
+        _unsaturate(model.roi_heads.box_predictor.cls_score)
     # torchvision wants RGB in [0, 1]; d2lite's inputs are BGR uint8.
     device = cfg.MODEL.DEVICE
     tensors = [img.flip(0).float().div(255).to(device) for img in images]
