@@ -8,8 +8,9 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torchvision.ops import RoIAlign, RoIPool
+from torchvision.ops import RoIPool
 
+from ..layers import ROIAlign
 from ..structures import Boxes
 
 __all__ = ["ROIPooler", "assign_boxes_to_levels", "convert_boxes_to_pooler_format"]
@@ -63,7 +64,7 @@ def _make_level_pooler(
     if pooler_type in ("ROIAlignV2", "ROIAlign"):
         # ROIAlignV2 (aligned=True) shifts boxes by half a pixel so that samples fall on pixel
         # centres; plain ROIAlign keeps the legacy misalignment of older checkpoints.
-        return RoIAlign(
+        return ROIAlign(
             output_size,
             spatial_scale=scale,
             sampling_ratio=sampling_ratio,
