@@ -207,6 +207,10 @@ def _distributed_worker(
     # Every process must be set up before any starts communicating.
     comm.synchronize()
     try:
-        return main_func(*args)
+        result = main_func(*args)
+        # A rank that tears its group down while another still uses it can abort the job
+        # (seen with Gloo: "terminate called without an active exception"); leave together.
+        comm.synchronize()
+        return result
     finally:
         dist.destroy_process_group()
