@@ -31,6 +31,12 @@ def _periodic(trainer, period: int) -> bool:
     return (it + 1) % period == 0 or it == trainer.max_iter - 1
 
 
+def _due_before_last_iter(trainer, period: int) -> bool:
+    """Whether a periodic evaluation falls on this step; the last one is left to after_train."""
+    next_iter = trainer.iter + 1
+    return period > 0 and next_iter % period == 0 and next_iter != trainer.max_iter
+
+
 class EvalHook(HookBase):
     """Runs ``eval_function`` every ``eval_period`` iterations and after the last one, and puts
     its results, flattened to ``bbox/AP`` style names, in the storage for writers and for
@@ -73,13 +79,7 @@ class EvalHook(HookBase):
         comm.synchronize()
 
     def after_step(self) -> None:
-        next_iter = self.trainer.iter + 1
-        # The last evaluation is left to after_train.
-        if (
-            self._period > 0
-            and next_iter % self._period == 0
-            and next_iter != self.trainer.max_iter
-        ):
+        if _due_before_last_iter(self.trainer, self._period):
             self._do_eval()
 
     def after_train(self) -> None:

@@ -21,7 +21,14 @@ from fvcore.common.timer import Timer
 from d2lite.utils import comm
 from d2lite.utils.events import EventWriter
 
-from .eval_hooks import EarlyStopping, EvalHook, PreciseBN, ValidationLoss, flatten_results_dict
+from .eval_hooks import (
+    EarlyStopping,
+    EvalHook,
+    PreciseBN,
+    ValidationLoss,
+    _due_before_last_iter,
+    flatten_results_dict,
+)
 from .train_loop import HookBase
 
 __all__ = [
@@ -238,12 +245,7 @@ class BestCheckpointer(HookBase):
             self._checkpointer.save(self._file_prefix, iteration=metric_iter)
 
     def after_step(self) -> None:
-        next_iter = self.trainer.iter + 1
-        if (
-            self._period > 0
-            and next_iter % self._period == 0
-            and next_iter != self.trainer.max_iter
-        ):
+        if _due_before_last_iter(self.trainer, self._period):
             self._best_checking()
 
     def after_train(self) -> None:
