@@ -1,0 +1,86 @@
+"""ROIAlign on the CPU as per-box matrix products: the same outputs and input gradients as
+torchvision's kernel, up to the order of the float additions."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.ops import roi_align
+
+import d2lite.layers.roi_align as roi_align_module
+from d2lite.layers import ROIAlign
+
+
+def _rois(k: int, size: float, num_images: int, seed: int = 0) -> torch.Tensor:
+    """Boxes in image pixels, some hanging over the map's edges or wholly outside it."""
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(k, 2, generator=g) * size * 1.3 - size * 0.2
+    wh = torch.rand(k, 2, generator=g) * size * 0.6
+    idx = torch.randint(0, num_images, (k, 1), generator=g).float()
+    return torch.cat([idx, xy, xy + wh], dim=1)
+
+
+def _edge_cases() -> torch.Tensor:
+    return torch.tensor(
+        [
+            [0, 10.0, 10.0, 10.0, 10.0],  # zero size
+            [0, 30.0, 30.0, 20.0, 25.0],  # negative size
+            [1, -50.0, -50.0, -10.0, -20.0],  # wholly outside, before the map
+            [1, 200.0, 10.0, 260.0, 40.0],  # wholly outside, after the map
+            [0, 0.0, 0.0, 96.0, 80.0],  # the whole map
+            [1, 94.0, 78.0, 95.5, 79.9],  # a sliver at the far corner
+        ]
+    )
+
+
+@pytest.fixture
+def no_torchvision_kernel(monkeypatch):
+    """Makes the torchvision fallback fail, so a test proves the separable path ran."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("torchvision's roi_align was called")
+
+    monkeypatch.setattr(roi_align_module, "roi_align", fail)
+
+
+@pytest.mark.parametrize("sampling_ratio,aligned", [(0, True), (2, False), (0, False), (3, True)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_matches_torchvision(sampling_ratio, aligned, channels_last, no_torchvision_kernel):
+    x = torch.randn(2, 8, 20, 24)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    rois = torch.cat([_rois(300, 96.0, 2), _edge_cases()])
+    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out = ROIAlign((7, 5), 0.25, sampling_ratio, aligned)(x1, rois)
+    ref = roi_align(x2, rois, (7, 5), 0.25, sampling_ratio, aligned)
+    assert out.shape == (len(rois), 8, 7, 5)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=2e-6)
+    grad = torch.randn_like(ref)
+    out.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-5, atol=2e-5)
+    assert x1.grad.is_contiguous(
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format
+    )
+
+
+def test_boxes_off_the_map_pool_zeros(no_torchvision_kernel):
+    x = torch.randn(2, 4, 24, 24)
+    out = ROIAlign(7, 0.25, 0)(x, _edge_cases()[:4])
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+def test_gradcheck_float64(no_torchvision_kernel):
+    x = torch.randn(2, 3, 9, 11, dtype=torch.float64, requires_grad=True)
+    rois = _rois(12, 40.0, 2, seed=1).double()
+    assert torch.autograd.gradcheck(lambda t: ROIAlign((3, 2), 0.25, 0)(t, rois), (x,))
+
+
+def test_no_boxes_and_autocast_use_torchvision():
+    x = torch.randn(1, 4, 16, 16)
+    assert ROIAlign(7, 0.25, 0)(x, torch.zeros(0, 5)).shape == (0, 4, 7, 7)
+    rois = _rois(20, 60.0, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ROIAlign(7, 0.25, 0)(x, rois)
+        ref = roi_align(x, rois, 7, 0.25, 0, True)
+    assert out.dtype == ref.dtype
+    assert torch.equal(out, ref)
