@@ -356,55 +356,90 @@ def _print_table(args: argparse.Namespace, results: dict[str, dict], peak: float
               f"peak memory {base['peak_mb'] / other['peak_mb']:.2f}")
 
 
-def _register_synthetic(size: int) -> str:
+def _register_synthetic(root: str, size: int, create: bool) -> str:
     from d2lite.data import DatasetCatalog, MetadataCatalog
     from d2lite.data.datasets import register_coco_instances
     from d2lite.data.datasets.synthetic import make_trash_dataset
 
-    root = Path(tempfile.mkdtemp(prefix="d2lite_bench_"))
-    make_trash_dataset(str(root), num_train=64, num_val=0, num_test=0, image_size=size, seed=0)
+    if create:
+        make_trash_dataset(root, num_train=64, num_val=0, num_test=0, image_size=size, seed=0)
     name = "benchmark_trash_train"
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
-    register_coco_instances(name, {}, str(root / "train.json"), str(root))
+    register_coco_instances(name, {}, str(Path(root) / "train.json"), root)
     return name
 
 
-def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
-    """Images per second delivered by the training loader with 0 and 2 workers, and the
-    seconds per training iteration of the config's model fed by each loader."""
+def _data_round(args: argparse.Namespace, root: str, workers: int) -> dict:
+    """One round with ``workers`` loader processes: the loader's images/s alone, then the
+    seconds per training step of the config's model fed by that loader."""
     from d2lite.data import build_detection_train_loader
     from d2lite.data.datasets.synthetic import TRASH_CLASSES
 
     torch.set_num_threads(args.threads)
-    name = _register_synthetic(args.size)
-    rates, train_times = {}, {}
+    name = _register_synthetic(root, args.size, create=False)
+    cfg = load_cfg(args)
+    cfg.merge_from_list([
+        "DATASETS.TRAIN", f"('{name}',)", "DATALOADER.NUM_WORKERS", str(workers),
+        "SOLVER.IMS_PER_BATCH", str(args.batch), "INPUT.MIN_SIZE_TRAIN", f"({args.size},)",
+        "INPUT.MAX_SIZE_TRAIN", str(args.size),
+        "MODEL.ROI_HEADS.NUM_CLASSES", str(len(TRASH_CLASSES)),
+    ])
+    it = iter(build_detection_train_loader(cfg))
+    for _ in range(2):
+        next(it)
+    start, n = time.perf_counter(), 0
+    for _ in range(10 * max(1, args.iters)):
+        n += len(next(it))
+    rate = n / (time.perf_counter() - start)
+    return {"rate": rate, "times": _train_from_loader(cfg, it, args)}
+
+
+def _data_child(args, root, workers, queue):
+    try:
+        queue.put(_data_round(args, root, workers))
+    except Exception as e:  # reported by the parent
+        queue.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
+    """Images per second delivered by the training loader with 0 and 2 workers, and the
+    seconds per training iteration of the config's model fed by each loader: rounds alternate
+    0 and 2 workers, each in a fresh process, and medians over all rounds are reported."""
+    root = tempfile.mkdtemp(prefix="d2lite_bench_")
+    _register_synthetic(root, args.size, create=True)
+    rates = {0: [], 2: []}
+    times = {0: [], 2: []}
+    ctx = mp.get_context("spawn")
+    for _ in range(args.rounds):
+        for workers in (0, 2):
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_data_child, args=(args, root, workers, queue))
+            proc.start()
+            out = queue.get()
+            proc.join()
+            if "error" in out:
+                raise RuntimeError(f"data benchmark with {workers} workers failed: {out['error']}")
+            rates[workers].append(out["rate"])
+            times[workers] += out["times"]
+    result = {"loader": {}, "train": {}}
+    print(f"\ndata at {args.size}x{args.size}, batch {args.batch}, {args.threads} threads, "
+          f"{args.rounds} rounds x {args.iters} training iters (medians)")
+    print(f"{'workers':>7} {'loader img/s':>13} {'train s/iter':>13} {'train img/s':>12} "
+          f"{'loader/train':>13}")
     for workers in (0, 2):
-        cfg = load_cfg(args)
-        cfg.merge_from_list([
-            "DATASETS.TRAIN", f"('{name}',)", "DATALOADER.NUM_WORKERS", str(workers),
-            "SOLVER.IMS_PER_BATCH", str(args.batch), "INPUT.MIN_SIZE_TRAIN", f"({args.size},)",
-            "INPUT.MAX_SIZE_TRAIN", str(args.size),
-            "MODEL.ROI_HEADS.NUM_CLASSES", str(len(TRASH_CLASSES)),
-        ])
-        it = iter(build_detection_train_loader(cfg))
-        for _ in range(2):
-            next(it)
-        start, n = time.perf_counter(), 0
-        for _ in range(10 * max(1, args.iters)):
-            n += len(next(it))
-        rates[workers] = n / (time.perf_counter() - start)
-        print(f"data loader, {workers} workers: {rates[workers]:.1f} images/s")
-        train_times[workers] = _train_from_loader(cfg, it, args)
-        consumed = args.batch / train_times[workers]
-        print(f"training fed by {workers} workers: {train_times[workers]:.3f} s/iter "
-              f"({consumed:.2f} images/s; loader/training {rates[workers] / consumed:.0f}x)")
-    return {"loader": rates, "train": train_times}
+        rate, step = statistics.median(rates[workers]), statistics.median(times[workers])
+        result["loader"][workers], result["train"][workers] = rate, step
+        consumed = args.batch / step
+        print(f"{workers:>7} {rate:>13.1f} {step:>13.3f} {consumed:>12.2f} "
+              f"{rate / consumed:>12.0f}x")
+    print(f"training s/iter, 2 workers / 0 workers: {result['train'][2] / result['train'][0]:.3f}")
+    return result
 
 
-def _train_from_loader(cfg, data_iter, args: argparse.Namespace) -> float:
-    """Median seconds of a training step (loading included) on batches from ``data_iter``."""
+def _train_from_loader(cfg, data_iter, args: argparse.Namespace) -> list[float]:
+    """Seconds of each timed training step (loading included) on batches from ``data_iter``."""
     from d2lite.modeling import build_model
 
     torch.manual_seed(0)
@@ -420,7 +455,7 @@ def _train_from_loader(cfg, data_iter, args: argparse.Namespace) -> float:
         optimizer.step()
         if it >= args.warmup:
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
 def main(argv: list[str] | None = None) -> dict:

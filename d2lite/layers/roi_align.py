@@ -117,9 +117,10 @@ class _SeparableROIAlign(torch.autograd.Function):
         pooled_h, pooled_w = params[0]
         # [N, H, W, C] with C contiguous: every window is then a strided (S_h, S_w * C) matrix.
         features = input.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
-        output = input.new_zeros((len(windows), pooled_h, pooled_w, c))
+        output = input.new_empty((len(windows), pooled_h, pooled_w, c))
         for k, (b, y, sy, x, sx) in enumerate(windows):
             if sy == 0 or sx == 0:
+                output[k] = 0  # no sample falls on the map
                 continue
             window = features[b, y : y + sy, x : x + sx].view(sy, sx * c)
             rows = torch.mm(ay[k, :, :sy], window).view(pooled_h, sx, c)

@@ -26,9 +26,15 @@ def test_benchmark_train_on_tiny_model(repo):
     assert "s/iter" in out.stdout and any(l.startswith("d2lite") for l in out.stdout.splitlines())
 
 
-def test_benchmark_data_loader(load_tool):
-    benchmark = load_tool("benchmark")
-    out = benchmark.main(["--config-file", "model_zoo/tiny/faster_rcnn_tiny.yaml", "--task", "data",
-                          "--size", "64", "--batch", "2", "--iters", "1"])
-    assert set(out["loader"]) == {0, 2} and all(r > 0 for r in out["loader"].values())
-    assert set(out["train"]) == {0, 2} and all(t > 0 for t in out["train"].values())
+def test_benchmark_data_loader(repo):
+    cmd = [sys.executable, "tools/benchmark.py", "--config-file", "model_zoo/tiny/faster_rcnn_tiny.yaml",
+           "--task", "data", "--size", "64", "--batch", "2", "--iters", "1", "--rounds", "1"]
+    out = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = {int(line.split()[0]): line.split()[1:] for line in out.stdout.splitlines()
+            if line.split() and line.split()[0] in ("0", "2")}
+    assert set(rows) == {0, 2}
+    for loader_rate, train_seconds, train_rate, ratio in rows.values():
+        assert float(loader_rate) > 0 and float(train_seconds) > 0 and float(train_rate) > 0
+        assert ratio.endswith("x")
+    assert "2 workers / 0 workers" in out.stdout
