@@ -24,6 +24,10 @@ from torchvision.ops import roi_align
 
 __all__ = ["ROIAlign"]
 
+# With fewer channels the per-box GEMMs are too small to repay the Python loop over the boxes:
+# the 64-channel R18-FPN demo model trained at 0.79 s/iteration with them, 0.75 s without.
+_MIN_SEPARABLE_CHANNELS = 128
+
 
 def _axis_samples(
     start: Tensor, extent: Tensor, pooled: int, grid: Tensor, size: int
@@ -132,6 +136,7 @@ class _SeparableROIAlign(torch.autograd.Function):
         return output.permute(0, 3, 1, 2)
 
     @staticmethod
+    @torch.autocast("cpu", enabled=False)
     def backward(ctx, grad_output: Tensor):
         ay, ax = ctx.saved_tensors
         n, c, h, w = ctx.input_shape
@@ -148,6 +153,19 @@ class _SeparableROIAlign(torch.autograd.Function):
         if not ctx.channels_last:
             grad_input = grad_input.contiguous()
         return grad_input, None, None, None, None, None
+
+
+def _separable_applies(input: Tensor, rois: Tensor) -> bool:
+    """The per-box GEMMs pay on the CPU for wide feature maps; CUDA's kernel is parallel
+    already. Boxes with NaN or inf coordinates, whose sample grids have no meaningful size, keep
+    torchvision's kernel."""
+    if input.device.type != "cpu" or rois.shape[0] == 0:
+        return False
+    if input.shape[1] < _MIN_SEPARABLE_CHANNELS:
+        return False
+    floating = input.dtype in (torch.float32, torch.float64)
+    autocast = torch.is_autocast_enabled("cpu") and input.dtype in (torch.bfloat16, torch.float16)
+    return (floating or autocast) and bool(torch.isfinite(rois).all())
 
 
 class ROIAlign(nn.Module):
@@ -180,19 +198,17 @@ class ROIAlign(nn.Module):
         assert rois.dim() == 2 and rois.size(1) == 5, f"rois must be (K, 5), got {rois.shape}"
         if input.is_quantized:
             input = input.dequantize()
-        rois = rois.to(dtype=input.dtype)
         args = (_pair(self.output_size), self.spatial_scale, self.sampling_ratio, self.aligned)
-        # The per-box GEMMs pay on the CPU; CUDA's kernel is parallel already. Under autocast
-        # torchvision's op picks the dtype, so it keeps those calls too.
-        separable = (
-            input.device.type == "cpu"
-            and input.dtype in (torch.float32, torch.float64)
-            and not torch.is_autocast_enabled("cpu")
-            and rois.shape[0] > 0
-        )
-        if separable:
-            return _SeparableROIAlign.apply(input, rois, *args)
-        return roi_align(input, rois, *args)
+        if not _separable_applies(input, rois):
+            return roi_align(input, rois.to(dtype=input.dtype), *args)
+        dtype = input.dtype
+        if dtype not in (torch.float32, torch.float64):
+            # Autocast features: pool in float32 from float32 boxes, as torchvision's autocast
+            # wrapper does, and hand back the features' dtype.
+            input = input.float()
+        with torch.autocast("cpu", enabled=False):
+            output = _SeparableROIAlign.apply(input, rois.to(dtype=input.dtype), *args)
+        return output.to(dtype)
 
     def extra_repr(self) -> str:
         return (

@@ -40,6 +40,8 @@ def no_torchvision_kernel(monkeypatch):
         raise AssertionError("torchvision's roi_align was called")
 
     monkeypatch.setattr(roi_align_module, "roi_align", fail)
+    # The tests' feature maps are narrow, to stay fast.
+    monkeypatch.setattr(roi_align_module, "_MIN_SEPARABLE_CHANNELS", 1)
 
 
 @pytest.mark.parametrize("sampling_ratio,aligned", [(0, True), (2, False), (0, False), (3, True)])
@@ -75,12 +77,34 @@ def test_gradcheck_float64(no_torchvision_kernel):
     assert torch.autograd.gradcheck(lambda t: ROIAlign((3, 2), 0.25, 0)(t, rois), (x,))
 
 
-def test_no_boxes_and_autocast_use_torchvision():
+def test_no_boxes():
     x = torch.randn(1, 4, 16, 16)
     assert ROIAlign(7, 0.25, 0)(x, torch.zeros(0, 5)).shape == (0, 4, 7, 7)
+
+
+def test_autocast_pools_in_float32_from_float32_boxes(no_torchvision_kernel):
+    x = torch.randn(1, 4, 16, 16).bfloat16()
     rois = _rois(20, 60.0, 1)
+    rois[:, 1:] += 0.3  # not representable in bfloat16 at these magnitudes
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = ROIAlign(7, 0.25, 0)(x, rois)
-        ref = roi_align(x, rois, 7, 0.25, 0, True)
-    assert out.dtype == ref.dtype
-    assert torch.equal(out, ref)
+    ref = roi_align(x.float(), rois, 7, 0.25, 0, True).bfloat16()
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, ref)
+
+
+def test_non_finite_boxes_take_torchvision_kernel():
+    x = torch.randn(1, 4, 16, 16)
+    rois = _rois(20, 60.0, 1)
+    rois[3, 2] = float("nan")
+    rois[5, 3] = float("inf")
+    out = ROIAlign(7, 0.25, 0)(x, rois)
+    ref = roi_align(x, rois, 7, 0.25, 0, True)
+    finite = torch.isfinite(rois).all(dim=1)
+    assert torch.equal(out[finite], ref[finite])
+
+
+def test_narrow_feature_maps_take_torchvision_kernel():
+    x = torch.randn(1, roi_align_module._MIN_SEPARABLE_CHANNELS - 1, 12, 12)
+    rois = _rois(30, 48.0, 1)
+    assert torch.equal(ROIAlign(7, 0.25, 0)(x, rois), roi_align(x, rois, 7, 0.25, 0, True))
