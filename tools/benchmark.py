@@ -39,6 +39,17 @@ logger = logging.getLogger("d2lite.benchmark")
 IMAGENET_STD_BGR = [57.375, 57.120, 58.395]
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    """'512' -> (512, 512); '800x1333' -> (800, 1333)."""
+    try:
+        sides = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2) or min(sides) <= 0:
+        raise argparse.ArgumentTypeError(f"expected S or HxW in pixels, got {text!r}")
+    return (sides[0], sides[-1])
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -46,7 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config-file", required=True, help="a d2lite / Detectron2 YAML config")
     parser.add_argument("--task", choices=["train", "eval", "data"], default="train")
     parser.add_argument("--compare", choices=["torchvision"], default=None)
-    parser.add_argument("--size", type=int, default=512, help="square input side in pixels")
+    parser.add_argument(
+        "--size", type=_image_size, default=(512, 512),
+        help="input size in pixels: S (square) or HxW, e.g. 800x1333",
+    )
     parser.add_argument("--batch", type=int, default=2, help="images per training step")
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per round")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per round")
@@ -55,6 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--plain", action="store_true", help="time d2lite's plain eager model in --task eval"
+    )
+    parser.add_argument(
+        "--amp", action="store_true",
+        help="run both models under autocast: float16 on CUDA, bfloat16 on a CPU that computes "
+        "it natively",
     )
     parser.add_argument(
         "--torchvision-ftz", action="store_true",
@@ -81,15 +100,17 @@ def load_cfg(args: argparse.Namespace):
     return cfg
 
 
-def synthetic_batch(num_images: int, size: int, num_classes: int, seed: int):
+def synthetic_batch(num_images: int, size: tuple[int, int], num_classes: int, seed: int):
     """Returns identical images (uint8 CHW, BGR) and boxes (XYXY) with labels for both models."""
     g = torch.Generator().manual_seed(seed)
+    height, width = size
+    extent = torch.tensor([width, height], dtype=torch.float32)
     images, boxes, labels = [], [], []
     for _ in range(num_images):
-        images.append(torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8))
-        xy = torch.rand(6, 2, generator=g) * size * 0.7
-        wh = 16 + torch.rand(6, 2, generator=g) * size * 0.3
-        boxes.append(torch.cat([xy, (xy + wh).clamp(max=size - 1)], dim=1))
+        images.append(torch.randint(0, 256, (3, height, width), generator=g, dtype=torch.uint8))
+        xy = torch.rand(6, 2, generator=g) * extent * 0.7
+        wh = 16 + torch.rand(6, 2, generator=g) * extent * 0.3
+        boxes.append(torch.cat([xy, torch.minimum(xy + wh, extent - 1)], dim=1))
         labels.append(torch.randint(0, num_classes, (6,), generator=g))
     return images, boxes, labels
 
@@ -130,7 +151,7 @@ def build_d2lite(cfg, images, boxes, labels, train: bool):
     return model, inputs, run, counts
 
 
-def build_torchvision(cfg, images, boxes, labels, train: bool, size: int):
+def build_torchvision(cfg, images, boxes, labels, train: bool, size: tuple[int, int]):
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
     from torchvision.ops import FrozenBatchNorm2d
@@ -141,7 +162,8 @@ def build_torchvision(cfg, images, boxes, labels, train: bool, size: int):
         trainable_layers=5 - cfg.MODEL.BACKBONE.FREEZE_AT,
     )
     model = FasterRCNN(
-        backbone, num_classes=roi.NUM_CLASSES + 1, min_size=size, max_size=size,
+        # The images already have the benchmark's size: torchvision's transform keeps it.
+        backbone, num_classes=roi.NUM_CLASSES + 1, min_size=min(size), max_size=max(size),
         rpn_pre_nms_top_n_train=rpn.PRE_NMS_TOPK_TRAIN,
         rpn_pre_nms_top_n_test=rpn.PRE_NMS_TOPK_TEST,
         rpn_post_nms_top_n_train=rpn.POST_NMS_TOPK_TRAIN,
@@ -198,6 +220,20 @@ def compare_detections(reference: list[dict], other: list[dict]) -> float:
     return worst
 
 
+def _autocast(args: argparse.Namespace):
+    """The autocast context of ``--amp`` (a disabled one without it)."""
+    device_type = torch.device(args.device).type
+    if not args.amp:
+        return torch.autocast(device_type, enabled=False)
+    if device_type == "cpu":
+        from d2lite.engine.train_loop import _cpu_supports_bf16
+
+        if not _cpu_supports_bf16():
+            raise RuntimeError("--amp: this CPU has no native bfloat16 support")
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast(device_type, dtype=torch.float16)
+
+
 def _make_step(framework: str, args: argparse.Namespace, seed: int):
     """Builds one framework's model and returns (model, step, counts, extra results)."""
     cfg = load_cfg(args)
@@ -218,7 +254,8 @@ def _make_step(framework: str, args: argparse.Namespace, seed: int):
         optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
 
         def step():
-            losses = run(batch)
+            with _autocast(args):
+                losses = run(batch)
             optimizer.zero_grad()
             sum(losses.values()).backward()
             optimizer.step()
@@ -236,11 +273,11 @@ def _make_step(framework: str, args: argparse.Namespace, seed: int):
             plain = run(batch)
         Conv2d.fold_frozen_bn = True
         net = prepare_for_inference(model)
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(args):
             extra["max_box_diff"] = compare_detections(plain, run(batch, net))
 
     def step():
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(args):
             if framework == "d2lite":
                 run(batch, net)
             else:
@@ -332,9 +369,9 @@ def _print_table(args: argparse.Namespace, results: dict[str, dict], peak: float
     unit = "s/iter" if train else "s/image"
     path = "plain eager" if args.plain or train else "prepare_for_inference"
     print(
-        f"\n{args.task} at {args.size}x{args.size}, batch {args.batch if train else 1}, "
+        f"\n{args.task} at {args.size[0]}x{args.size[1]}, batch {args.batch if train else 1}, "
         f"{args.threads} threads, device {args.device}, d2lite {path}, {args.rounds} rounds x "
-        f"{args.iters} iters; matmul peak {peak:.0f} GFLOP/s"
+        f"{args.iters} iters{', autocast' if args.amp else ''}; matmul peak {peak:.0f} GFLOP/s"
     )
     print(f"{'framework':<12} {unit:>9} {'peak MB':>9} {'GFLOP/s':>8} {'props/img':>10} "
           f"{'dets/img':>9} {'min':>7} {'max':>7}")
@@ -378,12 +415,13 @@ def _data_round(args: argparse.Namespace, root: str, workers: int) -> dict:
     from d2lite.data.datasets.synthetic import TRASH_CLASSES
 
     torch.set_num_threads(args.threads)
-    name = _register_synthetic(root, args.size, create=False)
+    side = args.size[0]
+    name = _register_synthetic(root, side, create=False)
     cfg = load_cfg(args)
     cfg.merge_from_list([
         "DATASETS.TRAIN", f"('{name}',)", "DATALOADER.NUM_WORKERS", str(workers),
-        "SOLVER.IMS_PER_BATCH", str(args.batch), "INPUT.MIN_SIZE_TRAIN", f"({args.size},)",
-        "INPUT.MAX_SIZE_TRAIN", str(args.size),
+        "SOLVER.IMS_PER_BATCH", str(args.batch), "INPUT.MIN_SIZE_TRAIN", f"({side},)",
+        "INPUT.MAX_SIZE_TRAIN", str(side),
         "MODEL.ROI_HEADS.NUM_CLASSES", str(len(TRASH_CLASSES)),
     ])
     it = iter(build_detection_train_loader(cfg))
@@ -407,8 +445,10 @@ def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
     """Images per second delivered by the training loader with 0 and 2 workers, and the
     seconds per training iteration of the config's model fed by each loader: rounds alternate
     0 and 2 workers, each in a fresh process, and medians over all rounds are reported."""
+    if args.size[0] != args.size[1]:
+        raise SystemExit("--task data takes a square --size (the synthetic images are square)")
     root = tempfile.mkdtemp(prefix="d2lite_bench_")
-    _register_synthetic(root, args.size, create=True)
+    _register_synthetic(root, args.size[0], create=True)
     rates = {0: [], 2: []}
     times = {0: [], 2: []}
     ctx = mp.get_context("spawn")
@@ -424,7 +464,7 @@ def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
             rates[workers].append(out["rate"])
             times[workers] += out["times"]
     result = {"loader": {}, "train": {}}
-    print(f"\ndata at {args.size}x{args.size}, batch {args.batch}, {args.threads} threads, "
+    print(f"\ndata at {args.size[0]}x{args.size[1]}, batch {args.batch}, {args.threads} threads, "
           f"{args.rounds} rounds x {args.iters} training iters (medians)")
     print(f"{'workers':>7} {'loader img/s':>13} {'train s/iter':>13} {'train img/s':>12} "
           f"{'loader/train':>13}")

@@ -1,13 +1,16 @@
 """tools/benchmark.py on the tiny model: it runs, times, counts and reports."""
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+
+import pytest
 
 
 def test_benchmark_eval_on_tiny_model(repo):
     cmd = [sys.executable, "tools/benchmark.py", "--config-file", "model_zoo/tiny/faster_rcnn_tiny.yaml",
-           "--task", "eval", "--size", "64", "--iters", "2", "--rounds", "1", "--threads", "1"]
+           "--task", "eval", "--size", "64x96", "--iters", "2", "--rounds", "1", "--threads", "1"]
     out = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -16,6 +19,7 @@ def test_benchmark_eval_on_tiny_model(repo):
     assert seconds > 0 and peak_mb > 0 and gflops > 0
     assert 0 < proposals <= 50  # POST_NMS_TOPK_TEST of the tiny config
     assert "matmul peak" in out.stdout
+    assert "eval at 64x96" in out.stdout
 
 
 def test_benchmark_train_on_tiny_model(repo):
@@ -38,3 +42,12 @@ def test_benchmark_data_loader(repo):
         assert float(loader_rate) > 0 and float(train_seconds) > 0 and float(train_rate) > 0
         assert ratio.endswith("x")
     assert "2 workers / 0 workers" in out.stdout
+
+
+def test_size_is_square_or_height_by_width(load_tool):
+    benchmark = load_tool("benchmark")
+    assert benchmark._image_size("512") == (512, 512)
+    assert benchmark._image_size("800x1333") == (800, 1333)
+    for bad in ("0", "800x", "axb", "1x2x3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="HxW"):
+            benchmark._image_size(bad)
