@@ -313,22 +313,24 @@ def _measure(framework: str, args: argparse.Namespace, seed: int) -> dict:
     return {"times": times, "peak_mb": peak, "flops": flops, **counts, **extra}
 
 
-def _child(framework, args, seed, queue):
+def _child(fn, fn_args, queue):
     try:
-        queue.put(_measure(framework, args, seed))
-    except Exception as e:  # reported by the parent, which names the framework
+        queue.put(fn(*fn_args))
+    except Exception as e:  # reported by the parent, which names the measurement
         queue.put({"error": f"{type(e).__name__}: {e}"})
 
 
-def measure_in_child(framework: str, args: argparse.Namespace, seed: int) -> dict:
+def run_in_child(what: str, fn, *fn_args) -> dict:
+    """Runs ``fn(*fn_args)`` in a fresh spawned process (so its peak memory and thread state
+    are its own) and returns the dict it returned."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(framework, args, seed, queue))
+    proc = ctx.Process(target=_child, args=(fn, fn_args, queue))
     proc.start()
     result = queue.get()
     proc.join()
     if "error" in result:
-        raise RuntimeError(f"{framework} benchmark failed: {result['error']}")
+        raise RuntimeError(f"{what} failed: {result['error']}")
     return result
 
 
@@ -352,7 +354,7 @@ def bench_model(args: argparse.Namespace) -> dict[str, dict]:
     results = {f: {"times": [], "max_box_diff": []} for f in frameworks}
     for r in range(args.rounds):
         for f in frameworks:
-            out = measure_in_child(f, args, seed=r)
+            out = run_in_child(f"{f} benchmark", _measure, f, args, r)
             results[f]["times"] += out.pop("times")
             if "max_box_diff" in out:
                 results[f]["max_box_diff"].append(out.pop("max_box_diff"))
@@ -434,13 +436,6 @@ def _data_round(args: argparse.Namespace, root: str, workers: int) -> dict:
     return {"rate": rate, "times": _train_from_loader(cfg, it, args)}
 
 
-def _data_child(args, root, workers, queue):
-    try:
-        queue.put(_data_round(args, root, workers))
-    except Exception as e:  # reported by the parent
-        queue.put({"error": f"{type(e).__name__}: {e}"})
-
-
 def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
     """Images per second delivered by the training loader with 0 and 2 workers, and the
     seconds per training iteration of the config's model fed by each loader: rounds alternate
@@ -451,16 +446,10 @@ def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
     _register_synthetic(root, args.size[0], create=True)
     rates = {0: [], 2: []}
     times = {0: [], 2: []}
-    ctx = mp.get_context("spawn")
     for _ in range(args.rounds):
         for workers in (0, 2):
-            queue = ctx.Queue()
-            proc = ctx.Process(target=_data_child, args=(args, root, workers, queue))
-            proc.start()
-            out = queue.get()
-            proc.join()
-            if "error" in out:
-                raise RuntimeError(f"data benchmark with {workers} workers failed: {out['error']}")
+            what = f"data benchmark with {workers} workers"
+            out = run_in_child(what, _data_round, args, root, workers)
             rates[workers].append(out["rate"])
             times[workers] += out["times"]
     result = {"loader": {}, "train": {}}
