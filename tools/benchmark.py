@@ -410,9 +410,14 @@ def _register_synthetic(root: str, size: int, create: bool) -> str:
     return name
 
 
-def _data_round(args: argparse.Namespace, root: str, workers: int) -> dict:
+def _data_round(args: argparse.Namespace, root: str, workers: int, seed: int) -> dict:
     """One round with ``workers`` loader processes: the loader's images/s alone, then the
-    seconds per training step of the config's model fed by that loader."""
+    seconds per training step of the config's model fed by that loader. ``seed`` fixes the
+    sampler's image order, so that both worker counts of a round train on the same images
+    (the step time depends on them: ROIAlign's cost grows with the proposals' sizes)."""
+    import numpy as np
+
+    np.random.seed(seed)  # the training sampler draws its shuffle seed from numpy
     from d2lite.data import build_detection_train_loader
     from d2lite.data.datasets.synthetic import TRASH_CLASSES
 
@@ -439,17 +444,18 @@ def _data_round(args: argparse.Namespace, root: str, workers: int) -> dict:
 def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
     """Images per second delivered by the training loader with 0 and 2 workers, and the
     seconds per training iteration of the config's model fed by each loader: rounds alternate
-    0 and 2 workers, each in a fresh process, and medians over all rounds are reported."""
+    0 and 2 workers, each in a fresh process, on the same images within a round and other
+    images from round to round, and medians over all rounds are reported."""
     if args.size[0] != args.size[1]:
         raise SystemExit("--task data takes a square --size (the synthetic images are square)")
     root = tempfile.mkdtemp(prefix="d2lite_bench_")
     _register_synthetic(root, args.size[0], create=True)
     rates = {0: [], 2: []}
     times = {0: [], 2: []}
-    for _ in range(args.rounds):
+    for r in range(args.rounds):
         for workers in (0, 2):
             what = f"data benchmark with {workers} workers"
-            out = run_in_child(what, _data_round, args, root, workers)
+            out = run_in_child(what, _data_round, args, root, workers, r)
             rates[workers].append(out["rate"])
             times[workers] += out["times"]
     result = {"loader": {}, "train": {}}
