@@ -36,7 +36,7 @@ benchmark: $(STAMP)
 	$(BENCH) --task eval --size 800 --compare torchvision --rounds 4 --iters 3 MODEL.ROI_HEADS.NUM_CLASSES 10 | tee $(BENCH_OUT)/eval_800.txt
 	$(BENCH) --task eval --size 512 --compare torchvision --torchvision-ftz --rounds 4 --iters 3 MODEL.ROI_HEADS.NUM_CLASSES 10 | tee $(BENCH_OUT)/eval_512_ftz.txt
 	$(BENCH) --task eval --size 800 --compare torchvision --torchvision-ftz --rounds 4 --iters 3 MODEL.ROI_HEADS.NUM_CLASSES 10 | tee $(BENCH_OUT)/eval_800_ftz.txt
-	$(BENCH) --task data --size 512 --batch 2 --rounds 3 --iters 3 | tee $(BENCH_OUT)/data_512.txt
+	$(BENCH) --task data --size 512 --batch 2 --rounds 8 --iters 3 | tee $(BENCH_OUT)/data_512.txt
 
 clean:
 	rm -rf $(VENV) output build *.egg-info
