@@ -116,7 +116,7 @@ class _SeparableROIAlign(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input: Tensor, rois: Tensor, *params) -> Tensor:
-        n, c, h, w = input.shape
+        _, c, h, w = input.shape
         ay, ax, windows = _roi_matrices(rois, (h, w), params)
         pooled_h, pooled_w = params[0]
         # [N, H, W, C] with C contiguous: every window is then a strided (S_h, S_w * C) matrix.
