@@ -15,7 +15,17 @@ from typing import Any
 import yaml
 from fvcore.common.config import CfgNode as _FvCfgNode
 
-__all__ = ["CfgNode", "get_cfg", "set_global_cfg", "global_cfg", "find_unknown_keys", "check_cfg_keys"]
+from .compat import LATEST, downgrade_config, guess_version, upgrade_config
+
+__all__ = [
+    "CfgNode",
+    "get_cfg",
+    "set_global_cfg",
+    "global_cfg",
+    "find_unknown_keys",
+    "check_cfg_keys",
+    "STRICT_ENV",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +44,10 @@ def _flat_keys(node: dict, prefix: str = "") -> list[str]:
 
 def _suggest(key: str, candidates: list[str], n: int = 3) -> str:
     """Returns ' Did you mean A, B?' for the keys closest to ``key``, or ''."""
-    close = difflib.get_close_matches(key, candidates, n=n, cutoff=0.6)
+    scored = [(difflib.SequenceMatcher(None, key, c).ratio(), c) for c in candidates]
+    scored = sorted((s for s in scored if s[0] >= 0.6), reverse=True)
+    # Only the keys about as close as the closest: a clear typo gets one suggestion.
+    close = [c for r, c in scored[:n] if r >= scored[0][0] - 0.1] if scored else []
     if not close:
         leaf = key.rsplit(".", 1)[-1]
         close = [c for c in candidates if c.rsplit(".", 1)[-1] == leaf][:n]
@@ -46,6 +59,10 @@ def _coerce(key: str, new: Any, old: Any, source: str) -> Any:
     if old is None or new is None:
         return new
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        inner = {type(x) for x in old}
+        if len(inner) == 1 and inner <= {list, tuple}:  # YAML reads nested tuples as lists
+            (kind,) = inner
+            new = [kind(x) if isinstance(x, (list, tuple)) else x for x in new]
         return type(old)(new)
     if isinstance(old, float) and isinstance(new, int) and not isinstance(new, bool):
         return float(new)
@@ -109,9 +126,24 @@ class CfgNode(_FvCfgNode):
         return merged
 
     def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = True) -> None:
-        """Merges a YAML file (and its ``_BASE_`` chain) into this config."""
+        """Merges a YAML file (and its ``_BASE_`` chain) into this config.
+
+        A file of an older config version (``VERSION: 0`` or 1, or a file with v1-only keys
+        such as ``MODEL.WEIGHT``) is read through Detectron2's renames, as Detectron2 does.
+        """
         loaded = self.load_yaml_with_base(cfg_filename)
-        self._merge_dict(loaded, source=cfg_filename)
+        version = loaded.get("VERSION")
+        if version is None:
+            version = guess_version(loaded, cfg_filename)
+        if version >= LATEST or self.get("VERSION") != LATEST:
+            self._merge_dict(loaded, source=cfg_filename)
+            return
+        logger.warning(f"{cfg_filename} is a v{version} config; upgrading it to v{LATEST}.")
+        old = downgrade_config(self, to_version=version)
+        old._merge_dict(loaded, source=cfg_filename)
+        new = upgrade_config(old)
+        self.clear()
+        self.update(new)
 
     def merge_from_other_cfg(self, cfg_other: _FvCfgNode) -> None:
         """Merges another config node into this one."""
@@ -184,26 +216,81 @@ def find_unknown_keys(cfg: CfgNode, reference: CfgNode | None = None) -> list[st
     return [k for k in _flat_keys(cfg) if k not in known]
 
 
-def check_cfg_keys(cfg: CfgNode) -> None:
-    """Reports keys of ``cfg`` that are not in the defaults.
+STRICT_ENV = "D2LITE_STRICT_CONFIG"
 
-    A key close to a known one (``DATALOADER.NUM_WOREKRS``) is taken for a typo and raises
-    ``KeyError`` naming the key and the suggestion; other extra keys (added on purpose by a
-    project's ``add_xxx_config``) are logged once as a warning.
+
+def _strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _wrong_types(cfg: CfgNode, reference: CfgNode, prefix: str = "") -> list[str]:
+    """Keys whose default is a number but whose value is not one (``MAX_ITER = "10"``).
+
+    Only numbers are checked: everywhere else Detectron2 accepts more than its default's type
+    (an int for ``INPUT.MIN_SIZE_TRAIN``, a str for ``DATASETS.TRAIN``), and so does d2lite.
+    """
+    bad = []
+    for key, default in reference.items():
+        if key not in cfg:
+            continue
+        value = cfg[key]
+        if isinstance(default, dict):
+            if isinstance(value, dict):
+                bad.extend(_wrong_types(value, default, f"{prefix}{key}."))
+            continue
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and not isinstance(value, (int, float)):
+            bad.append(
+                f"{prefix}{key} must be a number (default {default!r}) but holds "
+                f"{type(value).__name__} {value!r}"
+            )
+    return bad
+
+
+def check_cfg_keys(cfg: CfgNode, strict: bool | None = None) -> list[str]:
+    """Checks a config before it is used; the trainer and ``DefaultPredictor`` call it.
+
+    Keys that are not in the defaults (a typo set by attribute, ``cfg.SOLVER.BASR_LR = 0.1``,
+    or a project's own keys) are named in one warning, each with the closest valid keys, and
+    the run goes on, as it does in Detectron2. With ``strict`` (or the environment variable
+    ``D2LITE_STRICT_CONFIG=1``) a key that looks like a typo of a known key is an error instead.
+    A number key that holds something else (``cfg.SOLVER.MAX_ITER = "10"``) is always an error:
+    Detectron2 would fail on it later, inside the run.
+
+    Args:
+        cfg (CfgNode): the config to check.
+        strict (bool | None): refuse typo-like unknown keys. Defaults to None (read
+            ``D2LITE_STRICT_CONFIG``).
+
+    Returns:
+        list[str]: the unknown keys.
 
     Raises:
-        KeyError: if an unknown key looks like a typo of a known key.
+        KeyError: in strict mode, if an unknown key looks like a typo of a known key.
+        ValueError: if a number key holds a value that is not a number.
     """
+    strict = _strict_from_env() if strict is None else strict
     reference = get_cfg()
     known = _flat_keys(reference)
+    unknown = find_unknown_keys(cfg, reference)
     typos, extras = [], []
-    for key in find_unknown_keys(cfg, reference):
-        hint = difflib.get_close_matches(key, known, n=2, cutoff=0.85)
-        (typos if hint else extras).append(f"{key}{_suggest(key, known) if hint else ''}")
-    if typos:
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=2, cutoff=0.85)
+        (typos if close else extras).append(f"{key}{_suggest(key, known) if close else ''}")
+    if typos and strict:
         raise KeyError("Config keys that are not in the defaults: " + "; ".join(typos))
+    if typos:
+        logger.warning(
+            "Config keys that are not in the defaults, probably typos, have NO effect: "
+            + "; ".join(typos)
+            + f" (set {STRICT_ENV}=1, or call check_cfg_keys(cfg, strict=True), to refuse them)"
+        )
     if extras:
         logger.warning("Config keys not in d2lite's defaults (kept as they are): %s", extras)
+    wrong = _wrong_types(cfg, reference)
+    if wrong:
+        raise ValueError("Config values of the wrong type: " + "; ".join(wrong))
+    return unknown
 
 
 global_cfg = CfgNode()

@@ -1,7 +1,10 @@
 """Every config key d2lite knows, with its default (Detectron2's, where Detectron2 has the key).
 
 YAML files and command-line overrides may only change these keys. Keys marked "d2lite" are
-additions beside Detectron2's; everything else has Detectron2's name and default value.
+additions beside Detectron2's; everything else has Detectron2's name and default value, and
+every key of Detectron2 0.6's ``get_cfg()`` is here. Keys of heads d2lite does not have
+(``RETINANET``, ``ROI_MASK_HEAD``, ``ROI_KEYPOINT_HEAD``, ``ROI_BOX_CASCADE_HEAD``,
+``SEM_SEG_HEAD``, ``PANOPTIC_FPN``, ``TEST.KEYPOINT_OKS_SIGMAS``) are accepted and have no effect.
 """
 from .config import CfgNode as CN
 
@@ -182,7 +185,7 @@ _C.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = False
 _C.MODEL.ROI_BOX_HEAD.FED_LOSS_FREQ_WEIGHT_POWER = 0.5
 _C.MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES = 50
 
-# Mask head keys are read by no d2lite code; they exist because Base-RCNN-FPN.yaml sets them.
+# Mask head keys are read by no d2lite code (no masks): accepted with no effect.
 _C.MODEL.ROI_MASK_HEAD = CN()
 _C.MODEL.ROI_MASK_HEAD.NAME = "MaskRCNNConvUpsampleHead"
 _C.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION = 14
@@ -192,6 +195,63 @@ _C.MODEL.ROI_MASK_HEAD.CONV_DIM = 256
 _C.MODEL.ROI_MASK_HEAD.NORM = ""
 _C.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK = False
 _C.MODEL.ROI_MASK_HEAD.POOLER_TYPE = "ROIAlignV2"
+
+# The groups below belong to heads d2lite does not have (cascade, keypoint, semantic/panoptic
+# segmentation, RetinaNet). They hold Detectron2's keys and defaults so that scripts setting
+# them (cfg.MODEL.RETINANET.NUM_CLASSES = 10) and config.yaml files dumped by Detectron2 load;
+# no d2lite code reads them, so they have no effect.
+_C.MODEL.ROI_BOX_CASCADE_HEAD = CN()
+_C.MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS = (
+    (10.0, 10.0, 5.0, 5.0),
+    (20.0, 20.0, 10.0, 10.0),
+    (30.0, 30.0, 15.0, 15.0),
+)
+_C.MODEL.ROI_BOX_CASCADE_HEAD.IOUS = (0.5, 0.6, 0.7)
+
+_C.MODEL.ROI_KEYPOINT_HEAD = CN()
+_C.MODEL.ROI_KEYPOINT_HEAD.NAME = "KRCNNConvDeconvUpsampleHead"
+_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_RESOLUTION = 14
+_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_SAMPLING_RATIO = 0
+_C.MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS = (512,) * 8
+_C.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS = 17
+_C.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE = 1
+_C.MODEL.ROI_KEYPOINT_HEAD.NORMALIZE_LOSS_BY_VISIBLE_KEYPOINTS = True
+_C.MODEL.ROI_KEYPOINT_HEAD.LOSS_WEIGHT = 1.0
+_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_TYPE = "ROIAlignV2"
+
+_C.MODEL.SEM_SEG_HEAD = CN()
+_C.MODEL.SEM_SEG_HEAD.NAME = "SemSegFPNHead"
+_C.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+_C.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255
+_C.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 54
+_C.MODEL.SEM_SEG_HEAD.CONVS_DIM = 128
+_C.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
+_C.MODEL.SEM_SEG_HEAD.NORM = "GN"
+_C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
+
+_C.MODEL.PANOPTIC_FPN = CN()
+_C.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT = 1.0
+_C.MODEL.PANOPTIC_FPN.COMBINE = CN({"ENABLED": True})
+_C.MODEL.PANOPTIC_FPN.COMBINE.OVERLAP_THRESH = 0.5
+_C.MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT = 4096
+_C.MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH = 0.5
+
+_C.MODEL.RETINANET = CN()
+_C.MODEL.RETINANET.NUM_CLASSES = 80
+_C.MODEL.RETINANET.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
+_C.MODEL.RETINANET.NUM_CONVS = 4
+_C.MODEL.RETINANET.IOU_THRESHOLDS = [0.4, 0.5]
+_C.MODEL.RETINANET.IOU_LABELS = [0, -1, 1]
+_C.MODEL.RETINANET.PRIOR_PROB = 0.01
+_C.MODEL.RETINANET.SCORE_THRESH_TEST = 0.05
+_C.MODEL.RETINANET.TOPK_CANDIDATES_TEST = 1000
+_C.MODEL.RETINANET.NMS_THRESH_TEST = 0.5
+_C.MODEL.RETINANET.BBOX_REG_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+_C.MODEL.RETINANET.FOCAL_LOSS_GAMMA = 2.0
+_C.MODEL.RETINANET.FOCAL_LOSS_ALPHA = 0.25
+_C.MODEL.RETINANET.SMOOTH_L1_LOSS_BETA = 0.1
+_C.MODEL.RETINANET.BBOX_REG_LOSS_TYPE = "smooth_l1"
+_C.MODEL.RETINANET.NORM = ""
 
 _C.INPUT = CN()
 # Shortest-edge lengths for training; one is drawn per image ("choice") or a range ("range").
@@ -303,6 +363,8 @@ _C.TEST.EXPECTED_RESULTS = []
 _C.TEST.EVAL_PERIOD = 0
 # Maximum detections kept per image.
 _C.TEST.DETECTIONS_PER_IMAGE = 100
+# Keypoint OKS sigmas for COCO keypoint evaluation; accepted, no effect (no keypoints).
+_C.TEST.KEYPOINT_OKS_SIGMAS = []
 # d2lite: compute the loss on DATASETS.VAL every this many iterations; 0 disables.
 _C.TEST.VAL_PERIOD = 0
 # d2lite: metric (e.g. "bbox/AP50") that BestCheckpointer and early stopping watch; "" disables.
@@ -313,7 +375,7 @@ _C.TEST.BEST_MODE = "max"
 _C.TEST.EARLY_STOP_PATIENCE = 0
 
 _C.TEST.AUG = CN()
-# Test-time augmentation; not supported, kept for YAML compatibility.
+# Test-time augmentation (GeneralizedRCNNWithTTA): shortest-edge sizes, longest-edge cap, flips.
 _C.TEST.AUG.ENABLED = False
 _C.TEST.AUG.MIN_SIZES = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)
 _C.TEST.AUG.MAX_SIZE = 4000

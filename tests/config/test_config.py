@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from d2lite import model_zoo
-from d2lite.config import CfgNode, check_cfg_keys, find_unknown_keys, get_cfg
+from d2lite.config import STRICT_ENV, CfgNode, check_cfg_keys, find_unknown_keys, get_cfg
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -136,12 +136,56 @@ def test_invalid_yaml_names_the_file(tmp_path):
         get_cfg().merge_from_file(bad)
 
 
-def test_typo_set_by_attribute_is_reported():
+def test_typo_set_by_attribute_is_reported(caplog, monkeypatch):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
     cfg = get_cfg()
     cfg.DATALOADER.NUM_WOREKRS = 2
     assert find_unknown_keys(cfg) == ["DATALOADER.NUM_WOREKRS"]
+    assert check_cfg_keys(cfg) == ["DATALOADER.NUM_WOREKRS"]  # Detectron2 runs on: so do we
+    assert "DATALOADER.NUM_WOREKRS Did you mean DATALOADER.NUM_WORKERS?" in caplog.text
+    assert STRICT_ENV in caplog.text  # the warning says how to refuse instead
     with pytest.raises(KeyError, match="DATALOADER.NUM_WOREKRS.*Did you mean DATALOADER.NUM_WORKERS"):
+        check_cfg_keys(cfg, strict=True)
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(KeyError, match="DATALOADER.NUM_WOREKRS"):
         check_cfg_keys(cfg)
+
+
+@pytest.mark.parametrize(
+    "attr, value, suggestion",
+    [
+        ("SOLVER.BASR_LR", 0.1, "SOLVER.BASE_LR"),
+        ("MODEL_DEVICE", "cpu", "MODEL.DEVICE"),
+        ("MODEL.ROI_HEADS.NUM_CLASS", 3, "MODEL.ROI_HEADS.NUM_CLASSES"),
+    ],
+)
+def test_course_script_typos_warn_with_the_nearest_key(caplog, monkeypatch, attr, value, suggestion):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    cfg = get_cfg()
+    node = cfg
+    *groups, leaf = attr.split(".")
+    for g in groups:
+        node = node[g]
+    setattr(node, leaf, value)
+    assert check_cfg_keys(cfg) == [attr]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert f"{attr} Did you mean {suggestion}?" in warnings[0].getMessage()
+
+
+def test_a_number_key_holding_a_string_is_named():
+    cfg = get_cfg()
+    cfg.SOLVER.MAX_ITER = "10"
+    with pytest.raises(ValueError, match="SOLVER.MAX_ITER must be a number.*'10'"):
+        check_cfg_keys(cfg)
+
+
+def test_lenient_types_that_detectron2_accepts_pass():
+    cfg = get_cfg()
+    cfg.INPUT.MIN_SIZE_TRAIN = 800  # an int where the default is a tuple
+    cfg.DATASETS.TRAIN = "my_train"  # a str where the default is a tuple
+    cfg.SOLVER.BASE_LR = 1  # an int where the default is a float
+    assert check_cfg_keys(cfg) == []
 
 
 def test_deliberate_extra_keys_only_warn(caplog):
@@ -156,3 +200,38 @@ def test_frozen_config_refuses_merges():
     cfg.freeze()
     with pytest.raises(AttributeError):
         cfg.merge_from_list(["SEED", "1"])
+
+
+def test_every_detectron2_default_key_is_here_with_its_value():
+    reference = json.loads((FIXTURES / "detectron2_all_defaults.json").read_text())
+    cfg = get_cfg()
+    assert len(reference) == 192  # every leaf key of Detectron2 0.6's get_cfg()
+    for key, value in reference.items():
+        assert _plain(_get(cfg, key)) == value, key
+
+
+def test_keys_of_absent_heads_are_accepted(tmp_path):
+    cfg = get_cfg()
+    cfg.MODEL.RETINANET.NUM_CLASSES = 10  # a course script sets both heads' class counts
+    cfg.merge_from_list(["MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS", "5"])
+    assert check_cfg_keys(cfg) == []
+
+
+def test_a_config_yaml_dumped_by_detectron2_loads(tmp_path):
+    # A Detectron2 dump holds every key of its get_cfg(), groups of absent heads included.
+    reference = json.loads((FIXTURES / "detectron2_all_defaults.json").read_text())
+    tree: dict = {}
+    for key, value in reference.items():
+        *groups, leaf = key.split(".")
+        node = tree
+        for g in groups:
+            node = node.setdefault(g, {})
+        node[leaf] = value
+    tree["MODEL"]["RETINANET"]["NUM_CLASSES"] = 10
+    tree["MODEL"]["ROI_HEADS"]["NUM_CLASSES"] = 10
+    import yaml
+
+    path = _write(tmp_path / "config.yaml", yaml.safe_dump(tree))
+    cfg = get_cfg()
+    cfg.merge_from_file(path)
+    assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 10 and cfg.MODEL.RETINANET.NUM_CLASSES == 10

@@ -128,11 +128,16 @@ def test_default_trainer_trains_tiny_model_and_resumes(tmp_path):
     assert resumed.iter == 3
 
 
-def test_default_trainer_reports_typo_config_key(tmp_path):
+def test_default_trainer_reports_typo_config_key(tmp_path, caplog, monkeypatch):
     cfg = tiny_cfg(tmp_path)
     cfg.SOLVER.MAX_ITERS = 10
     with pytest.raises(KeyError, match="SOLVER.MAX_ITERS"):
-        ToyDataTrainer(cfg)
+        with monkeypatch.context() as m:
+            m.setenv("D2LITE_STRICT_CONFIG", "1")
+            ToyDataTrainer(cfg)
+    monkeypatch.delenv("D2LITE_STRICT_CONFIG", raising=False)
+    ToyDataTrainer(cfg)
+    assert "SOLVER.MAX_ITERS Did you mean SOLVER.MAX_ITER?" in caplog.text
 
 
 def test_build_evaluator_unknown_type_is_clear(tmp_path):
@@ -259,8 +264,19 @@ def test_seeded_runs_on_synthetic_data_give_identical_losses(tmp_path, trash_dat
     assert len(first["loss_cls"]) == 3
 
 
-def test_default_trainer_reports_a_typo_key_set_by_attribute(tmp_path):
+def test_default_trainer_reports_a_typo_key_set_by_attribute(tmp_path, caplog, monkeypatch):
     cfg = tiny_cfg(tmp_path)
     cfg.DATALOADER.NUM_WOREKRS = 2
+    monkeypatch.setenv("D2LITE_STRICT_CONFIG", "1")
     with pytest.raises(KeyError, match="DATALOADER.NUM_WOREKRS.*Did you mean DATALOADER.NUM_WORKERS"):
+        DefaultTrainer(cfg)
+    monkeypatch.delenv("D2LITE_STRICT_CONFIG")
+    ToyDataTrainer(cfg)  # without the opt-in it runs, as on Detectron2, and says why it may not do
+    assert "DATALOADER.NUM_WOREKRS Did you mean DATALOADER.NUM_WORKERS?" in caplog.text
+
+
+def test_default_trainer_names_a_wrong_type_before_training(tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    cfg.SOLVER.MAX_ITER = "10"
+    with pytest.raises(ValueError, match="SOLVER.MAX_ITER"):
         DefaultTrainer(cfg)
