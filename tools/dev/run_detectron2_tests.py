@@ -73,6 +73,7 @@ OUT_OF_SCOPE = re.compile(
     r"trac(e|ing)|export|lazy|instantiate|point_?rend|caffe2|densepose|cityscapes|lvis|"
     r"deform|aspp|separable|omegaconf"
     r"|test_get_returns_model|test_get_url"  # both build / look up a Mask R-CNN config
+    r"|test_schedule"  # instantiates a LazyConfig schedule file
     r"|(?-i:RLE)",
     re.IGNORECASE,
 )
