@@ -9,7 +9,15 @@ import sys
 import time
 from collections import Counter
 
-__all__ = ["setup_logger", "log_first_n", "log_every_n", "log_every_n_seconds"]
+from tabulate import tabulate
+
+__all__ = [
+    "setup_logger",
+    "log_first_n",
+    "log_every_n",
+    "log_every_n_seconds",
+    "create_small_table",
+]
 
 _RED, _RED_UNDERLINE, _GREEN, _RESET = "\x1b[31m", "\x1b[31;4m", "\x1b[32m", "\x1b[0m"
 
@@ -149,3 +157,18 @@ def log_every_n_seconds(lvl: int, msg: str, n: float = 1, *, name: str | None = 
     if last is None or now - last >= n:
         logging.getLogger(name or caller_module).log(lvl, msg)
         _LOG_TIMER[key] = now
+
+
+def create_small_table(small_dict: dict) -> str:
+    """Formats a flat dict as a one-row table, keys as the header (floats with 3 decimals).
+
+    Args:
+        small_dict (dict): e.g. ``{"AP": 38.1, "AP50": 58.9}``.
+
+    Returns:
+        str: the table as text (a GitHub-style pipe table, as Detectron2's).
+    """
+    keys, values = zip(*small_dict.items()) if small_dict else ((), ())
+    return tabulate(
+        [values], headers=keys, tablefmt="pipe", floatfmt=".3f", stralign="center", numalign="center"
+    )

@@ -46,3 +46,12 @@ def test_rate_limited_logging(caplog):
     assert msgs.count("first") == 2
     assert msgs.count("every") == 3
     assert msgs.count("seconds") == 1
+
+
+def test_create_small_table_is_a_one_row_pipe_table():
+    from d2lite.utils.logger import create_small_table
+
+    lines = create_small_table({"AP": 38.1234, "AP50": 58.9}).splitlines()
+    assert len(lines) == 3
+    assert lines[0].replace(" ", "") == "|AP|AP50|"
+    assert lines[2].replace(" ", "") == "|38.123|58.900|"
