@@ -1,7 +1,8 @@
 """Draw boxes and labels on images with PIL: predictions, dataset dicts, or anything by hand.
 
-Detectron2's ``Visualizer`` API (boxes only; no masks or keypoints), rendered with
-``PIL.ImageDraw`` instead of matplotlib figures, so it is fast and needs no display. Each class has
+Detectron2's ``Visualizer`` API (boxes, and masks given as polygons, binary masks or COCO RLE;
+no keypoints or segmentation maps), rendered with ``PIL.ImageDraw`` instead of matplotlib
+figures, so it is fast and needs no display. Each class has
 a fixed colour, and every label sits on a box filled with that colour in black or white text,
 whichever contrasts more, so labels stay readable on dark and light images.
 
@@ -17,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+from pycocotools import mask as mask_util
 
 from d2lite.structures import Boxes, BoxMode
 
@@ -37,8 +39,8 @@ _Color = tuple[int, int, int]
 class ColorMode(Enum):
     """How to colour instances; kept for Detectron2 compatibility.
 
-    IMAGE and SEGMENTATION both colour by class here (there are no masks to colour);
-    IMAGE_BW draws on a grey copy of the image so the boxes stand out.
+    IMAGE and SEGMENTATION both colour by class here; IMAGE_BW draws on a grey copy of the
+    image so the boxes stand out.
     """
 
     IMAGE = 0
@@ -116,6 +118,40 @@ def _convert_boxes(boxes: Any) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise ValueError(f"Boxes to draw must have shape (N, 4) in XYXY_ABS, got {arr.shape}")
     return arr
+
+
+def _mask_to_array(mask: Any, height: int, width: int) -> np.ndarray:
+    """One instance mask in any Detectron2 form -> bool array[H, W].
+
+    Accepted: polygons (a list of flat ``[x0, y0, x1, y1, ...]`` sequences), a COCO RLE dict
+    (compressed or not), or a binary array / tensor of shape (H, W).
+    """
+    if isinstance(mask, dict):
+        rle = mask
+        if isinstance(rle.get("counts"), list):
+            rle = mask_util.frPyObjects(rle, *rle["size"])
+        return mask_util.decode(rle).astype(bool)
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    if isinstance(mask, np.ndarray) and mask.ndim == 2:
+        return mask.astype(bool)
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    for poly in mask:
+        xy = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        if len(xy) >= 3:
+            draw.polygon([tuple(p) for p in xy], fill=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def _mask_boxes(masks: list[np.ndarray]) -> np.ndarray:
+    """The tight XYXY box of each mask (zeros for an empty mask), to place labels."""
+    boxes = np.zeros((len(masks), 4))
+    for i, m in enumerate(masks):
+        ys, xs = np.nonzero(m)
+        if len(xs):
+            boxes[i] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    return boxes
 
 
 class VisImage:
@@ -203,9 +239,10 @@ class Visualizer:
         boxes = predictions.pred_boxes if predictions.has("pred_boxes") else None
         scores = predictions.scores.tolist() if predictions.has("scores") else None
         classes = predictions.pred_classes.tolist() if predictions.has("pred_classes") else None
+        masks = predictions.pred_masks if predictions.has("pred_masks") else None
         labels = _create_text_labels(classes, scores, self._meta("thing_classes"))
         colors = self._class_colors(classes) if classes is not None else None
-        return self.overlay_instances(boxes=boxes, labels=labels, assigned_colors=colors)
+        return self.overlay_instances(boxes=boxes, labels=labels, masks=masks, assigned_colors=colors)
 
     def draw_dataset_dict(self, dic: dict) -> VisImage:
         """Draws the ground truth of a Detectron2 dataset dict.
@@ -227,7 +264,9 @@ class Visualizer:
         crowd = [bool(a.get("iscrowd", 0)) for a in annos]
         labels = _create_text_labels(classes, None, self._meta("thing_classes"), is_crowd=crowd)
         colors = self._class_colors(classes)
-        return self.overlay_instances(boxes=boxes, labels=labels, assigned_colors=colors)
+        with_masks = annos and all(a.get("segmentation") for a in annos)
+        masks = [a["segmentation"] for a in annos] if with_masks else None
+        return self.overlay_instances(boxes=boxes, labels=labels, masks=masks, assigned_colors=colors)
 
     def overlay_instances(
         self,
@@ -239,37 +278,75 @@ class Visualizer:
         assigned_colors: Sequence[Any] | None = None,
         alpha: float = 0.5,
     ) -> VisImage:
-        """Draws boxes with labels at their top-left corners; small boxes end up on top.
+        """Draws masks, then boxes with labels at their top-left corners; small ones on top.
 
         Args:
             boxes (Boxes | Tensor[N, 4] | np.ndarray[N, 4] | list | None): XYXY_ABS boxes.
-            labels (Sequence[str] | None): one label per box. Defaults to None.
-            masks, keypoints: not supported by d2lite; must be None.
-            assigned_colors (Sequence | None): one colour per box (see ``draw_box``); palette
-                colours by position when None. Defaults to None.
-            alpha (float): box edge opacity. Defaults to 0.5.
+            labels (Sequence[str] | None): one label per instance. Defaults to None.
+            masks (list | Tensor[N, H, W] | np.ndarray[N, H, W] | None): per instance polygons,
+                a COCO RLE dict or a binary mask. Labels go on the masks when there are no
+                boxes. Defaults to None.
+            keypoints: not supported by d2lite; must be None.
+            assigned_colors (Sequence | None): one colour per instance (see ``draw_box``);
+                palette colours by position when None. Defaults to None.
+            alpha (float): mask opacity; box edges are at least 0.8. Defaults to 0.5.
 
         Returns:
             VisImage: the canvas.
         """
-        if masks is not None or keypoints is not None:
-            raise ValueError("d2lite's Visualizer draws boxes only: masks/keypoints must be None")
-        arr = _convert_boxes(boxes) if boxes is not None else np.zeros((0, 4))
-        n = len(arr)
-        if labels is not None and len(labels) != n:
-            raise ValueError(f"Got {len(labels)} labels for {n} boxes")
+        if keypoints is not None:
+            raise NotImplementedError("d2lite's Visualizer does not draw keypoints")
+        h, w = self.output.height, self.output.width
+        mask_arrays = None if masks is None else [_mask_to_array(m, h, w) for m in masks]
+        if boxes is not None:
+            arr = _convert_boxes(boxes)
+        else:
+            arr = _mask_boxes(mask_arrays) if mask_arrays is not None else np.zeros((0, 4))
+        n, unit = len(arr), "boxes" if boxes is not None else "masks"
+        for what, items in (("labels", labels), ("masks", mask_arrays), ("colours", assigned_colors)):
+            if items is not None and len(items) != n:
+                raise ValueError(f"Got {len(items)} {what} for {n} {unit}")
         if assigned_colors is None:
             assigned_colors = [_PALETTE[i % len(_PALETTE)] for i in range(n)]
-        elif len(assigned_colors) != n:
-            raise ValueError(f"Got {len(assigned_colors)} colours for {n} boxes")
         areas = (arr[:, 2] - arr[:, 0]) * (arr[:, 3] - arr[:, 1])
         for i in np.argsort(-areas, kind="stable"):
             color = _to_rgb255(assigned_colors[i])
-            self.draw_box(arr[i], alpha=max(alpha, 0.8), edge_color=color)
+            if mask_arrays is not None:
+                self.draw_binary_mask(mask_arrays[i], color=color, alpha=alpha)
+            if boxes is not None:
+                self.draw_box(arr[i], alpha=max(alpha, 0.8), edge_color=color)
             if labels is not None:
-                x0, y0, _, _ = arr[i]
-                self._draw_label_at_box(labels[i], x0, y0, color)
+                self._draw_label_at_box(labels[i], arr[i][0], arr[i][1], color)
         return self.output
+
+    def draw_binary_mask(
+        self, binary_mask: np.ndarray, color: Any = None, *, alpha: float = 0.5, **kwargs: Any
+    ) -> VisImage:
+        """Tints the pixels of a mask (array[H, W] of the image's size) with ``color``.
+
+        Args:
+            binary_mask (np.ndarray[H, W]): non-zero where the instance is.
+            color: the tint (see ``draw_box``). Defaults to None (the first palette colour).
+            alpha (float): tint opacity. Defaults to 0.5.
+            **kwargs: Detectron2's ``edge_color``, ``text`` and ``area_threshold``, ignored.
+
+        Returns:
+            VisImage: the canvas.
+        """
+        canvas = self.output.canvas
+        level = (np.asarray(binary_mask) != 0).astype(np.uint8) * int(round(255 * alpha))
+        stencil = Image.fromarray(level).resize(canvas.size, Image.NEAREST)
+        fill = _to_rgb255(color if color is not None else _PALETTE[0])
+        canvas.paste(Image.new("RGB", canvas.size, fill), (0, 0), stencil)
+        return self.output
+
+    def draw_polygon(
+        self, segment: np.ndarray, color: Any, edge_color: Any = None, alpha: float = 0.5
+    ) -> VisImage:
+        """Fills one polygon (array[K, 2] of image pixels) with ``color``."""
+        poly = [np.asarray(segment, dtype=np.float64).reshape(-1)]
+        mask = _mask_to_array(poly, self.output.height, self.output.width)
+        return self.draw_binary_mask(mask, color=color, alpha=alpha)
 
     def _draw_label_at_box(self, text: str, x0: float, y0: float, color: _Color) -> None:
         """Puts the label just above the box, or inside its top edge when there is no room."""

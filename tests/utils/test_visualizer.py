@@ -114,8 +114,10 @@ def test_bad_inputs_raise_clear_errors():
         vis.overlay_instances(boxes=np.zeros((2, 3)))
     with pytest.raises(ValueError, match="2 labels for 1 boxes"):
         vis.overlay_instances(boxes=[[0, 0, 5, 5]], labels=["a", "b"])
-    with pytest.raises(ValueError, match="masks"):
-        vis.overlay_instances(masks=[np.zeros((60, 80))])
+    with pytest.raises(ValueError, match="2 masks for 1 boxes"):  # masks are drawn since #12
+        vis.overlay_instances(boxes=[[0, 0, 5, 5]], masks=[np.zeros((60, 80))] * 2)
+    with pytest.raises(NotImplementedError, match="keypoints"):
+        vis.overlay_instances(boxes=[[0, 0, 5, 5]], keypoints=np.zeros((1, 17, 3)))
     with pytest.raises(ValueError, match="horizontal_alignment"):
         vis.draw_text("x", (1, 1), horizontal_alignment="middle")
 
@@ -127,3 +129,43 @@ def test_grey_input_and_bw_mode():
     colour[..., 0] = 200
     bw = Visualizer(colour, instance_mode=ColorMode.IMAGE_BW).get_output().get_image()
     assert (bw[..., 0] == bw[..., 1]).all() and (bw[..., 1] == bw[..., 2]).all()
+
+
+def test_masks_in_every_detectron2_form_are_tinted():
+    h, w = 60, 80
+    binary = np.zeros((h, w), bool)
+    binary[10:20, 10:30] = True
+    polygon = [[40.0, 10.0, 70.0, 10.0, 70.0, 40.0, 40.0, 40.0]]
+    from pycocotools import mask as mask_util
+
+    rle = mask_util.encode(np.asfortranarray(binary.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode()
+    for masks, inside, outside in [
+        ([binary], (15, 20), (50, 50)),
+        ([polygon], (25, 55), (15, 20)),
+        ([rle], (15, 20), (50, 50)),
+        (torch.from_numpy(binary)[None], (15, 20), (50, 50)),
+    ]:
+        out = Visualizer(_img(value=0)).overlay_instances(masks=masks, assigned_colors=[(255, 0, 0)])
+        img = out.get_image()
+        assert img[inside][0] > 100 and img[inside][1] == 0, f"mask not tinted: {type(masks)}"
+        assert tuple(img[outside]) == (0, 0, 0)
+
+
+def test_predictions_with_masks_and_raw_tensor_boxes_draw():
+    inst = Instances((60, 80))
+    inst.pred_boxes = torch.tensor([[5.0, 5.0, 40.0, 40.0]])  # a raw tensor, as some scripts set
+    inst.scores = torch.tensor([0.9])
+    inst.pred_classes = torch.tensor([3])
+    masks = torch.zeros(1, 60, 80, dtype=torch.bool)
+    masks[0, 10:30, 10:30] = True
+    inst.pred_masks = masks
+    img = Visualizer(_img(value=0)).draw_instance_predictions(inst).get_image()
+    assert img[20, 20].max() > 0  # the mask is tinted in the class colour
+
+
+def test_dataset_dict_with_polygons_draws_them():
+    dic = {"annotations": [{"bbox": [40, 10, 30, 30], "category_id": 1,
+                            "segmentation": [[40, 10, 70, 10, 70, 40, 40, 40]]}]}
+    img = Visualizer(_img(value=0)).draw_dataset_dict(dic).get_image()
+    assert img[25, 55].max() > 0
