@@ -17,7 +17,14 @@ __all__ = [
     "log_every_n",
     "log_every_n_seconds",
     "create_small_table",
+    "D2_LOG_BUFFER_SIZE_KEY",
+    "DEFAULT_LOG_BUFFER_SIZE",
 ]
+
+# Detectron2's names for the write buffer of logs on remote storage; d2lite writes log files
+# through the local file system only, so they are kept for scripts that read them.
+D2_LOG_BUFFER_SIZE_KEY = "D2_LOG_BUFFER_SIZE"
+DEFAULT_LOG_BUFFER_SIZE = 1024 * 1024
 
 _RED, _RED_UNDERLINE, _GREEN, _RESET = "\x1b[31m", "\x1b[31;4m", "\x1b[32m", "\x1b[0m"
 

@@ -21,8 +21,9 @@ from PIL import Image, ImageDraw, ImageFont
 from pycocotools import mask as mask_util
 
 from d2lite.structures import Boxes, BoxMode
+from d2lite.utils.unsupported import unsupported_class
 
-__all__ = ["ColorMode", "VisImage", "Visualizer"]
+__all__ = ["ColorMode", "VisImage", "Visualizer", "random_color", "GenericMask"]
 
 # 20 well-separated colours (RGB 0..255); class i gets _PALETTE[i % 20].
 _PALETTE = [
@@ -33,6 +34,23 @@ _PALETTE = [
 ]  # fmt: skip
 
 _Color = tuple[int, int, int]
+
+# Detectron2's mask-conversion helper; d2lite draws masks through Visualizer.overlay_instances.
+GenericMask = unsupported_class("GenericMask", "mask conversions", __name__)
+
+
+def random_color(rgb: bool = False, maximum: int = 255) -> np.ndarray:
+    """A random colour of the palette, as Detectron2's ``random_color``.
+
+    Args:
+        rgb (bool): RGB order; BGR otherwise. Defaults to False.
+        maximum (int): 255 for 0..255 values, 1 for 0..1 floats. Defaults to 255.
+
+    Returns:
+        np.ndarray[3]: the colour.
+    """
+    color = np.array(_PALETTE[np.random.randint(len(_PALETTE))], dtype=np.float64) / 255 * maximum
+    return color if rgb else color[::-1]
 
 
 @unique

@@ -169,3 +169,13 @@ def test_dataset_dict_with_polygons_draws_them():
                             "segmentation": [[40, 10, 70, 10, 70, 40, 40, 40]]}]}
     img = Visualizer(_img(value=0)).draw_dataset_dict(dic).get_image()
     assert img[25, 55].max() > 0
+
+
+def test_random_color_comes_from_the_palette_in_either_order():
+    from d2lite.utils.visualizer import random_color
+
+    np.random.seed(0)
+    rgb = random_color(rgb=True, maximum=1)
+    assert rgb.shape == (3,) and 0 <= rgb.min() and rgb.max() <= 1
+    np.random.seed(0)
+    assert np.allclose(random_color(rgb=False, maximum=1), rgb[::-1])
