@@ -8,11 +8,18 @@ from .build import (
     maybe_add_gradient_clipping,
     reduce_param_groups,
 )
-from .lr_scheduler import LRMultiplier, WarmupCosineLR, WarmupMultiStepLR, WarmupParamScheduler
+from .lr_scheduler import (
+    LRMultiplier,
+    LRScheduler,
+    WarmupCosineLR,
+    WarmupMultiStepLR,
+    WarmupParamScheduler,
+)
 
 __all__ = [
     "GradientClipType",
     "LRMultiplier",
+    "LRScheduler",
     "WarmupCosineLR",
     "WarmupMultiStepLR",
     "WarmupParamScheduler",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -20,10 +19,11 @@ from fvcore.common.param_scheduler import (
 
 from d2lite.config import CfgNode
 
-from .lr_scheduler import LRMultiplier, WarmupParamScheduler
+from .lr_scheduler import LRMultiplier, LRScheduler, WarmupParamScheduler
 
 __all__ = [
     "GradientClipType",
+    "LRScheduler",
     "build_optimizer",
     "build_lr_scheduler",
     "get_default_optimizer_params",
@@ -200,23 +200,41 @@ def get_default_optimizer_params(
     return reduce_param_groups(params)
 
 
+def _expand_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One group per parameter, in first-seen order, with the union of its groups' settings.
+
+    A parameter listed in several groups takes later groups' values where they disagree. A
+    group's optional ``param_names`` (aligned with its ``params``) follows each parameter.
+    """
+    per_param: dict[Any, dict[str, Any]] = {}
+    for item in params:
+        if "params" not in item:
+            raise ValueError(f"Param group without 'params': {sorted(item)}")
+        hyperparams = {k: v for k, v in item.items() if k not in ("params", "param_names")}
+        names = item.get("param_names")
+        for i, param in enumerate(item["params"]):
+            entry = per_param.setdefault(param, {"params": [param]})
+            if names is not None:
+                entry["param_names"] = [names[i]]
+            entry.update(hyperparams)
+    return list(per_param.values())
+
+
 def reduce_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Merges param groups with identical hyper-parameters, keeping first-seen order.
 
     A parameter listed in several groups gets the union of their hyper-parameters (later ones
-    win), so the result has each parameter exactly once.
+    win), so the result has each parameter exactly once. Few groups matter for speed: torch's
+    multi-tensor ("foreach") optimizers batch the update over the parameters of a group.
     """
-    per_param: dict[torch.nn.Parameter, dict[str, Any]] = defaultdict(dict)
-    for item in params:
-        if "params" not in item:
-            raise ValueError(f"Param group without 'params': {sorted(item)}")
-        hyperparams = {k: v for k, v in item.items() if k != "params"}
-        for param in item["params"]:
-            per_param[param].update(hyperparams)
-    groups: dict[tuple, list[torch.nn.Parameter]] = defaultdict(list)
-    for param, hyperparams in per_param.items():
-        groups[tuple(hyperparams.items())].append(param)
-    return [{**dict(key), "params": values} for key, values in groups.items()]
+    groups: dict[tuple, dict[str, Any]] = {}
+    for item in _expand_param_groups(params):
+        hyperparams = tuple((k, v) for k, v in item.items() if k not in ("params", "param_names"))
+        group = groups.setdefault(hyperparams, {**dict(hyperparams), "params": []})
+        group["params"] += item["params"]
+        if "param_names" in item:
+            group.setdefault("param_names", []).extend(item["param_names"])
+    return list(groups.values())
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -243,11 +261,27 @@ def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimiz
             momentum=solver.MOMENTUM,
             nesterov=solver.NESTEROV,
             weight_decay=solver.WEIGHT_DECAY,
+            # One multi-tensor update per param group, as Detectron2 builds it.
+            foreach=True,
         )
     optimizer_type = maybe_add_gradient_clipping(cfg, torch.optim.AdamW)
     return optimizer_type(
         params, lr=solver.BASE_LR, betas=(0.9, 0.999), weight_decay=solver.WEIGHT_DECAY
     )
+
+
+class _StepWithFixedGammaToTheEnd(StepWithFixedGammaParamScheduler):
+    """fvcore's fixed-gamma step schedule that keeps its last value at ``where >= 1``.
+
+    fvcore's version raises IndexError at ``where == 1``, which the LR scheduler hook reaches
+    after the final iteration: in Detectron2 that step crashes training before the final
+    checkpoint is written. The LR set by that step is never used, so holding the last value
+    changes no LR that a training run uses.
+    """
+
+    def __call__(self, where: float) -> float:
+        # Any point of the last of the num_decays + 1 equal intervals gives the last value.
+        return super().__call__(min(where, self.num_decays / (self.num_decays + 1)))
 
 
 def _build_multiplier(cfg: CfgNode) -> ParamScheduler:
@@ -275,7 +309,7 @@ def _build_multiplier(cfg: CfgNode) -> ParamScheduler:
             )
         return CosineParamScheduler(1.0, end_value)
     if name == "WarmupStepWithFixedGammaLR":
-        return StepWithFixedGammaParamScheduler(
+        return _StepWithFixedGammaToTheEnd(
             base_value=1.0,
             gamma=solver.GAMMA,
             num_decays=solver.NUM_DECAYS,

@@ -1,9 +1,11 @@
 """Per-iteration learning-rate schedules.
 
 The schedule is a pure function of training progress (an fvcore ``ParamScheduler`` mapping
-``where = iter / max_iter`` in [0, 1) to a multiplier), wrapped into a torch ``LRScheduler``
+``where = iter / max_iter`` in [0, 1] to a multiplier), wrapped into a torch ``LRScheduler``
 (:class:`LRMultiplier`) that the trainer steps once per iteration. Keeping the schedule
 stateless means a checkpoint only needs ``last_epoch`` and ``base_lrs`` to resume it.
+
+``LRScheduler`` is torch's scheduler base class, exported under the name Detectron2 gives it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from fvcore.common.param_scheduler import (
 )
 from torch.optim.lr_scheduler import LRScheduler
 
-__all__ = ["WarmupParamScheduler", "LRMultiplier", "WarmupMultiStepLR", "WarmupCosineLR"]
+__all__ = [
+    "LRScheduler",
+    "WarmupParamScheduler",
+    "LRMultiplier",
+    "WarmupMultiStepLR",
+    "WarmupCosineLR",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +40,9 @@ class WarmupParamScheduler(CompositeParamScheduler):
     """Adds a warm-up phase in front of another scheduler.
 
     During warm-up the multiplier starts at ``warmup_factor * scheduler(0)`` and either stays
-    there ("constant") or rises linearly to ``scheduler(warmup_length)`` ("linear"); afterwards
-    ``scheduler`` takes over at the same point of training it would have reached without
-    warm-up.
+    there ("constant") or rises linearly ("linear") to the value ``scheduler`` takes over with:
+    ``scheduler(warmup_length)`` when it keeps its own time axis, ``scheduler(0)`` when it is
+    rescaled to start after warm-up.
     """
 
     def __init__(
@@ -59,7 +67,8 @@ class WarmupParamScheduler(CompositeParamScheduler):
             raise ValueError(
                 f"Unknown warmup method: {warmup_method!r}; choose one of {_WARMUP_METHODS}"
             )
-        end_value = scheduler(warmup_length)
+        # Rescaled, the schedule restarts at its own beginning when warm-up ends.
+        end_value = scheduler(0.0) if rescale_interval else scheduler(warmup_length)
         start_value = warmup_factor * scheduler(0.0)
         if warmup_method == "constant":
             warmup = ConstantParamScheduler(start_value)
@@ -75,7 +84,10 @@ class WarmupParamScheduler(CompositeParamScheduler):
 class LRMultiplier(LRScheduler):
     """A torch ``LRScheduler`` setting ``lr = base_lr * multiplier(iter / max_iter)``.
 
-    Step it once per iteration (not per epoch), after ``optimizer.step()``.
+    Step it once per iteration (not per epoch), after ``optimizer.step()``. The trainer's
+    final step reaches ``where == 1``, so an end value (``SOLVER.BASE_LR_END``) is the LR
+    after the last iteration; stepping further is outside the schedule (fvcore raises for
+    most schedules there, as in Detectron2).
     """
 
     def __init__(
@@ -88,7 +100,7 @@ class LRMultiplier(LRScheduler):
         """
         Args:
             optimizer (Optimizer): the optimizer whose param groups' "lr" is set.
-            multiplier (ParamScheduler): maps progress in [0, 1) to an LR multiplier.
+            multiplier (ParamScheduler): maps progress in [0, 1] to an LR multiplier.
             max_iter (int): total number of iterations.
             last_iter (int): the iteration of the last completed step, -1 for a fresh run.
                 Defaults to -1.
@@ -108,10 +120,7 @@ class LRMultiplier(LRScheduler):
         return {"base_lrs": list(self.base_lrs), "last_epoch": self.last_epoch}
 
     def get_lr(self) -> list[float]:
-        # fvcore schedules are defined on [0, 1) (a step schedule indexes past its end at 1.0),
-        # but the trainer also steps after the final iteration, so hold the last value there.
-        it = min(self.last_epoch, self._max_iter - 1)
-        multiplier = self._multiplier(it / self._max_iter)
+        multiplier = self._multiplier(self.last_epoch / self._max_iter)
         return [base_lr * multiplier for base_lr in self.base_lrs]
 
 

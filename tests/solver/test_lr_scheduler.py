@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 import torch
-from fvcore.common.param_scheduler import ConstantParamScheduler
+from fvcore.common.param_scheduler import ConstantParamScheduler, StepWithFixedGammaParamScheduler
 
 from d2lite.config import get_cfg
 from d2lite.solver import LRMultiplier, WarmupParamScheduler, build_lr_scheduler
@@ -168,3 +169,67 @@ def test_legacy_warmup_cosine():
     lrs = _lrs(sched, opt, 6)
     assert lrs[0] == pytest.approx(0.1)
     assert lrs[5] == pytest.approx(0.05)
+
+
+def _lrs_after_steps(scheduler, optimizer, num_steps: int) -> list[float]:
+    """The LR before any step, then after each of ``num_steps`` steps (the trainer's count)."""
+    out = [optimizer.param_groups[0]["lr"]]
+    for _ in range(num_steps):
+        optimizer.step()
+        scheduler.step()
+        out.append(optimizer.param_groups[0]["lr"])
+    return out
+
+
+@pytest.mark.parametrize("end_lr", [0.0, 0.02])
+def test_cosine_reaches_base_lr_end_after_the_last_step(end_lr):
+    cfg = _cfg(LR_SCHEDULER_NAME="WarmupCosineLR", BASE_LR_END=end_lr, MAX_ITER=20,
+               WARMUP_ITERS=4)
+    opt = _optimizer()
+    lrs = _lrs_after_steps(build_lr_scheduler(cfg, opt), opt, 20)
+    assert lrs[0] == pytest.approx(0.1 * 0.1)
+    # After warm-up: end + (base - end) * (1 + cos(pi * it / 20)) / 2, up to it == MAX_ITER.
+    for it in range(4, 21):
+        expected = end_lr + (0.1 - end_lr) * 0.5 * (1 + math.cos(math.pi * it / 20))
+        assert lrs[it] == pytest.approx(expected), it
+    assert lrs[20] == pytest.approx(end_lr)
+
+
+def test_rescaled_warmup_rises_to_the_schedule_start():
+    cfg = _cfg(LR_SCHEDULER_NAME="WarmupCosineLR", BASE_LR=1.0, BASE_LR_END=0.2, MAX_ITER=10,
+               WARMUP_ITERS=3, RESCALE_INTERVAL=True)
+    opt = _optimizer(lr=1.0)
+    lrs = _lrs_after_steps(build_lr_scheduler(cfg, opt), opt, 10)
+    # Linear from 0.1 to cosine(0) = 1.0 over 3 iterations, then the cosine over the other 7.
+    assert lrs[:4] == pytest.approx([0.1, 0.4, 0.7, 1.0])
+    for it in range(3, 11):
+        assert lrs[it] == pytest.approx(0.2 + 0.4 * (1 + math.cos(math.pi * (it - 3) / 7))), it
+
+
+def test_fixed_gamma_last_step_holds_where_fvcore_raises():
+    raw = WarmupParamScheduler(
+        StepWithFixedGammaParamScheduler(base_value=1.0, gamma=0.1, num_decays=2, num_updates=9),
+        0.5, 0.0,
+    )
+    opt = _optimizer(lr=1.0)
+    sched = LRMultiplier(opt, raw, max_iter=9)
+    lrs = _lrs_after_steps(sched, opt, 8)
+    assert lrs == pytest.approx([1.0] * 3 + [0.1] * 3 + [0.01] * 3)
+    with pytest.raises(IndexError):  # fvcore's own schedule has no value at where == 1
+        sched.step()
+
+    cfg = _cfg(LR_SCHEDULER_NAME="WarmupStepWithFixedGammaLR", BASE_LR=1.0, MAX_ITER=9,
+               WARMUP_ITERS=0, NUM_DECAYS=2, GAMMA=0.1)
+    opt = _optimizer(lr=1.0)
+    built = build_lr_scheduler(cfg, opt)
+    assert isinstance(built._multiplier._schedulers[1], StepWithFixedGammaParamScheduler)
+    assert _lrs_after_steps(built, opt, 9) == pytest.approx(lrs + [0.01])
+
+
+def test_lr_scheduler_is_torchs_base_class():
+    from torch.optim.lr_scheduler import LRScheduler as TorchLRScheduler
+
+    from d2lite.solver import LRScheduler
+
+    assert LRScheduler is TorchLRScheduler
+    assert isinstance(build_lr_scheduler(_cfg(), _optimizer()), LRScheduler)

@@ -197,3 +197,37 @@ def test_clipped_optimizer_state_dict_round_trips():
 def test_unknown_clip_type_lists_choices():
     with pytest.raises(ValueError, match="CLIP_TYPE 'l1'.*value.*norm.*full_model"):
         build_optimizer(_clip_cfg("l1"), _TwoParams())
+
+
+def test_expand_param_groups_one_group_per_param_later_values_win():
+    from d2lite.solver.build import _expand_param_groups
+
+    groups = [
+        {"params": ["w", "b"], "lr": 1.0, "weight_decay": 0.1},
+        {"params": ["b", "c"], "lr": 2.0},
+        {"params": ["w"], "momentum": 0.5},
+    ]
+    assert _expand_param_groups(groups) == [
+        {"params": ["w"], "lr": 1.0, "weight_decay": 0.1, "momentum": 0.5},
+        {"params": ["b"], "lr": 2.0, "weight_decay": 0.1},
+        {"params": ["c"], "lr": 2.0},
+    ]
+
+
+def test_reduce_param_groups_keeps_param_names_aligned():
+    groups = reduce_param_groups(
+        [
+            {"params": ["p", "q"], "param_names": ["a.p", "a.q"], "lr": 1.0},
+            {"params": ["r"], "param_names": ["b.r"], "lr": 2.0},
+            {"params": ["s"], "param_names": ["b.s"], "lr": 1.0},
+        ]
+    )
+    assert groups == [
+        {"lr": 1.0, "params": ["p", "q", "s"], "param_names": ["a.p", "a.q", "b.s"]},
+        {"lr": 2.0, "params": ["r"], "param_names": ["b.r"]},
+    ]
+
+
+def test_sgd_uses_multi_tensor_updates():
+    opt = build_optimizer(_cfg(), _Net())
+    assert opt.defaults["foreach"] is True
