@@ -1,4 +1,5 @@
-"""Training events: ``EventStorage`` holds scalar histories; writers live in hooks.
+"""Training events: ``EventStorage`` holds scalar histories, images and histograms for the
+current run; writers (terminal, ``metrics.json``, TensorBoard) read it from hooks.
 
 Model code logs through :func:`event_storage_or_none` so it runs outside a trainer too.
 """
@@ -12,7 +13,8 @@ import os
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Any
+from functools import cached_property
+from typing import Any, Iterator
 
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
@@ -20,12 +22,19 @@ from fvcore.common.history_buffer import HistoryBuffer
 __all__ = [
     "EventStorage",
     "get_event_storage",
+    "has_event_storage",
     "event_storage_or_none",
     "EventWriter",
     "JSONWriter",
     "TensorboardXWriter",
     "CommonMetricPrinter",
 ]
+
+logger = logging.getLogger(__name__)
+# Detectron2 code addresses the metric printer's logger by its Detectron2 name, to silence it
+# or to capture it (assertLogs("detectron2.utils.events")); let that name reach this logger.
+# setdefault: if Detectron2 itself was imported first, its logger is left alone.
+logging.Logger.manager.loggerDict.setdefault("detectron2.utils.events", logger)
 
 _CURRENT_STORAGE_STACK: list["EventStorage"] = []
 
@@ -42,13 +51,22 @@ def get_event_storage() -> "EventStorage":
     return _CURRENT_STORAGE_STACK[-1]
 
 
+def has_event_storage() -> bool:
+    """Whether a ``with EventStorage():`` block is active."""
+    return bool(_CURRENT_STORAGE_STACK)
+
+
 def event_storage_or_none() -> "EventStorage | None":
     """Returns the innermost active ``EventStorage``, or None outside one."""
     return _CURRENT_STORAGE_STACK[-1] if _CURRENT_STORAGE_STACK else None
 
 
 class EventStorage:
-    """Scalar histories, images and a current iteration, shared by a trainer and its hooks.
+    """Scalars, images and histograms of a run, with the iteration they belong to.
+
+    Writers read the attributes ``_history`` (name -> fvcore ``HistoryBuffer`` of
+    ``(value, iteration)``), ``_latest_scalars`` (name -> ``(value, iteration)``),
+    ``_smoothing_hints``, ``_vis_data`` and ``_histograms`` directly, as in Detectron2.
 
     Args:
         start_iter (int): the iteration the storage starts at. Defaults to 0.
@@ -61,6 +79,7 @@ class EventStorage:
         self._iter = start_iter
         self._current_prefix = ""
         self._vis_data: list[tuple[str, Any, int]] = []
+        self._histograms: list[dict[str, Any]] = []
 
     def put_scalar(
         self, name: str, value: Any, smoothing_hint: bool = True, cur_iter: int | None = None
@@ -68,36 +87,65 @@ class EventStorage:
         """Adds ``value`` to the history of ``name``.
 
         Args:
+            name (str): the scalar's name; the active ``name_scope`` is prepended.
+            value (float | Tensor): a number, or a one-element tensor.
             smoothing_hint (bool): whether writers should report a median over a window
-                rather than the latest value. Defaults to True.
-            cur_iter (int | None): the iteration to record; defaults to the storage's.
+                rather than the latest value; must not change between calls. Defaults to True.
+            cur_iter (int | None): the iteration to record. Defaults to the storage's.
         """
         name = self._current_prefix + name
         cur_iter = self._iter if cur_iter is None else cur_iter
         value = float(value.detach().item() if isinstance(value, torch.Tensor) else value)
         self._history[name].update(value, cur_iter)
         self._latest_scalars[name] = (value, cur_iter)
-        existing = self._smoothing_hints.get(name)
-        if existing is not None:
-            assert (
-                existing == smoothing_hint
-            ), f"Scalar {name} was put with a different smoothing_hint!"
-        else:
-            self._smoothing_hints[name] = smoothing_hint
+        existing = self._smoothing_hints.setdefault(name, smoothing_hint)
+        assert existing == smoothing_hint, f"Scalar {name} was put with a different smoothing_hint!"
 
     def put_scalars(
-        self, *, smoothing_hint: bool = True, cur_iter: int | None = None, **kwargs
+        self, *, smoothing_hint: bool = True, cur_iter: int | None = None, **kwargs: Any
     ) -> None:
-        """Puts several scalars at once: ``put_scalars(loss_cls=0.3, lr=0.01)``."""
+        """Puts several scalars at once: ``put_scalars(loss_cls=0.3, accuracy=0.9)``."""
         for k, v in kwargs.items():
             self.put_scalar(k, v, smoothing_hint=smoothing_hint, cur_iter=cur_iter)
 
-    def put_image(self, img_name: str, img_tensor: torch.Tensor) -> None:
-        """Queues a CHW image in [0, 1] or [0, 255] for the TensorBoard writer."""
+    def put_image(self, img_name: str, img_tensor: Any) -> None:
+        """Queues an RGB image (Tensor[3, H, W], in [0, 1] or [0, 255]) for TensorBoard."""
         self._vis_data.append((img_name, img_tensor, self._iter))
 
     def clear_images(self) -> None:
+        """Drops the queued images; the TensorBoard writer calls it once it wrote them."""
         self._vis_data = []
+
+    def put_histogram(self, hist_name: str, hist_tensor: torch.Tensor, bins: int = 1000) -> None:
+        """Queues a histogram of the values of ``hist_tensor`` (any shape) for TensorBoard.
+
+        Args:
+            hist_name (str): the histogram's tag.
+            hist_tensor (Tensor): the values.
+            bins (int): number of equal-width bins between the min and max. Defaults to 1000.
+        """
+        values = hist_tensor.detach().float()
+        lo, hi = values.min().item(), values.max().item()
+        counts = torch.histc(values, bins=bins)
+        edges = torch.linspace(lo, hi, steps=bins + 1, dtype=torch.float32)
+        # The keyword arguments of SummaryWriter.add_histogram_raw.
+        self._histograms.append(
+            dict(
+                tag=hist_name,
+                min=lo,
+                max=hi,
+                num=values.numel(),
+                sum=float(values.sum()),
+                sum_squares=float((values**2).sum()),
+                bucket_limits=edges[1:].tolist(),
+                bucket_counts=counts.tolist(),
+                global_step=self._iter,
+            )
+        )
+
+    def clear_histograms(self) -> None:
+        """Drops the queued histograms; the TensorBoard writer calls it once it wrote them."""
+        self._histograms = []
 
     def history(self, name: str) -> HistoryBuffer:
         """Returns the ``HistoryBuffer`` of ``name``.
@@ -110,31 +158,51 @@ class EventStorage:
         return self._history[name]
 
     def histories(self) -> dict[str, HistoryBuffer]:
+        """Returns ``{name: HistoryBuffer}`` of every scalar."""
         return self._history
 
     def latest(self) -> dict[str, tuple[float, int]]:
         """Returns ``{name: (latest value, iteration it was put at)}``."""
         return self._latest_scalars
 
+    def count_samples(self, name: str, window_size: int = 20) -> int:
+        """Returns how many values of ``name`` were put in the last ``window_size`` iterations
+        (counted back from the iteration of its latest value); 0 for an unknown name.
+        """
+        if name not in self._history:
+            return 0
+        values = self._history[name].values()
+        newest_iter = values[-1][1]
+        count = 0
+        for _, itr in reversed(values):
+            if itr <= newest_iter - window_size:
+                break
+            count += 1
+        return count
+
     def latest_with_smoothing_hint(self, window_size: int = 20) -> dict[str, tuple[float, int]]:
-        """Like :meth:`latest`, with smoothed scalars replaced by their median over a window."""
+        """Like :meth:`latest`, with each smoothed scalar replaced by the median of its values
+        from the last ``window_size`` iterations (not its last ``window_size`` values: a
+        scalar put every 5 iterations has 2 values in a window of 10).
+        """
         result = {}
         for k, (v, itr) in self._latest_scalars.items():
-            result[k] = (
-                self._history[k].median(window_size) if self._smoothing_hints[k] else v,
-                itr,
-            )
+            if self._smoothing_hints[k]:
+                v = self._history[k].median(self.count_samples(k, window_size))
+            result[k] = (v, itr)
         return result
 
     def smoothing_hints(self) -> dict[str, bool]:
+        """Returns ``{name: smoothing_hint}`` as given to :meth:`put_scalar`."""
         return self._smoothing_hints
 
     def step(self) -> None:
-        """Advances the iteration counter by one."""
+        """Advances the iteration by one (a trainer sets ``iter`` instead)."""
         self._iter += 1
 
     @property
     def iter(self) -> int:
+        """The current iteration; inside a trainer, always equal to ``trainer.iter``."""
         return self._iter
 
     @iter.setter
@@ -143,6 +211,7 @@ class EventStorage:
 
     @property
     def iteration(self) -> int:
+        """Same as ``iter`` (an older name kept by Detectron2)."""
         return self._iter
 
     def __enter__(self) -> "EventStorage":
@@ -154,7 +223,7 @@ class EventStorage:
         _CURRENT_STORAGE_STACK.pop()
 
     @contextmanager
-    def name_scope(self, name: str):
+    def name_scope(self, name: str) -> Iterator[None]:
         """Prefixes every scalar put inside the block with ``name/``."""
         old_prefix = self._current_prefix
         self._current_prefix = name.rstrip("/") + "/"
@@ -179,11 +248,12 @@ class JSONWriter(EventWriter):
 
     Each write covers the scalars put since the previous one, grouped by the iteration they were
     put at (one line per iteration, in order). A scalar put several times between two writes
-    appears once, with its latest value (or its median, if it has a smoothing hint).
+    appears once, with its latest value, or, if it has a smoothing hint, the median of its
+    values from the last ``window_size`` iterations.
 
     Args:
         json_file (str): path of the file, opened for appending.
-        window_size (int): median window of scalars with a smoothing hint. Defaults to 20.
+        window_size (int): median window, in iterations. Defaults to 20.
     """
 
     def __init__(self, json_file: str, window_size: int = 20) -> None:
@@ -201,8 +271,8 @@ class JSONWriter(EventWriter):
         if to_save:
             self._last_write = max(to_save)
         for itr in sorted(to_save):
-            self._file_handle.write(json.dumps({"iteration": itr, **to_save[itr]}, sort_keys=True))
-            self._file_handle.write("\n")
+            line = {**to_save[itr], "iteration": itr}
+            self._file_handle.write(json.dumps(line, sort_keys=True) + "\n")
         self._file_handle.flush()
         # fsync so a killed run leaves complete lines for the iterations it reported.
         os.fsync(self._file_handle.fileno())
@@ -212,84 +282,103 @@ class JSONWriter(EventWriter):
 
 
 class TensorboardXWriter(EventWriter):
-    """Writes new scalars and queued images to TensorBoard event files.
+    """Writes new scalars, and the queued images and histograms, to TensorBoard event files.
 
     Args:
         log_dir (str): directory of the event files.
-        window_size (int): median window of scalars with a smoothing hint. Defaults to 20.
+        window_size (int): median window, in iterations, of smoothed scalars. Defaults to 20.
         kwargs: passed to ``torch.utils.tensorboard.SummaryWriter``.
     """
 
-    def __init__(self, log_dir: str, window_size: int = 20, **kwargs) -> None:
+    def __init__(self, log_dir: str, window_size: int = 20, **kwargs: Any) -> None:
         self._window_size = window_size
         self._writer_args = {"log_dir": log_dir, **kwargs}
-        self._writer = None
         self._last_write = -1
 
-    @property
-    def writer(self):
+    @cached_property
+    def _writer(self):
         # Created on first use: importing tensorboard is slow and needless if nothing is written.
-        if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(**self._writer_args)
-        return self._writer
+        return SummaryWriter(**self._writer_args)
 
     def write(self) -> None:
         storage = get_event_storage()
         new_last_write = self._last_write
         for k, (v, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
             if itr > self._last_write:
-                self.writer.add_scalar(k, v, itr)
+                self._writer.add_scalar(k, v, itr)
                 new_last_write = max(new_last_write, itr)
         self._last_write = new_last_write
+        # The storage queues images and histograms for one consumer: this writer clears them.
         for img_name, img, step_num in storage._vis_data:
-            img = img.detach().cpu()
-            self.writer.add_image(img_name, img / 255.0 if img.max() > 1 else img, step_num)
+            img = torch.as_tensor(img).detach().cpu()
+            # SummaryWriter reads float images as [0, 1]; rescale the [0, 255] ones.
+            if img.is_floating_point() and img.max() > 1:
+                img = img / 255.0
+            self._writer.add_image(img_name, img, step_num)
         storage.clear_images()
+        for params in storage._histograms:
+            self._writer.add_histogram_raw(**params)
+        storage.clear_histograms()
 
     def close(self) -> None:
-        if self._writer is not None:
+        if "_writer" in self.__dict__:  # never create a writer just to close it
             self._writer.close()
 
 
 class CommonMetricPrinter(EventWriter):
-    """Logs ``eta  iter  losses  time  data_time  lr  max_mem`` to the terminal.
+    """Logs Detectron2's progress line through ``self.logger`` ("d2lite.utils.events"):
+    `` eta: 0:01:02  iter: 19  total_loss: 1.2  ...  time: 0.2500  last_time: 0.2400
+    data_time: 0.0100  last_data_time: 0.0090   lr: 0.001  max_mem: 812M``. Losses (names containing "loss") and ``[metric]`` scalars are medians over the last
+    ``window_size`` iterations; ``time`` is the average since the start, ``data_time`` the
+    average over the window; ``max_mem`` appears with CUDA only.
 
     Args:
-        max_iter (int | None): the last iteration, for the ETA. Defaults to None (no ETA).
-        window_size (int): median window of the losses and times. Defaults to 20.
+        max_iter (int | None): the number of iterations, for the ETA. Defaults to None (no ETA).
+        window_size (int): median window, in iterations. Defaults to 20.
     """
 
     def __init__(self, max_iter: int | None = None, window_size: int = 20) -> None:
-        self.logger = logging.getLogger("d2lite.utils.events")
+        self.logger = logger
         self._max_iter = max_iter
         self._window_size = window_size
-        self._last_write: tuple[int, float] | None = None
+        self._last_write: tuple[int, float] | None = None  # (iteration, time) of the last write
 
-    def _get_eta(self, storage: EventStorage) -> str:
+    def _get_eta(self, storage: EventStorage) -> str | None:
         if self._max_iter is None:
             return ""
         iteration = storage.iter
         if "time" in storage.histories():
             eta_seconds = storage.history("time").median(1000) * (self._max_iter - iteration - 1)
             storage.put_scalar("eta_seconds", eta_seconds, smoothing_hint=False)
-            return f"eta: {datetime.timedelta(seconds=int(eta_seconds))}  "
+            return str(datetime.timedelta(seconds=int(eta_seconds)))
         # Without an IterationTimer, estimate from the wall time between two writes.
-        eta = ""
+        eta = None
         if self._last_write is not None and iteration > self._last_write[0]:
-            elapsed = time.perf_counter() - self._last_write[1]
-            eta_seconds = elapsed / (iteration - self._last_write[0]) * (self._max_iter - iteration - 1)
-            eta = f"eta: {datetime.timedelta(seconds=int(eta_seconds))}  "
+            per_iter = (time.perf_counter() - self._last_write[1]) / (iteration - self._last_write[0])
+            eta = str(datetime.timedelta(seconds=int(per_iter * (self._max_iter - iteration - 1))))
         self._last_write = (iteration, time.perf_counter())
         return eta
 
-    def _get(self, storage: EventStorage, name: str, fmt: str, latest: bool = False) -> str:
-        if name not in storage.histories():
-            return ""
-        hist = storage.history(name)
-        value = hist.latest() if latest else hist.median(self._window_size)
-        return f"{name}: {value:{fmt}}  "
+    def _medians(self, storage: EventStorage, selected) -> str:
+        return "  ".join(
+            f"{k}: {v.median(storage.count_samples(k, self._window_size)):.4g}"
+            for k, v in storage.histories().items()
+            if selected(k)
+        )
+
+    def _times(self, storage: EventStorage) -> str:
+        hists = storage.histories()
+        text = ""
+        if "time" in hists:
+            text += f"time: {hists['time'].global_avg():.4f}  "
+            text += f"last_time: {hists['time'].latest():.4f}  "
+        if "data_time" in hists:
+            window = storage.count_samples("data_time", self._window_size)
+            text += f"data_time: {hists['data_time'].avg(window):.4f}  "
+            text += f"last_data_time: {hists['data_time'].latest():.4f}  "
+        return text
 
     def write(self) -> None:
         storage = get_event_storage()
@@ -297,22 +386,15 @@ class CommonMetricPrinter(EventWriter):
         if iteration == self._max_iter:
             # Called after training ended: progress was already reported.
             return
-        losses = "  ".join(
-            f"{k}: {v.median(self._window_size):.4g}"
-            for k, v in storage.histories().items()
-            if "loss" in k
-        )
-        max_mem = ""
+        hists = storage.histories()
+        lr = f"{hists['lr'].latest():.5g}" if "lr" in hists else "N/A"
+        eta = self._get_eta(storage)
+        memory = ""
         if torch.cuda.is_available():
-            max_mem = f"max_mem: {torch.cuda.max_memory_allocated() / 1024.0 / 1024.0:.0f}M"
+            memory = f"max_mem: {torch.cuda.max_memory_allocated() / 1024.0 / 1024.0:.0f}M"
+        losses = self._medians(storage, lambda k: "loss" in k)
+        non_losses = self._medians(storage, lambda k: "[metric]" in k)
         self.logger.info(
-            f" {self._get_eta(storage)}iter: {iteration}  {losses}  "
-            + self._get(storage, "time", ".4f")
-            + self._get(storage, "time", ".4f", latest=True).replace("time", "last_time")
-            + self._get(storage, "data_time", ".4f")
-            + self._get(storage, "data_time", ".4f", latest=True).replace(
-                "data_time", "last_data_time"
-            )
-            + self._get(storage, "lr", ".5g", latest=True)
-            + max_mem
+            f" {f'eta: {eta}  ' if eta else ''}iter: {iteration}  {losses}  {non_losses}  "
+            f"{self._times(storage)} lr: {lr}  {memory}"
         )
