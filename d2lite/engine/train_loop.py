@@ -224,9 +224,10 @@ class SimpleTrainer(TrainerBase):
         self.gather_metric_period = gather_metric_period
         self.zero_grad_before_forward = zero_grad_before_forward
         self.async_write_metrics = async_write_metrics
-        self.concurrent_executor = (
-            concurrent.futures.ThreadPoolExecutor(max_workers=1) if async_write_metrics else None
-        )
+        # One worker, so metrics are written in the order of the iterations. Its thread starts
+        # on the first task only, and it is public: hooks may hand it other non-critical work.
+        self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._metrics_storage: EventStorage | None = None
 
     @property
     def _data_loader_iter(self):
@@ -241,11 +242,15 @@ class SimpleTrainer(TrainerBase):
         self._data_loader_iter_obj = None
         self.data_loader = data_loader_builder()
 
-    def run_step(self) -> None:
-        assert self.model.training, "[SimpleTrainer] model was changed to eval mode!"
+    def _next_batch(self) -> tuple[Any, float]:
+        """Returns the next batch and the seconds spent waiting for it."""
         start = time.perf_counter()
         data = next(self._data_loader_iter)
-        data_time = time.perf_counter() - start
+        return data, time.perf_counter() - start
+
+    def run_step(self) -> None:
+        assert self.model.training, "[SimpleTrainer] model was changed to eval mode!"
+        data, data_time = self._next_batch()
         if self.zero_grad_before_forward:
             self.optimizer.zero_grad()
         losses, loss_dict = _sum_losses(self.model(data))
@@ -257,13 +262,12 @@ class SimpleTrainer(TrainerBase):
         self.optimizer.step()
 
     def _submit_metrics(self, loss_dict: dict[str, torch.Tensor], data_time: float) -> None:
+        # Looked up here, on the training thread: by the time a background write runs, a hook
+        # may have entered a throwaway storage (PreciseBN, ValidationLoss) on this thread.
+        self._metrics_storage = get_event_storage()
         if self.async_write_metrics:
             self.concurrent_executor.submit(
-                self._write_metrics,
-                loss_dict,
-                data_time,
-                iter=self.iter,
-                storage=get_event_storage(),
+                self._write_metrics, loss_dict, data_time, iter=self.iter
             )
         else:
             self._write_metrics(loss_dict, data_time)
@@ -274,11 +278,26 @@ class SimpleTrainer(TrainerBase):
         data_time: float,
         prefix: str = "",
         iter: int | None = None,
-        storage: EventStorage | None = None,
     ) -> None:
+        """Calls :meth:`write_metrics` every ``gather_metric_period`` iterations.
+
+        Args:
+            loss_dict (dict[str, Tensor]): the scalar losses of the iteration.
+            data_time (float): seconds spent waiting for the batch.
+            prefix (str): prepended to the names in the storage. Defaults to "".
+            iter (int | None): the iteration. Defaults to ``self.iter``.
+        """
         cur_iter = self.iter if iter is None else iter
-        if (cur_iter + 1) % self.gather_metric_period == 0:
-            SimpleTrainer.write_metrics(loss_dict, data_time, cur_iter, prefix, storage)
+        if (cur_iter + 1) % self.gather_metric_period != 0:
+            return
+        try:
+            SimpleTrainer.write_metrics(
+                loss_dict, data_time, cur_iter, prefix, storage=self._metrics_storage
+            )
+        except Exception:
+            # In a background thread the exception would otherwise go unseen.
+            logger.exception("Exception in writing metrics: ")
+            raise
 
     @staticmethod
     def write_metrics(
@@ -289,7 +308,9 @@ class SimpleTrainer(TrainerBase):
         storage: EventStorage | None = None,
     ) -> None:
         """Puts ``total_loss``, each loss (averaged over ranks) and ``data_time`` (the slowest
-        rank's) in the storage.
+        rank's) in ``storage`` (defaults to the current one). Unlike Detectron2, ``prefix``
+        applies to every loss, not only to ``total_loss``: a prefixed write (e.g. of validation
+        losses) cannot overwrite the training losses.
 
         Raises:
             FloatingPointError: if the total loss is NaN or infinite, naming the iteration and
@@ -323,10 +344,10 @@ class SimpleTrainer(TrainerBase):
         self.optimizer.load_state_dict(state_dict["optimizer"])
 
     def after_train(self) -> None:
-        if self.concurrent_executor is not None:
-            # Metrics of the last iterations must be in the storage before writers close.
-            self.concurrent_executor.shutdown(wait=True)
-            self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        # Before the hooks, unlike Detectron2: the writers' last write must see the metrics of
+        # the last iterations. A new pool lets this trainer train again (Detectron2's cannot).
+        self.concurrent_executor.shutdown(wait=True)
+        self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         super().after_train()
 
 
@@ -390,9 +411,7 @@ class AMPTrainer(SimpleTrainer):
 
     def run_step(self) -> None:
         assert self.model.training, "[AMPTrainer] model was changed to eval mode!"
-        start = time.perf_counter()
-        data = next(self._data_loader_iter)
-        data_time = time.perf_counter() - start
+        data, data_time = self._next_batch()
         if self.zero_grad_before_forward:
             self.optimizer.zero_grad()
         with torch.autocast(

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
 from engine_toys import ToyModel, random_batches, seeded_batches
 
 from d2lite.engine import AMPTrainer, HookBase, SimpleTrainer, TrainerBase, hooks
-from d2lite.utils.events import get_event_storage
+from d2lite.utils.events import EventStorage, get_event_storage
 
 
 def _trainer(model=None, data=None, lr=0.1):
@@ -227,3 +228,84 @@ def test_amp_trainer_falls_back_to_float32_without_native_bf16(monkeypatch, capl
     assert "no native bfloat16" in caplog.text
     trainer.train(0, 2)
     assert math.isfinite(trainer.storage.history("total_loss").latest())
+
+
+class _RecordingWrites(SimpleTrainer):
+    """Overrides ``_write_metrics`` with Detectron2's signature, as user trainers do."""
+
+    def __init__(self, *args, delay=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.written, self.delay = [], delay
+
+    def _write_metrics(self, loss_dict, data_time, prefix="", iter=None):
+        time.sleep(self.delay)
+        self.written.append(iter)
+        super()._write_metrics(loss_dict, data_time, prefix, iter)
+
+
+def test_async_write_calls_a_detectron2_style_override_in_order():
+    model = ToyModel()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = _RecordingWrites(model, random_batches(), opt, async_write_metrics=True)
+    trainer.train(0, 5)
+    assert trainer.written == [0, 1, 2, 3, 4]
+    # Detectron2's pool is shut down after one run; this one trains again.
+    trainer.train(5, 7)
+    assert trainer.written[-2:] == [5, 6]
+
+
+def test_async_writes_reach_the_training_storage_while_a_hook_uses_another():
+    model = ToyModel()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = _RecordingWrites(model, random_batches(), opt, async_write_metrics=True, delay=0.02)
+
+    def throwaway_storage(t):
+        # As PreciseBN and ValidationLoss do, while the background write is still pending.
+        with EventStorage():
+            time.sleep(0.05)
+
+    trainer.register_hooks([hooks.CallbackHook(after_step=throwaway_storage)])
+    trainer.train(0, 3)
+    assert [it for _, it in trainer.storage.history("total_loss").values()] == [0, 1, 2]
+
+
+def test_async_write_errors_are_logged(caplog):
+    trainer = SimpleTrainer(
+        _NaNModel(), random_batches(), torch.optim.SGD(ToyModel().parameters(), 0.1),
+        async_write_metrics=True,
+    )  # fmt: skip
+    trainer.train(0, 7)  # the error is in the writing thread: the loop itself goes on
+    assert "Exception in writing metrics" in caplog.text
+    assert "iteration=5" in caplog.text
+
+
+def test_executor_exists_without_async_writes():
+    trainer = _trainer()
+    assert trainer.concurrent_executor.submit(lambda: 3).result() == 3
+
+
+def test_reset_data_loader_replaces_the_batches():
+    model = ToyModel()
+    seen = []
+
+    class Record(HookBase):  # CallbackHook drops its callables after one run, as Detectron2's
+        def after_step(self):
+            seen.append(float(self.trainer.data_loader is second))
+
+    second = seeded_batches(100)
+    trainer = SimpleTrainer(model, seeded_batches(0), torch.optim.SGD(model.parameters(), 0.1))
+    trainer.register_hooks([Record()])
+    trainer.train(0, 2)
+    trainer.reset_data_loader(lambda: second)
+    trainer.train(0, 2)
+    assert seen == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_write_metrics_prefixes_every_loss_and_defaults_to_the_current_storage():
+    losses = {"loss_a": torch.tensor(1.0), "loss_b": torch.tensor(2.0)}
+    with EventStorage() as s:
+        SimpleTrainer.write_metrics(losses, 0.5, 3, prefix="val_")
+    latest = s.latest()
+    assert latest["val_total_loss"] == (3.0, 3)
+    assert latest["val_loss_a"] == (1.0, 3) and "loss_a" not in latest
+    assert latest["data_time"] == (0.5, 3)
