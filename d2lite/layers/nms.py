@@ -1,10 +1,15 @@
-"""Non-maximum suppression, from ``torchvision.ops``."""
+"""Non-maximum suppression, from ``torchvision.ops``; the rotated-box variants are not in d2lite."""
 from __future__ import annotations
 
 import torchvision
 from torch import Tensor
 
-__all__ = ["batched_nms", "nms"]
+from ..utils.unsupported import unsupported_function
+
+__all__ = ["batched_nms", "batched_nms_rotated", "nms", "nms_rotated"]
+
+nms_rotated = unsupported_function("nms_rotated", "rotated boxes", __name__)
+batched_nms_rotated = unsupported_function("batched_nms_rotated", "rotated boxes", __name__)
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 from torchvision.ops import roi_align
 
-__all__ = ["ROIAlign"]
+# roi_align is torchvision's function, which Detectron2 also exports from this module.
+__all__ = ["ROIAlign", "roi_align"]
 
 # With fewer channels the per-box GEMMs are too small to repay the Python loop over the boxes:
 # the 64-channel R18-FPN demo model trained at 0.79 s/iteration with them, 0.75 s without.

@@ -1,4 +1,8 @@
-"""Thin wrappers over torch ops: ``Conv2d`` with norm/activation, and empty-safe helpers."""
+"""Thin wrappers over torch ops: ``Conv2d`` with norm/activation, and empty-safe helpers.
+
+``BatchNorm2d``, ``ConvTranspose2d``, ``Linear`` and ``interpolate`` are torch's own: current
+torch handles empty inputs, which is all Detectron2 once wrapped them for.
+"""
 from __future__ import annotations
 
 from typing import Callable
@@ -10,13 +14,23 @@ from torch import Tensor, nn
 from .batch_norm import FrozenBatchNorm2d
 
 __all__ = [
+    "BatchNorm2d",
     "Conv2d",
+    "ConvTranspose2d",
+    "Linear",
     "cat",
     "cross_entropy",
+    "empty_input_loss_func_wrapper",
+    "interpolate",
     "move_device_like",
     "nonzero_tuple",
     "shapes_to_tensor",
 ]
+
+BatchNorm2d = nn.BatchNorm2d
+ConvTranspose2d = nn.ConvTranspose2d
+Linear = nn.Linear
+interpolate = F.interpolate
 
 
 def shapes_to_tensor(x: list[int], device: torch.device | None = None) -> Tensor:
@@ -51,20 +65,29 @@ def move_device_like(src: Tensor, dst: Tensor) -> Tensor:
     return src.to(dst.device)
 
 
-def cross_entropy(input: Tensor, target: Tensor, *, reduction: str = "mean", **kwargs) -> Tensor:
-    """``F.cross_entropy`` that returns a 0 connected to the graph for an empty batch.
+def empty_input_loss_func_wrapper(loss_func: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Makes a ``loss_func(input, target, *, reduction, **kwargs)`` return 0 for no targets.
 
     A mean over zero elements is NaN, which would poison training when an image yields no
-    sampled proposals.
+    sampled proposals. The 0 is ``input.sum() * 0``, connected to the graph so that backward
+    still runs. Other reductions, and non-empty targets, call ``loss_func`` unchanged.
 
     Args:
-        input (Tensor[R, K]): logits.
-        target (Tensor[R]): int64 class ids.
-        reduction (str): as in ``F.cross_entropy``. Defaults to "mean".
+        loss_func (Callable): e.g. ``F.cross_entropy``.
     """
-    if target.numel() == 0 and reduction == "mean":
-        return input.sum() * 0.0
-    return F.cross_entropy(input, target, reduction=reduction, **kwargs)
+
+    def wrapped(input: Tensor, target: Tensor, *, reduction: str = "mean", **kwargs) -> Tensor:
+        if target.numel() == 0 and reduction == "mean":
+            return input.sum() * 0.0
+        return loss_func(input, target, reduction=reduction, **kwargs)
+
+    wrapped.__name__ = wrapped.__qualname__ = getattr(loss_func, "__name__", "wrapped")
+    wrapped.__doc__ = f"``{wrapped.__name__}`` that returns 0 (not NaN) for an empty batch."
+    return wrapped
+
+
+#: ``F.cross_entropy(input (Tensor[R, K]), target (Tensor[R]))``, 0 for R == 0.
+cross_entropy = empty_input_loss_func_wrapper(F.cross_entropy)
 
 
 class Conv2d(nn.Conv2d):

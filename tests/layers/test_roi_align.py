@@ -2,12 +2,16 @@
 torchvision's kernel, up to the order of the float additions."""
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 from torchvision.ops import roi_align
 
-import d2lite.layers.roi_align as roi_align_module
 from d2lite.layers import ROIAlign
+
+# The module itself: the attribute d2lite.layers.roi_align is the function, as in Detectron2.
+roi_align_module = importlib.import_module("d2lite.layers.roi_align")
 
 
 def _rois(k: int, size: float, num_images: int, seed: int = 0) -> torch.Tensor:
