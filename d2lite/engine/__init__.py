@@ -9,6 +9,7 @@ from .defaults import (
     default_writers,
 )
 from .hooks import (
+    AutogradProfiler,
     BestCheckpointer,
     CallbackHook,
     EarlyStopping,
@@ -18,14 +19,17 @@ from .hooks import (
     PeriodicCheckpointer,
     PeriodicWriter,
     PreciseBN,
+    TorchMemoryStats,
     TorchProfiler,
     ValidationLoss,
 )
-from .launch import launch
+from .launch import DEFAULT_TIMEOUT, launch
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "AMPTrainer",
+    "AutogradProfiler",
     "BestCheckpointer",
     "CallbackHook",
     "DefaultPredictor",
@@ -39,6 +43,7 @@ __all__ = [
     "PeriodicWriter",
     "PreciseBN",
     "SimpleTrainer",
+    "TorchMemoryStats",
     "TorchProfiler",
     "TrainerBase",
     "ValidationLoss",

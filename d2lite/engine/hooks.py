@@ -1,4 +1,4 @@
-"""Hooks for ``TrainerBase``: timing, LR schedule, checkpoints, evaluation, writers.
+"""Hooks for ``TrainerBase``: timing, LR schedule, checkpoints, evaluation, writers, profiling.
 
 Periodic hooks act after iteration ``it`` when ``(it + 1) % period == 0`` and after the last
 iteration. Hooks run in registration order; ``DefaultTrainer.build_hooks`` documents it.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import operator
-import os
 import time
+from collections import Counter
 from typing import Callable, Iterable
 
 import torch
@@ -18,7 +19,6 @@ from fvcore.common.checkpoint import PeriodicCheckpointer as _PeriodicCheckpoint
 from fvcore.common.param_scheduler import ParamScheduler
 from fvcore.common.timer import Timer
 
-from d2lite.utils import comm
 from d2lite.utils.events import EventWriter
 
 from .eval_hooks import (
@@ -29,6 +29,7 @@ from .eval_hooks import (
     _due_before_last_iter,
     flatten_results_dict,
 )
+from .profiling_hooks import AutogradProfiler, TorchMemoryStats, TorchProfiler
 from .train_loop import HookBase
 
 __all__ = [
@@ -38,7 +39,9 @@ __all__ = [
     "PeriodicCheckpointer",
     "BestCheckpointer",
     "LRScheduler",
+    "AutogradProfiler",
     "TorchProfiler",
+    "TorchMemoryStats",
     "EvalHook",
     "PreciseBN",
     "ValidationLoss",
@@ -229,20 +232,34 @@ class BestCheckpointer(HookBase):
             )
             return
         value, metric_iter = metric_tuple
-        if value != value:  # NaN never counts as an improvement
-            return
-        if self.best_metric is None or self._compare(value, self.best_metric):
-            if self.best_metric is not None:
-                logger.info(
-                    "Saved best model as latest eval score for %s is %0.5f, better than last "
-                    "best score %0.5f @ iteration %d.",
-                    self._val_metric,
-                    value,
-                    self.best_metric,
-                    self.best_iter,
-                )
-            self.best_metric, self.best_iter = value, metric_iter
-            self._checkpointer.save(self._file_prefix, iteration=metric_iter)
+        if self.best_metric is None:
+            # A NaN or infinite first score is no baseline to improve on.
+            if math.isfinite(value):
+                self._save(value, metric_iter)
+                logger.info("Saved first model at %0.5f @ %d steps", value, metric_iter)
+        elif math.isfinite(value) and self._compare(value, self.best_metric):
+            logger.info(
+                "Saved best model as latest eval score for %s is %0.5f, better than last "
+                "best score %0.5f @ iteration %d.",
+                self._val_metric,
+                value,
+                self.best_metric,
+                self.best_iter,
+            )
+            self._save(value, metric_iter)
+        else:
+            logger.info(
+                "Not saving as latest eval score for %s is %0.5f, not better than best score "
+                "%0.5f @ iteration %d.",
+                self._val_metric,
+                value,
+                self.best_metric,
+                self.best_iter,
+            )
+
+    def _save(self, value: float, metric_iter: int) -> None:
+        self.best_metric, self.best_iter = value, metric_iter
+        self._checkpointer.save(self._file_prefix, iteration=metric_iter)
 
     def after_step(self) -> None:
         if _due_before_last_iter(self.trainer, self._period):
@@ -291,9 +308,15 @@ class LRScheduler(HookBase):
 
     @staticmethod
     def get_best_param_group_id(optimizer: torch.optim.Optimizer) -> int:
-        """Returns the group whose LR is reported: the largest group (by parameter count)."""
-        sizes = [sum(p.numel() for p in g["params"]) for g in optimizer.param_groups]
-        return max(range(len(sizes)), key=lambda i: sizes[i])
+        """Returns the group whose LR is reported: the first with the most parameters or, when
+        every group holds one parameter, the first with the most common LR (Detectron2's rule).
+        """
+        groups = optimizer.param_groups
+        largest = max(len(g["params"]) for g in groups)
+        if largest > 1:
+            return next(i for i, g in enumerate(groups) if len(g["params"]) == largest)
+        lr = Counter(g["lr"] for g in groups).most_common(1)[0][0]
+        return next(i for i, g in enumerate(groups) if g["lr"] == lr)
 
     def after_step(self) -> None:
         lr = self._optimizer.param_groups[self._best_param_group_id]["lr"]
@@ -311,51 +334,3 @@ class LRScheduler(HookBase):
         if hasattr(self.scheduler, "load_state_dict"):
             logger.info("Loading scheduler from state_dict ...")
             self.scheduler.load_state_dict(state_dict)
-
-
-class TorchProfiler(HookBase):
-    """Profiles the iterations where ``enable_predicate(trainer)`` is True.
-
-    Args:
-        enable_predicate (Callable): e.g. ``lambda t: t.iter == 10``.
-        output_dir (str): where traces are written.
-        activities (list | None): ``torch.profiler.ProfilerActivity`` values. Defaults to CPU,
-            plus CUDA when available.
-        save_tensorboard (bool): write TensorBoard traces rather than Chrome JSON traces.
-            Defaults to True.
-    """
-
-    def __init__(self, enable_predicate, output_dir, *, activities=None, save_tensorboard=True):
-        self._enable_predicate = enable_predicate
-        self._activities = activities
-        self._output_dir = output_dir
-        self._save_tensorboard = save_tensorboard
-        self._profiler = None
-
-    def before_step(self) -> None:
-        if not self._enable_predicate(self.trainer):
-            self._profiler = None
-            return
-        on_trace_ready = None
-        if self._save_tensorboard:
-            log_dir = os.path.join(
-                self._output_dir, "log", f"profiler-tensorboard-iter{self.trainer.iter}"
-            )
-            on_trace_ready = torch.profiler.tensorboard_trace_handler(
-                log_dir, f"worker{comm.get_rank()}"
-            )
-        self._profiler = torch.profiler.profile(
-            activities=self._activities, on_trace_ready=on_trace_ready, record_shapes=True
-        )
-        self._profiler.__enter__()
-
-    def after_step(self) -> None:
-        if self._profiler is None:
-            return
-        self._profiler.__exit__(None, None, None)
-        if not self._save_tensorboard:
-            os.makedirs(self._output_dir, exist_ok=True)
-            out_file = os.path.join(
-                self._output_dir, f"profiler-trace-iter{self.trainer.iter}.json"
-            )
-            self._profiler.export_chrome_trace(out_file)

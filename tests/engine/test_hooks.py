@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 import pytest
 import torch
@@ -335,3 +336,69 @@ def test_lr_scheduler_hook_accepts_fvcore_param_scheduler():
     trainer.train(0, 4)
     lrs = [v for v, _ in trainer.storage.history("lr").values()]
     assert lrs == pytest.approx([1.0, 1.0, 0.1, 0.1])
+
+
+def test_lr_scheduler_reports_the_group_detectron2_reports():
+    big, small = nn.Parameter(torch.zeros(1000)), [nn.Parameter(torch.zeros(1)) for _ in range(3)]
+    # The group with the most parameters wins, however few elements they hold.
+    opt = torch.optim.SGD([{"params": [big], "lr": 1.0}, {"params": small, "lr": 0.5}], lr=1.0)
+    assert hooks.LRScheduler.get_best_param_group_id(opt) == 1
+    # One parameter per group: the first group with the most common LR.
+    singles = [{"params": [p], "lr": lr} for p, lr in zip([big, *small], [1.0, 0.5, 0.2, 0.5])]
+    opt = torch.optim.SGD(singles, lr=1.0)
+    assert hooks.LRScheduler.get_best_param_group_id(opt) == 1
+
+
+def test_best_checkpointer_skips_non_finite_scores_and_logs(caplog):
+    ckpt = _FakeCheckpointer()
+    trainer = _trainer()
+    scores = [math.nan, 0.5, math.inf, 0.4, 0.7]
+    trainer.register_hooks(
+        [
+            hooks.EvalHook(2, _scripted_eval(scores)),
+            hooks.BestCheckpointer(2, ckpt, "bbox/AP", mode="max"),
+        ]
+    )
+    with caplog.at_level(logging.INFO, logger="d2lite"):
+        trainer.train(0, 9)
+    # NaN gives no baseline, inf is never an improvement, 0.7 after training is.
+    assert ckpt.saved == [("model_best", 3), ("model_best", 9)]
+    assert "Saved first model at 0.50000 @ 3 steps" in caplog.text
+    assert "Not saving as latest eval score for bbox/AP is 0.40000" in caplog.text
+    assert "better than last best score 0.50000 @ iteration 3" in caplog.text
+
+
+def test_autograd_profiler_writes_chrome_trace(tmp_path):
+    trainer = _trainer()
+    with pytest.warns(UserWarning, match="deprecated"):
+        profiler = hooks.AutogradProfiler(lambda t: t.iter == 1, str(tmp_path))
+    trainer.register_hooks([profiler])
+    trainer.train(0, 3)
+    assert [p.name for p in tmp_path.iterdir()] == ["profiler-trace-iter1.json"]
+
+
+def test_torch_memory_stats_is_silent_without_cuda(monkeypatch, caplog):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    trainer = _trainer()
+    trainer.register_hooks([hooks.TorchMemoryStats(period=1)])
+    with caplog.at_level(logging.INFO, logger="d2lite"):
+        trainer.train(0, 3)
+    assert "allocated_mem" not in caplog.text
+
+
+def test_torch_memory_stats_logs_max_runs_reports_then_the_summary(monkeypatch, caplog):
+    resets = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for name in ("max_memory_reserved", "memory_reserved", "memory_allocated"):
+        monkeypatch.setattr(torch.cuda, name, lambda: 3 * 2**20)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: 5 * 2**20)
+    monkeypatch.setattr(torch.cuda, "memory_summary", lambda: "SUMMARY TABLE")
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda: resets.append(1))
+    trainer = _trainer()
+    trainer.register_hooks([hooks.TorchMemoryStats(period=2, max_runs=2)])
+    with caplog.at_level(logging.INFO, logger="d2lite"):
+        trainer.train(0, 8)
+    reports = [r.getMessage() for r in caplog.records if "allocated_mem" in r.getMessage()]
+    assert [line.split()[1] for line in reports] == ["1", "3"]  # then max_runs is reached
+    assert "max_allocated_mem: 5MB" in reports[0] and "reserved_mem: 3MB" in reports[0]
+    assert caplog.text.count("SUMMARY TABLE") == 1 and len(resets) == 2

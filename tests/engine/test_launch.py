@@ -86,3 +86,13 @@ def test_two_gloo_processes_match_one_process_with_the_whole_batch(tmp_path):
     for k, v in model.state_dict().items():
         torch.testing.assert_close(ddp_state[k], v, rtol=1e-5, atol=1e-6)
     assert not torch.equal(ddp_state["linear.weight"], ToyModel().linear.weight.detach())
+
+
+def test_default_timeout_is_exported_and_is_launch_s_default():
+    import inspect
+    from datetime import timedelta
+
+    from d2lite import engine
+
+    assert engine.DEFAULT_TIMEOUT == timedelta(minutes=30)
+    assert inspect.signature(engine.launch).parameters["timeout"].default is engine.DEFAULT_TIMEOUT
