@@ -5,8 +5,15 @@ from collections import Counter
 
 import pytest
 import torch
+from torch.utils.data.sampler import SequentialSampler
 
-from d2lite.data.samplers import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
+from d2lite.data.samplers import (
+    GroupedBatchSampler,
+    InferenceSampler,
+    RandomSubsetTrainingSampler,
+    RepeatFactorTrainingSampler,
+    TrainingSampler,
+)
 
 
 def _take(sampler, n):
@@ -63,3 +70,38 @@ def test_inference_sampler_shards_contiguously():
     shards = [InferenceSampler._get_local_indices(10, 3, r) for r in range(3)]
     assert [list(s) for s in shards] == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
     assert len(InferenceSampler(0)) == 0
+
+
+def test_training_sampler_size_type():
+    with pytest.raises(TypeError, match="int"):
+        TrainingSampler(5.0)
+
+
+def test_random_subset_sampler_draws_from_a_fixed_subset():
+    s = RandomSubsetTrainingSampler(20, 0.25, seed_shuffle=1, seed_subset=2)
+    stream = _take(s, 15)
+    subset = set(stream[:5])
+    assert len(subset) == 5  # int(20 * 0.25) distinct indices per epoch
+    assert set(stream[5:10]) == subset and set(stream[10:15]) == subset
+    again = RandomSubsetTrainingSampler(20, 0.25, seed_shuffle=1, seed_subset=2)
+    assert _take(again, 15) == stream
+    other = RandomSubsetTrainingSampler(20, 0.25, seed_shuffle=1, seed_subset=3)
+    assert set(_take(other, 5)) != subset
+    ordered = RandomSubsetTrainingSampler(20, 0.25, shuffle=False, seed_subset=2)
+    assert _take(ordered, 10)[:5] == _take(ordered, 10)[5:]
+    for bad in (0.0, 1.5, 0.01):
+        with pytest.raises(ValueError, match="subset_ratio"):
+            RandomSubsetTrainingSampler(20, bad)
+
+
+def test_grouped_batch_sampler_keeps_groups_apart_in_order():
+    groups = [0, 1, 1, 0, 1, 0, 0]
+    # A comprehension, not list(): list() asks for len(), which a grouped sampler cannot know.
+    batches = [b for b in GroupedBatchSampler(SequentialSampler(range(7)), groups, 2)]
+    assert batches == [[1, 2], [0, 3], [5, 6]]  # index 4 waits for a partner that never comes
+    with pytest.raises(NotImplementedError):
+        len(GroupedBatchSampler(SequentialSampler(range(7)), groups, 2))
+    with pytest.raises(ValueError, match="Sampler"):
+        GroupedBatchSampler(list(range(7)), groups, 2)
+    with pytest.raises(ValueError, match="1-D"):
+        GroupedBatchSampler(SequentialSampler(range(2)), [[0], [1]], 2)

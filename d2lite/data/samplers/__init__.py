@@ -1,5 +1,17 @@
 """Samplers yielding dataset indices for training (infinite) and inference (finite)."""
 
-from .distributed_sampler import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
+from .distributed_sampler import (
+    InferenceSampler,
+    RandomSubsetTrainingSampler,
+    RepeatFactorTrainingSampler,
+    TrainingSampler,
+)
+from .grouped_batch_sampler import GroupedBatchSampler
 
-__all__ = ["TrainingSampler", "RepeatFactorTrainingSampler", "InferenceSampler"]
+__all__ = [
+    "GroupedBatchSampler",
+    "TrainingSampler",
+    "RandomSubsetTrainingSampler",
+    "RepeatFactorTrainingSampler",
+    "InferenceSampler",
+]

@@ -11,33 +11,19 @@ import math
 from collections import defaultdict
 from typing import Iterator
 
-import numpy as np
 import torch
-import torch.distributed as dist
 from torch.utils.data.sampler import Sampler
 
-__all__ = ["TrainingSampler", "RepeatFactorTrainingSampler", "InferenceSampler"]
+from ...utils import comm
+
+__all__ = [
+    "TrainingSampler",
+    "RandomSubsetTrainingSampler",
+    "RepeatFactorTrainingSampler",
+    "InferenceSampler",
+]
 
 logger = logging.getLogger(__name__)
-
-
-def _rank_and_world_size() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _shared_random_seed() -> int:
-    """A random seed that is the same on every rank (rank 0's), drawn from numpy's global RNG.
-
-    Drawing from numpy means a run seeded with ``cfg.SEED`` gets a reproducible data order.
-    """
-    seed = int(np.random.randint(2**31))
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        holder = [seed]
-        dist.broadcast_object_list(holder, src=0)
-        seed = int(holder[0])
-    return seed
 
 
 class TrainingSampler(Sampler):
@@ -55,12 +41,16 @@ class TrainingSampler(Sampler):
             seed (int | None): shuffle seed, the same on all ranks. Defaults to None
                 (drawn from numpy's global RNG and shared from rank 0).
         """
-        if not isinstance(size, int) or size <= 0:
-            raise ValueError(f"TrainingSampler(size=...) expects a positive int, got {size!r}")
+        if not isinstance(size, int):
+            raise TypeError(f"TrainingSampler(size=...) expects an int, got {type(size)}")
+        if size <= 0:
+            raise ValueError(f"TrainingSampler(size=...) expects a positive int, got {size}")
         self._size = size
         self._shuffle = shuffle
-        self._seed = _shared_random_seed() if seed is None else int(seed)
-        self._rank, self._world_size = _rank_and_world_size()
+        # Drawn from numpy's global RNG (rank 0's draw), so a run seeded with cfg.SEED gets a
+        # reproducible data order.
+        self._seed = comm.shared_random_seed() if seed is None else int(seed)
+        self._rank, self._world_size = comm.get_rank(), comm.get_world_size()
 
     @property
     def seed(self) -> int:
@@ -80,6 +70,57 @@ class TrainingSampler(Sampler):
                 yield from range(self._size)
 
 
+class RandomSubsetTrainingSampler(TrainingSampler):
+    """Like ``TrainingSampler``, but over a fixed random subset of the dataset.
+
+    Training on subsets of several sizes shows how accuracy grows with the amount of data.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        subset_ratio: float,
+        shuffle: bool = True,
+        seed_shuffle: int | None = None,
+        seed_subset: int | None = None,
+    ) -> None:
+        """
+        Args:
+            size (int): dataset length; must be > 0.
+            subset_ratio (float): the fraction of the dataset kept, in (0, 1].
+            shuffle (bool): shuffle the subset each epoch. Defaults to True.
+            seed_shuffle (int | None): shuffle seed, as ``TrainingSampler``'s ``seed``.
+                Defaults to None.
+            seed_subset (int | None): seed that picks the subset, the same on all ranks.
+                Defaults to None (shared random).
+
+        Raises:
+            ValueError: if ``subset_ratio`` is outside (0, 1] or keeps no element.
+        """
+        super().__init__(size, shuffle=shuffle, seed=seed_shuffle)
+        subset_size = int(size * subset_ratio)
+        if not 0.0 < subset_ratio <= 1.0 or subset_size == 0:
+            raise ValueError(
+                f"RandomSubsetTrainingSampler: subset_ratio={subset_ratio} of {size} elements "
+                f"keeps none, or is outside (0, 1]"
+            )
+        self._seed_subset = comm.shared_random_seed() if seed_subset is None else int(seed_subset)
+        g = torch.Generator()
+        g.manual_seed(self._seed_subset)
+        self._indexes_subset = torch.randperm(size, generator=g)[:subset_size]
+        logger.info(f"RandomSubsetTrainingSampler: sampling {subset_size} of {size} elements")
+
+    def _infinite_indices(self) -> Iterator[int]:
+        g = torch.Generator()
+        g.manual_seed(self._seed)
+        while True:
+            if self._shuffle:
+                order = torch.randperm(len(self._indexes_subset), generator=g)
+                yield from self._indexes_subset[order].tolist()
+            else:
+                yield from self._indexes_subset.tolist()
+
+
 class RepeatFactorTrainingSampler(Sampler):
     """Like ``TrainingSampler``, but image i appears ``repeat_factors[i]`` times per epoch on
     average (LVIS-style class balancing): the integer part always, the fraction stochastically.
@@ -95,8 +136,8 @@ class RepeatFactorTrainingSampler(Sampler):
             seed (int | None): as in ``TrainingSampler``. Defaults to None.
         """
         self._shuffle = shuffle
-        self._seed = _shared_random_seed() if seed is None else int(seed)
-        self._rank, self._world_size = _rank_and_world_size()
+        self._seed = comm.shared_random_seed() if seed is None else int(seed)
+        self._rank, self._world_size = comm.get_rank(), comm.get_world_size()
         repeat_factors = torch.as_tensor(repeat_factors, dtype=torch.float32)
         self._int_part = torch.trunc(repeat_factors)
         self._frac_part = repeat_factors - self._int_part
@@ -172,7 +213,7 @@ class InferenceSampler(Sampler):
         if size < 0:
             raise ValueError(f"InferenceSampler(size=...) expects size >= 0, got {size}")
         self._size = size
-        rank, world_size = _rank_and_world_size()
+        rank, world_size = comm.get_rank(), comm.get_world_size()
         self._local_indices = self._get_local_indices(size, world_size, rank)
 
     @staticmethod
