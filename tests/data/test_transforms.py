@@ -86,11 +86,12 @@ def test_augmentation_params_validated():
         T.RandomApply(T.RandomFlip(), prob=1.5)
     with pytest.raises(TypeError, match="numpy array"):
         T.AugInput([[1, 2]])
-    with pytest.raises(TypeError, match="uint8"):
-        T.AugInput(np.zeros((2, 2, 3), dtype=np.int32))
+    with pytest.raises(ValueError, match="HW or HWC"):
+        T.AugInput(np.zeros((2, 2, 3, 1), dtype=np.uint8))
     with pytest.raises(TypeError, match="Augmentation or a Transform"):
         T.AugmentationList([lambda x: x])
-    assert "RandomFlip(prob=0.5" in repr(T.RandomFlip())
+    # An explicit argument is listed even when it equals the default (Detectron2's rule).
+    assert "RandomFlip(prob=0.5" in repr(T.RandomFlip(prob=0.5))
 
 
 def test_resize_shortest_edge_sizes():

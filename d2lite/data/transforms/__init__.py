@@ -1,4 +1,8 @@
-"""Augmentations (random) and transforms (deterministic): ``import d2lite.data.transforms as T``."""
+"""Augmentations (random) and transforms (deterministic): ``import d2lite.data.transforms as T``.
+
+The same names as ``detectron2.data.transforms``: fvcore's transforms, Detectron2's own, the
+augmentations and the ``AugInput`` machinery.
+"""
 
 from .augmentation import (
     AugInput,

@@ -1,4 +1,7 @@
-"""The concrete augmentations: flips, resizes, crops, rotation and photometric jitter."""
+"""The concrete augmentations: flips, resizes and rotation here; crops in ``crop.py``
+and photometric jitter in ``photometric.py``, re-exported so that every augmentation Detectron2's
+``augmentation_impl`` has can be imported from this module too.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from .augmentation import AugInput, Augmentation, _transform_to_aug
+from .augmentation import AugInput, Augmentation, AugmentationValueError, _transform_to_aug
+from .crop import RandomCrop
+from .photometric import RandomBrightness, RandomContrast, RandomLighting, RandomSaturation
 from .transform import (
-    BlendTransform,
-    CropTransform,
     HFlipTransform,
     NoOpTransform,
     ResizeTransform,
@@ -22,16 +25,16 @@ from .transform import (
 
 __all__ = [
     "RandomApply",
-    "RandomFlip",
-    "Resize",
-    "ResizeShortestEdge",
-    "ResizeScale",
-    "RandomCrop",
-    "RandomRotation",
     "RandomBrightness",
     "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
     "RandomSaturation",
     "RandomLighting",
+    "RandomRotation",
+    "Resize",
+    "ResizeScale",
+    "ResizeShortestEdge",
 ]
 
 
@@ -46,10 +49,11 @@ class RandomApply(Augmentation):
         """
         super().__init__()
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"RandomApply probability must be in [0, 1], got {prob}")
+            raise AugmentationValueError(
+                f"RandomApply probability must be in [0, 1], got {prob}"
+            )
         self.aug = _transform_to_aug(tfm_or_aug)
         self.prob = prob
-        self.input_args = self.aug.input_args
 
     def get_transform(self, *args: Any) -> Transform:
         if self._rand_range() < self.prob:
@@ -57,9 +61,16 @@ class RandomApply(Augmentation):
         return NoOpTransform()
 
     def __call__(self, aug_input: AugInput) -> Transform:
+        # The wrapped augmentation reads its own inputs from aug_input.
         if self._rand_range() < self.prob:
             return self.aug(aug_input)
         return NoOpTransform()
+
+    def __repr__(self) -> str:
+        # The wrapped object is stored as `aug`, not under its argument name.
+        return f"RandomApply({self.aug!r}, prob={self.prob!r})"
+
+    __str__ = __repr__
 
 
 class RandomFlip(Augmentation):
@@ -141,12 +152,14 @@ class ResizeShortestEdge(Augmentation):
         """
         super().__init__()
         if sample_style not in ("range", "choice"):
-            raise ValueError(f"sample_style must be 'range' or 'choice', got {sample_style!r}")
+            raise AugmentationValueError(
+                f"sample_style must be 'range' or 'choice', got {sample_style!r}"
+            )
         self.is_range = sample_style == "range"
         if isinstance(short_edge_length, int):
             short_edge_length = (short_edge_length, short_edge_length)
         if self.is_range and len(short_edge_length) != 2:
-            raise ValueError(
+            raise AugmentationValueError(
                 f"short_edge_length must be two values using 'range' sample style. "
                 f"Got {short_edge_length}!"
             )
@@ -170,7 +183,11 @@ class ResizeShortestEdge(Augmentation):
 
 
 class ResizeScale(Augmentation):
-    """Resize to fit ``(target_height, target_width)`` times a random scale, keeping the aspect."""
+    """Resize to fit ``(target_height, target_width)`` times a random scale, keeping the aspect.
+
+    The resize half of TF's "resize_and_crop" (large-scale jitter); ``FixedSizeCrop`` is the
+    other half.
+    """
 
     def __init__(
         self,
@@ -180,61 +197,27 @@ class ResizeScale(Augmentation):
         target_width: int,
         interp: int = Image.BILINEAR,
     ) -> None:
+        """
+        Args:
+            min_scale (float): smallest scale of the target size.
+            max_scale (float): largest scale of the target size.
+            target_height (int): target height before scaling.
+            target_width (int): target width before scaling.
+            interp (int): PIL resampling filter. Defaults to bilinear.
+        """
         super().__init__()
         self._init(locals())
 
-    def get_transform(self, image: np.ndarray) -> Transform:
-        scale = np.random.uniform(self.min_scale, self.max_scale)
+    def _get_resize(self, image: np.ndarray, scale: float) -> Transform:
+        """The resize that fits ``image`` inside the target size times ``scale``."""
         input_size = image.shape[:2]
         target = np.multiply((self.target_height, self.target_width), scale)
         output_scale = min(target[0] / input_size[0], target[1] / input_size[1])
         out_h, out_w = np.round(np.multiply(input_size, output_scale)).astype(int)
         return ResizeTransform(input_size[0], input_size[1], int(out_h), int(out_w), self.interp)
 
-
-class RandomCrop(Augmentation):
-    """Crop a random region whose size is given by ``crop_type`` and ``crop_size``."""
-
-    def __init__(self, crop_type: str, crop_size: Sequence[float]) -> None:
-        """
-        Args:
-            crop_type (str): "relative" (crop (H*h, W*w)), "relative_range" (uniform in
-                [h, 1] x [w, 1] of the size), "absolute" (crop (h, w) pixels, at most the image)
-                or "absolute_range" (h and w uniform in [min, max] pixels).
-            crop_size (Sequence[float]): (h, w) or, for "absolute_range", (min, max).
-        """
-        super().__init__()
-        kinds = ("relative_range", "relative", "absolute", "absolute_range")
-        if crop_type not in kinds:
-            raise ValueError(f"Unknown crop type {crop_type!r}; expected one of {kinds}")
-        self._init(locals())
-
     def get_transform(self, image: np.ndarray) -> Transform:
-        h, w = image.shape[:2]
-        croph, cropw = self.get_crop_size((h, w))
-        assert h >= croph and w >= cropw, f"Shape computation in {self} has bugs."
-        h0 = np.random.randint(h - croph + 1)
-        w0 = np.random.randint(w - cropw + 1)
-        return CropTransform(w0, h0, cropw, croph)
-
-    def get_crop_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
-        """Return the (h, w) of the crop for an image of ``image_size`` (h, w)."""
-        h, w = image_size
-        if self.crop_type == "relative":
-            ch, cw = self.crop_size
-            return int(h * ch + 0.5), int(w * cw + 0.5)
-        if self.crop_type == "relative_range":
-            crop_size = np.asarray(self.crop_size, dtype=np.float32)
-            ch, cw = crop_size + np.random.rand(2) * (1 - crop_size)
-            return int(h * ch + 0.5), int(w * cw + 0.5)
-        if self.crop_type == "absolute":
-            return min(self.crop_size[0], h), min(self.crop_size[1], w)
-        lo, hi = self.crop_size
-        if lo > hi:
-            raise ValueError(f"absolute_range crop_size must be (min, max), got {self.crop_size}")
-        ch = np.random.randint(min(h, lo), min(h, hi) + 1)
-        cw = np.random.randint(min(w, lo), min(w, hi) + 1)
-        return ch, cw
+        return self._get_resize(image, np.random.uniform(self.min_scale, self.max_scale))
 
 
 class RandomRotation(Augmentation):
@@ -257,11 +240,14 @@ class RandomRotation(Augmentation):
                 the image size; with "choice", a list of relative (x, y). Defaults to None
                 (the image centre).
             sample_style (str): "range" or "choice". Defaults to "range".
-            interp (int | None): PIL resampling filter. Defaults to None (bilinear).
+            interp (int | None): an OpenCV interpolation flag, as ``RotationTransform`` takes.
+                Defaults to None (linear).
         """
         super().__init__()
         if sample_style not in ("range", "choice"):
-            raise ValueError(f"sample_style must be 'range' or 'choice', got {sample_style!r}")
+            raise AugmentationValueError(
+                f"sample_style must be 'range' or 'choice', got {sample_style!r}"
+            )
         self.is_range = sample_style == "range"
         if isinstance(angle, (float, int)):
             angle = (angle, angle)
@@ -286,66 +272,3 @@ class RandomRotation(Augmentation):
         if angle % 360 == 0:
             return NoOpTransform()
         return RotationTransform(h, w, angle, expand=self.expand, center=center, interp=self.interp)
-
-
-class RandomBrightness(Augmentation):
-    """Multiply the image by a random factor in [intensity_min, intensity_max]."""
-
-    def __init__(self, intensity_min: float, intensity_max: float) -> None:
-        super().__init__()
-        self._init(locals())
-
-    def get_transform(self, image: np.ndarray) -> Transform:
-        w = np.random.uniform(self.intensity_min, self.intensity_max)
-        return BlendTransform(src_image=0, src_weight=1 - w, dst_weight=w)
-
-
-class RandomContrast(Augmentation):
-    """Scale the deviation from the mean pixel value by a random factor."""
-
-    def __init__(self, intensity_min: float, intensity_max: float) -> None:
-        super().__init__()
-        self._init(locals())
-
-    def get_transform(self, image: np.ndarray) -> Transform:
-        w = np.random.uniform(self.intensity_min, self.intensity_max)
-        return BlendTransform(src_image=image.mean(), src_weight=1 - w, dst_weight=w)
-
-
-class RandomSaturation(Augmentation):
-    """Blend with the grayscale image by a random factor; the image must be RGB."""
-
-    def __init__(self, intensity_min: float, intensity_max: float) -> None:
-        super().__init__()
-        self._init(locals())
-
-    def get_transform(self, image: np.ndarray) -> Transform:
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"RandomSaturation needs an RGB HWC image, got shape {image.shape}")
-        w = np.random.uniform(self.intensity_min, self.intensity_max)
-        grayscale = image.dot([0.299, 0.587, 0.114])[:, :, np.newaxis]
-        return BlendTransform(src_image=grayscale, src_weight=1 - w, dst_weight=w)
-
-
-class RandomLighting(Augmentation):
-    """AlexNet-style PCA lighting noise along the ImageNet RGB eigenvectors."""
-
-    def __init__(self, scale: float) -> None:
-        """
-        Args:
-            scale (float): standard deviation of the per-eigenvector weights.
-        """
-        super().__init__()
-        self.scale = scale
-        self.eigen_vecs = np.array(
-            [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]]
-        )
-        self.eigen_vals = np.array([0.2175, 0.0188, 0.0045])
-
-    def get_transform(self, image: np.ndarray) -> Transform:
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"RandomLighting needs an RGB HWC image, got shape {image.shape}")
-        weights = np.random.normal(scale=self.scale, size=3)
-        return BlendTransform(
-            src_image=self.eigen_vecs.dot(weights * self.eigen_vals), src_weight=1.0, dst_weight=1.0
-        )
