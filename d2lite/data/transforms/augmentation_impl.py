@@ -1,4 +1,4 @@
-"""The concrete augmentations: flips, resizes and rotation here; crops in ``crop.py``
+"""The concrete augmentations: flips, resizes, rotation and extent here; crops in ``crop.py``
 and photometric jitter in ``photometric.py``, re-exported so that every augmentation Detectron2's
 ``augmentation_impl`` has can be imported from this module too.
 """
@@ -12,9 +12,10 @@ import numpy as np
 from PIL import Image
 
 from .augmentation import AugInput, Augmentation, AugmentationValueError, _transform_to_aug
-from .crop import RandomCrop
+from .crop import FixedSizeCrop, MinIoURandomCrop, RandomCrop, RandomCrop_CategoryAreaConstraint
 from .photometric import RandomBrightness, RandomContrast, RandomLighting, RandomSaturation
 from .transform import (
+    ExtentTransform,
     HFlipTransform,
     NoOpTransform,
     ResizeTransform,
@@ -24,10 +25,12 @@ from .transform import (
 )
 
 __all__ = [
+    "FixedSizeCrop",
     "RandomApply",
     "RandomBrightness",
     "RandomContrast",
     "RandomCrop",
+    "RandomExtent",
     "RandomFlip",
     "RandomSaturation",
     "RandomLighting",
@@ -35,6 +38,9 @@ __all__ = [
     "Resize",
     "ResizeScale",
     "ResizeShortestEdge",
+    "RandomCrop_CategoryAreaConstraint",
+    "RandomResize",
+    "MinIoURandomCrop",
 ]
 
 
@@ -220,6 +226,23 @@ class ResizeScale(Augmentation):
         return self._get_resize(image, np.random.uniform(self.min_scale, self.max_scale))
 
 
+class RandomResize(Augmentation):
+    """Resize to one (h, w) drawn uniformly from ``shape_list``."""
+
+    def __init__(self, shape_list: Sequence[tuple[int, int]], interp: int = Image.BILINEAR) -> None:
+        """
+        Args:
+            shape_list (Sequence[tuple[int, int]]): the (h, w) sizes to choose from.
+            interp (int): PIL resampling filter. Defaults to bilinear.
+        """
+        super().__init__()
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        h, w = self.shape_list[np.random.randint(low=0, high=len(self.shape_list))]
+        return ResizeTransform(image.shape[0], image.shape[1], h, w, self.interp)
+
+
 class RandomRotation(Augmentation):
     """Rotate by a random angle (degrees, counter-clockwise)."""
 
@@ -272,3 +295,35 @@ class RandomRotation(Augmentation):
         if angle % 360 == 0:
             return NoOpTransform()
         return RotationTransform(h, w, angle, expand=self.expand, center=center, interp=self.interp)
+
+
+class RandomExtent(Augmentation):
+    """Crop a random sub-rectangle of the image, which may reach outside it (filled with 0).
+
+    The rectangle is the image's own, scaled by a factor drawn from ``scale_range`` and shifted
+    by up to ``shift_range`` times half the image size; the output has the rectangle's size.
+    """
+
+    def __init__(self, scale_range: tuple[float, float], shift_range: tuple[float, float]) -> None:
+        """
+        Args:
+            scale_range (tuple[float, float]): (low, high) of the size factor.
+            shift_range (tuple[float, float]): (x, y); the centre moves by ``w / 2 * U(-x, x)``
+                and ``h / 2 * U(-y, y)``. (0, 0) crops around the image centre.
+        """
+        super().__init__()
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        img_h, img_w = image.shape[:2]
+        # The image's rectangle centred on the origin, so the scaling keeps it centred.
+        rect = np.array([-0.5 * img_w, -0.5 * img_h, 0.5 * img_w, 0.5 * img_h])
+        rect *= np.random.uniform(self.scale_range[0], self.scale_range[1])
+        rect[0::2] += self.shift_range[0] * img_w * (np.random.rand() - 0.5)
+        rect[1::2] += self.shift_range[1] * img_h * (np.random.rand() - 0.5)
+        rect[0::2] += 0.5 * img_w
+        rect[1::2] += 0.5 * img_h
+        return ExtentTransform(
+            src_rect=(rect[0], rect[1], rect[2], rect[3]),
+            output_size=(int(rect[3] - rect[1]), int(rect[2] - rect[0])),
+        )
