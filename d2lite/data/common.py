@@ -2,38 +2,149 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import itertools
 import logging
+import pickle
 import random
 from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
+import torch
 import torch.utils.data as data
 from torch.utils.data.sampler import Sampler
 
-__all__ = ["DatasetFromList", "MapDataset", "ToIterableDataset", "AspectRatioGroupedDataset"]
+try:  # pickles lambdas and closures (a mapper written inline); plain pickle is the fallback
+    import cloudpickle
+except ImportError:
+    cloudpickle = None
+
+__all__ = [
+    "DatasetFromList",
+    "MapDataset",
+    "ToIterableDataset",
+    "AspectRatioGroupedDataset",
+    "set_default_dataset_from_list_serialize_method",
+]
 
 logger = logging.getLogger(__name__)
+
+
+class _PicklableWrapper:
+    """Hold a callable so that it survives pickling even when it is a lambda or a closure.
+
+    Spawned ``DataLoader`` workers (and ``pickle`` generally) cannot pickle a lambda mapper;
+    cloudpickle can, so the wrapper pickles itself through it.
+    """
+
+    def __init__(self, obj: Callable) -> None:
+        while isinstance(obj, _PicklableWrapper):  # never wrap twice
+            obj = obj._obj
+        self._obj = obj
+
+    def __reduce__(self) -> tuple:
+        if cloudpickle is None:  # plain pickle still handles module-level functions and objects
+            return _PicklableWrapper, (self._obj,)
+        return _unpickle_wrapped, (cloudpickle.dumps(self._obj),)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._obj(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for names the wrapper lacks: let it stand in for the callable.
+        if name == "_obj":
+            raise AttributeError(name)
+        return getattr(self._obj, name)
+
+
+def _unpickle_wrapped(payload: bytes) -> _PicklableWrapper:
+    # Wrapped again, so that the restored object can itself be pickled once more.
+    return _PicklableWrapper(cloudpickle.loads(payload))
+
+
+class _TorchSerializedList:
+    """A read-only list whose items are pickled into one flat uint8 tensor.
+
+    A python list of dicts is touched by every access (reference counts), so each forked
+    ``DataLoader`` worker slowly copies the whole dataset; one tensor buffer is shared instead
+    (by the fork, or through shared memory with spawn).
+    """
+
+    def __init__(self, lst: list) -> None:
+        logger.info(f"Serializing {len(lst)} elements into one byte tensor ...")
+        blobs = [np.frombuffer(pickle.dumps(x, protocol=-1), dtype=np.uint8) for x in lst]
+        self._ends = torch.from_numpy(np.cumsum([len(b) for b in blobs], dtype=np.int64))
+        self._buffer = torch.from_numpy(np.concatenate(blobs) if blobs else np.zeros(0, np.uint8))
+        logger.info(f"The serialized dataset takes {len(self._buffer) / 1024**2:.2f} MiB")
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, idx: int) -> Any:
+        start = 0 if idx == 0 else int(self._ends[idx - 1])
+        end = int(self._ends[idx])
+        return pickle.loads(memoryview(self._buffer[start:end].numpy()))
+
+
+# What DatasetFromList(serialize=True) uses; replace it for a block with the context manager.
+_DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD: Callable[[list], Any] = _TorchSerializedList
+
+
+@contextlib.contextmanager
+def set_default_dataset_from_list_serialize_method(new: Callable[[list], Any]) -> Iterator[None]:
+    """Within the block, ``DatasetFromList(serialize=True)`` stores its list as ``new(lst)``.
+
+    Args:
+        new (Callable[[list], Any]): takes the list, returns an indexable object with ``len``.
+    """
+    global _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD
+    previous = _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD
+    _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD = new
+    try:
+        yield
+    finally:
+        _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD = previous
 
 
 class DatasetFromList(data.Dataset):
     """A map-style dataset over a ``list`` (of dataset dicts)."""
 
-    def __init__(self, lst: list, copy: bool = True) -> None:
+    def __init__(
+        self, lst: list, copy: bool = True, serialize: bool | Callable[[list], Any] = True
+    ) -> None:
         """
         Args:
             lst (list): the elements.
             copy (bool): return a deep copy of each element, so a mapper that edits its input
-                in place cannot corrupt the dataset. Defaults to True.
+                in place cannot corrupt the dataset. Serialized storage returns fresh objects
+                anyway, so it matters only with ``serialize=False``. Defaults to True.
+            serialize (bool | Callable): store the list in a compact form that worker
+                processes share: True uses the default method (one pickled byte tensor, see
+                ``set_default_dataset_from_list_serialize_method``), a callable is used as the
+                method, False keeps the list. Defaults to True.
+
+        Raises:
+            TypeError: if ``serialize`` is neither a bool nor a callable.
         """
-        self._lst = lst
+        if not isinstance(serialize, bool) and not callable(serialize):
+            raise TypeError(f"DatasetFromList(serialize=...) takes a bool or callable: {serialize}")
         self._copy = copy
+        self._serialize = serialize is not False
+        if self._serialize:
+            method = (
+                _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD if serialize is True else serialize
+            )
+            logger.info(f"Serializing the dataset with {method}")
+            lst = method(lst)
+        self._lst = lst
 
     def __len__(self) -> int:
         return len(self._lst)
 
     def __getitem__(self, idx: int) -> Any:
-        return copy.deepcopy(self._lst[idx]) if self._copy else self._lst[idx]
+        if self._copy and not self._serialize:
+            return copy.deepcopy(self._lst[idx])
+        return self._lst[idx]
 
 
 class _MapIterableDataset(data.IterableDataset):
@@ -41,7 +152,10 @@ class _MapIterableDataset(data.IterableDataset):
 
     def __init__(self, dataset: Iterable, map_func: Callable[[Any], Any]) -> None:
         self._dataset = dataset
-        self._map_func = map_func
+        self._map_func = _PicklableWrapper(map_func)
+
+    def __len__(self) -> int:
+        return len(self._dataset)
 
     def __iter__(self) -> Iterator[Any]:
         for x in map(self._map_func, self._dataset):
@@ -54,11 +168,11 @@ class MapDataset(data.Dataset):
 
     A ``map_func`` returning None means "skip this element": for a map-style dataset another
     random element is tried instead, as Detectron2 does, so a mapper can reject an image whose
-    boxes were all cropped away; for an iterable dataset the element is simply skipped.
+    boxes were all cropped away; for an iterable dataset (then ``MapDataset`` returns an
+    iterable dataset too) the element is simply skipped. A lambda ``map_func`` pickles.
     """
 
-    def __new__(cls, dataset: Any = None, map_func: Callable[[Any], Any] | None = None) -> Any:
-        # The defaults let pickle (spawned DataLoader workers) recreate the object bare.
+    def __new__(cls, dataset: Any, map_func: Callable[[Any], Any]) -> Any:
         if isinstance(dataset, data.IterableDataset):
             return _MapIterableDataset(dataset, map_func)
         return super().__new__(cls)
@@ -66,13 +180,17 @@ class MapDataset(data.Dataset):
     def __init__(self, dataset: data.Dataset, map_func: Callable[[Any], Any]) -> None:
         """
         Args:
-            dataset (Dataset): a map-style dataset.
-            map_func (Callable): e.g. a ``DatasetMapper``.
+            dataset (Dataset): a map-style or iterable dataset.
+            map_func (Callable): e.g. a ``DatasetMapper``; may return None to skip an element.
         """
         self._dataset = dataset
-        self._map_func = map_func
+        self._map_func = _PicklableWrapper(map_func)
         self._rng = random.Random(42)
         self._fallback_candidates = set(range(len(dataset)))
+
+    def __getnewargs__(self) -> tuple:
+        # Unpickling calls __new__ with these, which needs them to pick the class.
+        return self._dataset, self._map_func
 
     def __len__(self) -> int:
         return len(self._dataset)
@@ -89,29 +207,68 @@ class MapDataset(data.Dataset):
             self._fallback_candidates.discard(cur_idx)
             if not self._fallback_candidates:
                 raise RuntimeError("The mapper returned None for every element of the dataset")
-            cur_idx = self._rng.choice(sorted(self._fallback_candidates))
+            cur_idx = self._rng.choice(list(self._fallback_candidates))
             if retry_count >= 3:
                 logger.warning(f"Failed to apply the mapper to index {idx}; tried {retry_count}")
 
 
-class ToIterableDataset(data.IterableDataset):
-    """Turn a map-style dataset plus an (infinite) sampler into an iterable dataset.
+def _shard_for_dataloader_worker(iterable: Iterable, chunk_size: int = 1) -> Iterator:
+    """Inside a ``DataLoader`` worker, keep only this worker's share of ``iterable``.
 
-    With ``DataLoader`` workers, worker k takes positions k, k + num_workers, ... of the
-    sampler's stream, so the workers together produce each sampled index once.
+    The stream is cut into chunks of ``chunk_size`` consecutive elements, dealt to the workers
+    in turn: worker k keeps chunks k, k + num_workers, ... Outside a worker (or with one
+    worker) everything is kept.
+    """
+    info = data.get_worker_info()
+    if info is None or info.num_workers == 1:
+        yield from iterable
+        return
+    for position, item in enumerate(iterable):
+        if (position // chunk_size) % info.num_workers == info.id:
+            yield item
+
+
+class ToIterableDataset(data.IterableDataset):
+    """Turn a map-style dataset plus an index sampler into an iterable dataset.
+
+    Every ``DataLoader`` worker runs its own copy of the sampler; with ``shard_sampler`` each
+    keeps only its share (see ``shard_chunk_size``), so together the workers produce each
+    sampled index once. ``DataLoader`` collects the workers' outputs in turn, so with a batch
+    size equal to ``shard_chunk_size`` the batches follow the sampler's order exactly.
     """
 
-    def __init__(self, dataset: data.Dataset, sampler: Sampler) -> None:
+    def __init__(
+        self,
+        dataset: data.Dataset,
+        sampler: Sampler,
+        shard_sampler: bool = True,
+        shard_chunk_size: int = 1,
+    ) -> None:
+        """
+        Args:
+            dataset (Dataset): a map-style dataset.
+            sampler (Sampler): a cheap iterable of indices into ``dataset``.
+            shard_sampler (bool): split the sampler's output among ``DataLoader`` workers. Set
+                it to False for a sampler that already shards by worker. Defaults to True.
+            shard_chunk_size (int): consecutive indices each worker takes at a time.
+                Defaults to 1.
+        """
+        assert not isinstance(dataset, data.IterableDataset), f"Not map-style: {dataset}"
+        assert isinstance(sampler, Sampler), f"Not a Sampler: {sampler}"
         self.dataset = dataset
         self.sampler = sampler
+        self.shard_sampler = shard_sampler
+        self.shard_chunk_size = shard_chunk_size
 
     def __iter__(self) -> Iterator[Any]:
-        worker_info = data.get_worker_info()
-        indices: Iterable[int] = iter(self.sampler)
-        if worker_info is not None and worker_info.num_workers > 1:
-            indices = itertools.islice(indices, worker_info.id, None, worker_info.num_workers)
+        indices: Iterable[int] = self.sampler
+        if self.shard_sampler:
+            indices = _shard_for_dataloader_worker(indices, self.shard_chunk_size)
         for idx in indices:
             yield self.dataset[idx]
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 class AspectRatioGroupedDataset(data.IterableDataset):
@@ -129,13 +286,16 @@ class AspectRatioGroupedDataset(data.IterableDataset):
         """
         self.dataset = dataset
         self.batch_size = batch_size
+        # Two groups: width > height, and the rest.
+        self._buckets: list[list[dict]] = [[], []]
 
     def __iter__(self) -> Iterator[list[dict]]:
-        buckets: list[list[dict]] = [[], []]
         for d in self.dataset:
-            bucket = buckets[0 if d["width"] > d["height"] else 1]
+            bucket = self._buckets[0 if d["width"] > d["height"] else 1]
             bucket.append(d)
             if len(bucket) == self.batch_size:
                 batch = bucket[:]
+                # Emptied before the yield: a consumer that stops iterating never resumes
+                # this frame, and a full bucket left behind would grow on the next pass.
                 del bucket[:]
                 yield batch
