@@ -11,6 +11,8 @@ from collections import UserDict
 from types import SimpleNamespace
 from typing import Any, Callable
 
+from ..utils.logger import log_first_n
+
 __all__ = ["DatasetCatalog", "MetadataCatalog", "Metadata"]
 
 logger = logging.getLogger(__name__)
@@ -74,16 +76,29 @@ class Metadata(SimpleNamespace):
 
     name: str = "N/A"
 
+    # Old names Detectron2 still answers to, with a warning.
+    _RENAMED = {
+        "class_names": "thing_classes",
+        "dataset_id_to_contiguous_id": "thing_dataset_id_to_contiguous_id",
+        "stuff_class_names": "stuff_classes",
+    }
+
     def __getattr__(self, key: str) -> Any:
         # Only reached when the attribute is missing.
         if key.startswith("__"):
             raise AttributeError(key)
+        if key in self._RENAMED:
+            log_first_n(logging.WARNING, f"Metadata '{key}' was renamed to '{self._RENAMED[key]}'!")
+            return getattr(self, self._RENAMED[key])
         raise AttributeError(
             f"Attribute '{key}' does not exist in the metadata of dataset '{self.name}'. "
             f"Available keys are {list(self.__dict__.keys())}."
         )
 
     def __setattr__(self, key: str, val: Any) -> None:
+        if key in self._RENAMED:
+            log_first_n(logging.WARNING, f"Metadata '{key}' was renamed to '{self._RENAMED[key]}'!")
+            key = self._RENAMED[key]
         if key in self.__dict__:
             oldval = self.__dict__[key]
             assert _same_value(oldval, val), (
@@ -105,7 +120,7 @@ class Metadata(SimpleNamespace):
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return attribute ``key``, or ``default`` when it is missing."""
-        return self.__dict__.get(key, default)
+        return self.__dict__.get(self._RENAMED.get(key, key), default)
 
 
 def _same_value(a: Any, b: Any) -> bool:

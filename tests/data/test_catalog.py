@@ -65,3 +65,13 @@ def test_metadata_pickles():
     restored = pickle.loads(pickle.dumps(meta))
     assert restored.thing_classes == ["x"] and restored.name == "p"
     assert not hasattr(restored, "nothing")
+
+
+def test_metadata_old_names_map_to_new_ones(caplog):
+    meta = MetadataCatalog.get("cat_renamed")
+    meta.class_names = ["a", "b"]
+    assert meta.thing_classes == ["a", "b"] and "class_names" not in meta.as_dict()
+    assert meta.class_names == ["a", "b"] and meta.get("class_names") == ["a", "b"]
+    meta.dataset_id_to_contiguous_id = {3: 0}
+    assert meta.thing_dataset_id_to_contiguous_id == {3: 0}
+    assert "renamed to 'thing_classes'" in caplog.text
