@@ -1,4 +1,8 @@
-"""Data structures shared by the data pipeline and the model: boxes, instances, image batches."""
+"""Data structures shared by the data pipeline and the model: boxes, instances, image batches.
+
+Masks are held as data only (:class:`BitMasks`); rotated boxes and keypoints import but are not
+implemented.
+"""
 
 from .boxes import (
     Boxes,
@@ -7,9 +11,14 @@ from .boxes import (
     pairwise_intersection,
     pairwise_ioa,
     pairwise_iou,
+    pairwise_point_box_distance,
 )
 from .image_list import ImageList
 from .instances import Instances
+from .keypoints import Keypoints, heatmaps_to_keypoints
+from .masks import BitMasks, PolygonMasks, ROIMasks, polygons_to_bitmask
+from .rotated_boxes import RotatedBoxes
+from .rotated_boxes import pairwise_iou as pairwise_iou_rotated
 
 __all__ = [
     "BoxMode",
@@ -17,7 +26,16 @@ __all__ = [
     "pairwise_intersection",
     "pairwise_iou",
     "pairwise_ioa",
+    "pairwise_point_box_distance",
     "matched_pairwise_iou",
     "ImageList",
     "Instances",
+    "BitMasks",
+    "Keypoints",
+    "PolygonMasks",
+    "ROIMasks",
+    "RotatedBoxes",
+    "heatmaps_to_keypoints",
+    "pairwise_iou_rotated",
+    "polygons_to_bitmask",
 ]

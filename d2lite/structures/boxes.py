@@ -5,6 +5,7 @@ N, M: number of boxes in the first and second set.
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum, unique
 from typing import Iterator, Sequence, Union
 
@@ -19,6 +20,7 @@ __all__ = [
     "pairwise_iou",
     "pairwise_ioa",
     "matched_pairwise_iou",
+    "pairwise_point_box_distance",
 ]
 
 _RawBoxType = Union[list, tuple, Tensor, np.ndarray]
@@ -26,7 +28,7 @@ _RawBoxType = Union[list, tuple, Tensor, np.ndarray]
 
 @unique
 class BoxMode(IntEnum):
-    """How the 4 numbers of a box are to be read.
+    """How the numbers of a box are to be read.
 
     Dataset dicts store the mode next to the box (``bbox_mode``) because COCO files use XYWH while
     the model works in XYXY.
@@ -40,19 +42,24 @@ class BoxMode(IntEnum):
     """(x0, y0, x1, y1) relative to the image size; not convertible, as in Detectron2."""
     XYWH_REL = 3
     """(x0, y0, w, h) relative to the image size; not convertible, as in Detectron2."""
+    XYWHA_ABS = 4
+    """(xc, yc, w, h, a): a box rotated by ``a`` degrees counter-clockwise about its centre."""
 
     @staticmethod
     def convert(box: _RawBoxType, from_mode: BoxMode, to_mode: BoxMode) -> _RawBoxType:
         """Convert one box or a batch of boxes between modes.
 
+        XYXY_ABS, XYWH_ABS and XYWHA_ABS convert into one another; a rotated box becomes the
+        axis-aligned box enclosing it, an axis-aligned box becomes a rotated box of angle 0.
+
         Args:
-            box (list | tuple | np.ndarray[N, 4] | Tensor[N, 4]): a single box as a 4-sequence,
-                or N boxes as an array or tensor.
+            box (list | tuple | np.ndarray[N, k] | Tensor[N, k]): a single box as a k-sequence,
+                or N boxes as an array or tensor; k is 5 for XYWHA_ABS and 4 otherwise.
             from_mode (BoxMode): the mode ``box`` is in.
             to_mode (BoxMode): the mode wanted.
 
         Returns:
-            The converted box(es), of the same type as ``box``.
+            The converted box(es), of the same type (and dtype) as ``box``.
 
         Raises:
             AssertionError: if a relative mode is involved (and the modes differ), as Detectron2.
@@ -68,25 +75,54 @@ class BoxMode(IntEnum):
         single_box = isinstance(box, (list, tuple))
         is_numpy = isinstance(box, np.ndarray)
         if single_box:
-            assert len(box) == 4, f"BoxMode.convert takes a box of 4 numbers, got {box}"
+            assert len(box) in (4, 5), f"BoxMode.convert takes a box of 4 or 5 numbers, got {box}"
             arr = torch.tensor(box)[None, :]
         elif is_numpy:
             arr = torch.from_numpy(np.asarray(box)).clone()
         else:
             arr = box.clone()
+        width = 5 if from_mode == BoxMode.XYWHA_ABS else 4
+        assert arr.shape[-1] == width, f"{from_mode.name} boxes have {width} numbers: {arr.shape}"
 
-        if from_mode == BoxMode.XYWH_ABS:
+        if from_mode == BoxMode.XYWHA_ABS:
+            arr, from_mode = _xywha_to_xyxy(arr), BoxMode.XYXY_ABS
+        # XYWHA_ABS is reached from XYWH_ABS, so an XYXY_ABS box goes through XYWH_ABS first.
+        axis_aligned_target = BoxMode.XYWH_ABS if to_mode == BoxMode.XYWHA_ABS else to_mode
+        if from_mode == BoxMode.XYWH_ABS and axis_aligned_target == BoxMode.XYXY_ABS:
             arr[:, 2] += arr[:, 0]
             arr[:, 3] += arr[:, 1]
-        else:
+        elif from_mode == BoxMode.XYXY_ABS and axis_aligned_target == BoxMode.XYWH_ABS:
             arr[:, 2] -= arr[:, 0]
             arr[:, 3] -= arr[:, 1]
+        if to_mode == BoxMode.XYWHA_ABS:
+            arr = _xywh_to_xywha(arr)
 
         if single_box:
             return original_type(arr.flatten().tolist())
         if is_numpy:
             return arr.numpy()
         return arr
+
+
+def _xywha_to_xyxy(arr: Tensor) -> Tensor:
+    """Tensor[N, 5] rotated boxes -> Tensor[N, 4] XYXY boxes enclosing them (same dtype)."""
+    # float64 for the trigonometry: a 90-degree float32 cosine is 4e-8, not 0.
+    xywha = arr.double()
+    angle = xywha[:, 4] * math.pi / 180.0
+    cos, sin = angle.cos().abs(), angle.sin().abs()
+    w, h = xywha[:, 2], xywha[:, 3]
+    half_w, half_h = (cos * w + sin * h) / 2.0, (cos * h + sin * w) / 2.0
+    cx, cy = xywha[:, 0], xywha[:, 1]
+    xyxy = torch.stack((cx - half_w, cy - half_h, cx + half_w, cy + half_h), dim=1)
+    return xyxy.to(arr.dtype)
+
+
+def _xywh_to_xywha(arr: Tensor) -> Tensor:
+    """Tensor[N, 4] XYWH boxes -> Tensor[N, 5] rotated boxes of angle 0 (same dtype)."""
+    xywh = arr.double()
+    centres = xywh[:, :2] + xywh[:, 2:] / 2.0
+    angles = xywh.new_zeros((len(xywh), 1))
+    return torch.cat((centres, xywh[:, 2:], angles), dim=1).to(arr.dtype)
 
 
 class Boxes:
@@ -243,6 +279,22 @@ def pairwise_ioa(boxes1: Boxes, boxes2: Boxes) -> Tensor:
     return torch.where(
         inter > 0, inter / area2, torch.zeros(1, dtype=inter.dtype, device=inter.device)
     )
+
+
+def pairwise_point_box_distance(points: Tensor, boxes: Boxes) -> Tensor:
+    """Return the distances from every point to the four sides of every box.
+
+    Args:
+        points (Tensor[N, 2]): (x, y) of each point.
+        boxes (Boxes): M boxes.
+
+    Returns:
+        Tensor[N, M, 4]: (left, top, right, bottom) distances, all positive when the point is
+        inside the box (the regression targets of anchor-free detectors such as FCOS).
+    """
+    x, y = points[:, 0, None], points[:, 1, None]
+    x0, y0, x1, y1 = boxes.tensor[None].unbind(dim=2)
+    return torch.stack((x - x0, y - y0, x1 - x, y1 - y), dim=2)
 
 
 def matched_pairwise_iou(boxes1: Boxes, boxes2: Boxes) -> Tensor:

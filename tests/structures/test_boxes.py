@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from d2lite.structures import (
     pairwise_intersection,
     pairwise_ioa,
     pairwise_iou,
+    pairwise_point_box_distance,
 )
 
 
@@ -45,6 +48,48 @@ def test_boxmode_same_mode_and_relative():
 def test_boxmode_empty_tensor():
     out = BoxMode.convert(torch.zeros(0, 4), BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)
     assert out.shape == (0, 4)
+
+
+def test_boxmode_rotated_box_to_its_enclosing_box():
+    # A 30x20 box at (50, 50): unrotated, turned a quarter, and a diagonal square of side sqrt(2).
+    rows = [[50, 50, 30, 20, 0], [50, 50, 30, 20, 90], [1, 1, math.sqrt(2), math.sqrt(2), 45]]
+    expected = [[35, 40, 65, 60], [40, 35, 60, 65], [0, 0, 2, 2]]
+    for dtype in (torch.float32, torch.float64):
+        out = BoxMode.convert(torch.tensor(rows, dtype=dtype), BoxMode.XYWHA_ABS, BoxMode.XYXY_ABS)
+        assert out.dtype == dtype
+        torch.testing.assert_close(out, torch.tensor(expected, dtype=dtype), atol=1e-5, rtol=0)
+    arr = BoxMode.convert(np.array(rows, dtype=np.float32), 4, 0)
+    assert arr.dtype == np.float32 and np.allclose(arr, expected, atol=1e-5)
+    assert BoxMode.convert((50, 50, 30, 20, 0), 4, 0) == (35, 40, 65, 60)
+    # Through XYXY, to XYWH: the enclosing box again, as (x0, y0, w, h).
+    assert BoxMode.convert([50, 50, 30, 20, 90], 4, 1) == [40, 35, 20, 30]
+
+
+def test_boxmode_axis_aligned_box_to_rotated():
+    xywh = [[30, 40, 70, 60], [-1, -1, 2, 2]]
+    expected = [[65, 70, 70, 60, 0], [0, 0, 2, 2, 0]]
+    for dtype in (torch.float32, torch.float64):
+        out = BoxMode.convert(torch.tensor(xywh, dtype=dtype), BoxMode.XYWH_ABS, BoxMode.XYWHA_ABS)
+        assert out.dtype == dtype and out.shape == (2, 5)
+        torch.testing.assert_close(out, torch.tensor(expected, dtype=dtype))
+    assert BoxMode.convert([50, 50, 30, 20], 1, 4) == [65, 60, 30, 20, 0]
+    # Integer inputs keep their dtype; the centre is computed in floating point first.
+    ints = BoxMode.convert(np.array([[0, 0, 4, 6]]), 1, 4)
+    assert ints.dtype == np.int64 and ints.tolist() == [[2, 3, 4, 6, 0]]
+    assert BoxMode.convert([10.0, 20.0, 40.0, 30.0], 0, 4) == [25.0, 25.0, 30.0, 10.0, 0.0]
+
+
+def test_boxmode_rotated_round_trip_and_bad_widths():
+    boxes = torch.tensor([[3.0, 4.0, 10.0, 6.0], [0.0, 0.0, 1.0, 1.0]])
+    rotated = BoxMode.convert(boxes, BoxMode.XYWH_ABS, BoxMode.XYWHA_ABS)
+    torch.testing.assert_close(BoxMode.convert(rotated, 4, 1), boxes)
+    with pytest.raises(AssertionError, match="5 numbers"):
+        BoxMode.convert(torch.zeros(2, 4), BoxMode.XYWHA_ABS, BoxMode.XYXY_ABS)
+    with pytest.raises(AssertionError, match="4 numbers"):
+        BoxMode.convert(torch.zeros(2, 5), BoxMode.XYWH_ABS, BoxMode.XYWHA_ABS)
+    with pytest.raises(AssertionError, match="4 or 5 numbers"):
+        BoxMode.convert([[50, 50, 30, 20]], BoxMode.XYWH_ABS, BoxMode.XYWHA_ABS)
+    assert BoxMode.convert(torch.zeros(0, 4), 1, 4).shape == (0, 5)
 
 
 def test_boxes_init_and_empty():
@@ -119,6 +164,19 @@ def test_pairwise_iou_empty():
     assert pairwise_iou(e, b).shape == (0, 1)
     assert pairwise_iou(b, e).shape == (1, 0)
     assert pairwise_ioa(e, e).shape == (0, 0)
+
+
+def test_pairwise_point_box_distance():
+    points = torch.tensor([[5.0, 5.0], [0.0, 20.0]])
+    boxes = Boxes(torch.tensor([[0.0, 0, 10, 10], [2, 4, 6, 30], [1, 1, 2, 2]]))
+    dist = pairwise_point_box_distance(points, boxes)
+    assert dist.shape == (2, 3, 4)
+    # (left, top, right, bottom): all positive only for a point inside the box.
+    assert dist[0, 0].tolist() == [5, 5, 5, 5]
+    assert dist[0, 1].tolist() == [3, 1, 1, 25]
+    assert dist[1, 0].tolist() == [0, 20, 10, -10]
+    assert (dist[1, 2] > 0).tolist() == [False, True, True, False]
+    assert pairwise_point_box_distance(points, Boxes([])).shape == (2, 0, 4)
 
 
 def test_matched_pairwise_iou():
