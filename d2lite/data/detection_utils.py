@@ -1,4 +1,10 @@
-"""Helpers a mapper uses: read an image, check its size, transform annotations, build Instances."""
+"""Helpers a mapper uses: read an image, check its size, transform annotations, build Instances.
+
+Image reading lives in ``image_io`` and is re-exported here under Detectron2's names.
+
+d2lite detects boxes: the geometric parts of masks and keypoints (polygons, keypoint
+coordinates) are transformed as in Detectron2, but ``Instances`` only get boxes and classes.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +13,37 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
 from ..config import CfgNode
 from ..structures import Boxes, BoxMode, Instances
+from ..utils.logger import log_first_n
+from ..utils.unsupported import unsupported_function
 from . import transforms as T
 from .catalog import MetadataCatalog
+from .image_io import (
+    SizeMismatchError,
+    check_image_size,
+    convert_image_to_rgb,
+    convert_PIL_to_numpy,
+    read_image,
+)
 
 __all__ = [
     "SizeMismatchError",
     "convert_PIL_to_numpy",
+    "convert_image_to_rgb",
     "read_image",
     "check_image_size",
+    "transform_proposals",
+    "get_bbox",
     "transform_instance_annotations",
+    "transform_keypoint_annotations",
     "annotations_to_instances",
+    "annotations_to_instances_rotated",
     "filter_empty_instances",
+    "create_keypoint_hflip_indices",
+    "get_fed_loss_cls_weights",
+    "gen_crop_transform_with_instance",
     "build_augmentation",
     "build_transform_gen",
     "check_metadata_consistency",
@@ -30,81 +52,50 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class SizeMismatchError(ValueError):
-    """An image's real size differs from the height/width its dataset dict claims."""
+def transform_proposals(
+    dataset_dict: dict,
+    image_shape: tuple[int, int],
+    transforms: T.TransformList,
+    *,
+    proposal_topk: int,
+    min_box_size: float = 0,
+) -> None:
+    """Turn a dict's precomputed proposals into ``dataset_dict["proposals"]`` (in place).
 
-
-def convert_PIL_to_numpy(image: Image.Image, format: str | None) -> np.ndarray:
-    """Convert a PIL image to an HWC numpy array in ``format``.
-
-    Args:
-        image (Image.Image): any PIL mode (RGB, L, P, RGBA, CMYK...).
-        format (str | None): "BGR", "RGB", "L" or another PIL mode. Defaults to RGB when None.
-
-    Returns:
-        np.ndarray[H, W, C]: uint8; C is 1 for "L".
-    """
-    target = "RGB" if format in (None, "BGR") else format
-    if image.mode == "P" and target != "P":
-        # Palette images may carry transparency; going through RGBA avoids PIL's warning.
-        image = image.convert("RGBA")
-    if image.mode != target:
-        image = image.convert(target)
-    array = np.array(image)  # writable, so torch can wrap it without a warning
-    if array.ndim == 2:
-        array = np.expand_dims(array, -1)
-    if format == "BGR":
-        array = array[:, :, ::-1]
-    return array
-
-
-def read_image(file_name: str, format: str | None = None) -> np.ndarray:
-    """Read an image file, applying its EXIF orientation.
+    ``proposal_boxes``, ``proposal_objectness_logits`` and ``proposal_bbox_mode`` (as
+    ``load_proposals_into_dataset`` writes them) are removed; the boxes are transformed,
+    clipped to the image, filtered by size and cut to the ``proposal_topk`` best.
 
     Args:
-        file_name (str): path to the image.
-        format (str | None): "BGR", "RGB", "L" or another PIL mode. Defaults to None (RGB).
-
-    Returns:
-        np.ndarray[H, W, C]: uint8 image (C = 1 for "L", 3 for RGB/BGR).
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        OSError: if the file is not a readable image; the message names the path.
+        dataset_dict (dict): a dataset dict; nothing happens without ``proposal_boxes``.
+        image_shape (tuple[int, int]): (height, width) of the transformed image.
+        transforms (TransformList): what was applied to the image.
+        proposal_topk (int): how many proposals to keep (they are sorted by score).
+        min_box_size (float): drop proposals with a side <= this. Defaults to 0.
     """
-    try:
-        with open(file_name, "rb") as f:
-            image = Image.open(f)
-            # Phone photos store rotation in EXIF; without this, boxes drawn on the upright view
-            # would not match the pixels.
-            image = ImageOps.exif_transpose(image)
-            return convert_PIL_to_numpy(image, format)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"Image file not found: {file_name}") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise OSError(f"Cannot read image file {file_name}: {e}") from e
+    if "proposal_boxes" not in dataset_dict:
+        return
+    boxes = BoxMode.convert(
+        np.asarray(dataset_dict.pop("proposal_boxes")),
+        dataset_dict.pop("proposal_bbox_mode"),
+        BoxMode.XYXY_ABS,
+    )
+    boxes = Boxes(transforms.apply_box(boxes))
+    logits = torch.as_tensor(
+        np.asarray(dataset_dict.pop("proposal_objectness_logits"), dtype=np.float32)
+    )
+    boxes.clip(image_shape)
+    keep = boxes.nonempty(threshold=min_box_size)
+    proposals = Instances(image_shape)
+    proposals.proposal_boxes = boxes[keep][:proposal_topk]
+    proposals.objectness_logits = logits[keep][:proposal_topk]
+    dataset_dict["proposals"] = proposals
 
 
-def check_image_size(dataset_dict: dict, image: np.ndarray) -> None:
-    """Check the image against the dict's ``height``/``width``, filling them in when missing.
-
-    Raises:
-        SizeMismatchError: (a ValueError) naming the file and both (width, height) sizes.
-    """
-    image_wh = (image.shape[1], image.shape[0])
-    if "width" in dataset_dict or "height" in dataset_dict:
-        expected_wh = (
-            dataset_dict.get("width", image_wh[0]),
-            dataset_dict.get("height", image_wh[1]),
-        )
-        if image_wh != expected_wh:
-            raise SizeMismatchError(
-                f"Mismatched image shape for image {dataset_dict.get('file_name', '<unknown>')}: "
-                f"got (width, height) = {image_wh}, expected {expected_wh} from the annotations. "
-                f"Please check the width/height in your annotation."
-            )
-    dataset_dict.setdefault("width", image_wh[0])
-    dataset_dict.setdefault("height", image_wh[1])
+def get_bbox(annotation: dict) -> np.ndarray:
+    """Return an annotation's box as ``np.ndarray[4]`` in XYXY_ABS."""
+    box = _as_box_array(annotation["bbox"])
+    return BoxMode.convert(box, annotation["bbox_mode"], BoxMode.XYXY_ABS)[0]
 
 
 def transform_instance_annotations(
@@ -114,32 +105,91 @@ def transform_instance_annotations(
     *,
     keypoint_hflip_indices: np.ndarray | None = None,
 ) -> dict:
-    """Apply ``transforms`` to one annotation's box (in place) and clip it to the image.
+    """Apply ``transforms`` to one annotation (in place): its box, polygons and keypoints.
 
-    d2lite detects boxes only: ``segmentation`` and ``keypoints`` are removed rather than left
-    untransformed, and ``keypoint_hflip_indices`` is accepted for Detectron2 compatibility only.
+    The box is clipped to the image. Polygon ``segmentation`` and ``keypoints`` are transformed
+    as in Detectron2; an RLE ``segmentation`` is dropped instead, since d2lite has no masks to
+    build from it.
 
     Args:
         annotation (dict): with ``bbox`` and ``bbox_mode``.
         transforms (TransformList | Sequence[Transform]): what was applied to the image.
         image_size (tuple[int, int]): (height, width) of the transformed image.
-        keypoint_hflip_indices (np.ndarray | None): unused. Defaults to None.
+        keypoint_hflip_indices (np.ndarray | None): see ``create_keypoint_hflip_indices``;
+            needed to flip keypoints. Defaults to None.
 
     Returns:
         dict: the annotation, with ``bbox`` a ``np.ndarray[4]`` in XYXY_ABS.
+
+    Raises:
+        ValueError: if ``segmentation`` is neither polygons nor an RLE dict.
     """
     if isinstance(transforms, (tuple, list)):
         transforms = T.TransformList(transforms)
-    bbox = BoxMode.convert(
-        _as_box_array(annotation["bbox"]), annotation["bbox_mode"], BoxMode.XYXY_ABS
-    )
-    bbox = transforms.apply_box(bbox)[0].clip(min=0)
+    bbox = transforms.apply_box(get_bbox(annotation)[None, :])[0].clip(min=0)
     h, w = image_size
     annotation["bbox"] = np.minimum(bbox, [w, h, w, h])
     annotation["bbox_mode"] = BoxMode.XYXY_ABS
-    annotation.pop("segmentation", None)
-    annotation.pop("keypoints", None)
+    segm = annotation.get("segmentation")
+    if isinstance(segm, list):
+        polygons = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in segm]
+        annotation["segmentation"] = [p.reshape(-1) for p in transforms.apply_polygons(polygons)]
+    elif isinstance(segm, dict):
+        log_first_n(logging.WARNING, "d2lite has no masks: RLE segmentations are dropped")
+        del annotation["segmentation"]
+    elif segm is not None:
+        raise ValueError(
+            f"Cannot transform a segmentation of type {type(segm).__name__}: expected polygons "
+            "(list[list[float]]) or a COCO RLE dict"
+        )
+    if "keypoints" in annotation:
+        annotation["keypoints"] = transform_keypoint_annotations(
+            annotation["keypoints"], transforms, image_size, keypoint_hflip_indices
+        )
     return annotation
+
+
+def transform_keypoint_annotations(
+    keypoints: Any,
+    transforms: T.TransformList,
+    image_size: tuple[int, int],
+    keypoint_hflip_indices: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Transform an instance's keypoints; those that leave the image become unlabelled.
+
+    Args:
+        keypoints (Any): K (x, y, visibility) triples, flat or ``[K, 3]``.
+        transforms (TransformList): what was applied to the image.
+        image_size (tuple[int, int]): (height, width) of the transformed image.
+        keypoint_hflip_indices (Sequence[int] | None): after a horizontal flip, keypoint i
+            takes the place of ``keypoint_hflip_indices[i]`` (left and right swap).
+            Defaults to None.
+
+    Returns:
+        np.ndarray[K, 3]: float64; an unlabelled keypoint (visibility 0) is all zeros.
+
+    Raises:
+        ValueError: on a horizontal flip without (matching) ``keypoint_hflip_indices``.
+    """
+    keypoints = np.asarray(keypoints, dtype=np.float64).reshape(-1, 3)
+    xy = transforms.apply_coords(keypoints[:, :2])
+    h, w = image_size
+    inside = ((xy >= 0) & (xy <= [w, h])).all(axis=1)
+    keypoints[:, :2] = xy
+    keypoints[~inside, 2] = 0
+    # Only HFlipTransform mirrors left and right; an even number of them cancels out.
+    if sum(isinstance(t, T.HFlipTransform) for t in transforms.transforms) % 2 == 1:
+        if keypoint_hflip_indices is None:
+            raise ValueError("Cannot flip keypoints without keypoint_hflip_indices")
+        if len(keypoint_hflip_indices) != len(keypoints):
+            raise ValueError(
+                f"{len(keypoints)} keypoints, but keypoint_hflip_indices has "
+                f"{len(keypoint_hflip_indices)} entries"
+            )
+        keypoints = keypoints[np.asarray(keypoint_hflip_indices, dtype=np.int64)]
+    # COCO's convention: an unlabelled keypoint is (0, 0, 0).
+    keypoints[keypoints[:, 2] == 0] = 0
+    return keypoints
 
 
 def _as_box_array(bbox: Any) -> np.ndarray:
@@ -153,22 +203,29 @@ def annotations_to_instances(
 
     Args:
         annos (list[dict]): annotations with ``bbox``, ``bbox_mode`` and ``category_id``; may be
-            empty.
+            empty. ``segmentation`` and ``keypoints`` are ignored (d2lite has no masks or
+            keypoints).
         image_size (tuple[int, int]): (height, width).
-        mask_format (str): accepted for Detectron2 compatibility; d2lite has no masks.
-            Defaults to "polygon".
+        mask_format (str): accepted for Detectron2 compatibility. Defaults to "polygon".
 
     Returns:
         Instances: with ``gt_boxes (Boxes)`` and ``gt_classes (Tensor[N] int64)``.
     """
-    boxes = [
-        BoxMode.convert(_as_box_array(a["bbox"]), a["bbox_mode"], BoxMode.XYXY_ABS)[0]
-        for a in annos
-    ]
+    if annos and ("segmentation" in annos[0] or "keypoints" in annos[0]):
+        log_first_n(
+            logging.WARNING,
+            "d2lite builds gt_boxes and gt_classes only: segmentation and keypoints are ignored",
+        )
+    boxes = [get_bbox(a) for a in annos]
     target = Instances(image_size)
     target.gt_boxes = Boxes(np.stack(boxes).astype(np.float32) if boxes else np.zeros((0, 4)))
     target.gt_classes = torch.tensor([int(a["category_id"]) for a in annos], dtype=torch.int64)
     return target
+
+
+annotations_to_instances_rotated = unsupported_function(
+    "annotations_to_instances_rotated", "rotated boxes", __name__
+)
 
 
 def filter_empty_instances(
@@ -190,6 +247,7 @@ def filter_empty_instances(
     Returns:
         Instances, or (Instances, Tensor[N] bool) when ``return_mask``.
     """
+    assert by_box or by_mask, "filter_empty_instances needs by_box or by_mask"
     keep = []
     if by_box:
         keep.append(instances.gt_boxes.nonempty(threshold=box_threshold))
@@ -240,14 +298,77 @@ def check_metadata_consistency(key: str, dataset_names: Sequence[str]) -> None:
     """Check that metadata ``key`` is the same for all datasets (e.g. ``thing_classes``).
 
     Raises:
+        AttributeError: if a dataset's metadata has no ``key``.
         ValueError: naming the key and the two disagreeing datasets.
     """
     if len(dataset_names) == 0:
         return
-    entries = [MetadataCatalog.get(d).get(key) for d in dataset_names]
+    entries = [getattr(MetadataCatalog.get(d), key) for d in dataset_names]
     for name, entry in zip(dataset_names, entries):
         if entry != entries[0]:
             raise ValueError(
                 f"Datasets have different metadata '{key}'! '{dataset_names[0]}' has {entries[0]}"
                 f" but '{name}' has {entry}"
             )
+
+
+def create_keypoint_hflip_indices(dataset_names: str | Sequence[str]) -> list[int]:
+    """Where each keypoint goes under a horizontal flip, from ``keypoint_names`` and
+    ``keypoint_flip_map`` (pairs of left/right names) in the datasets' metadata.
+
+    Returns:
+        list[int]: for keypoint i, the index of its mirror image (i itself if it has none).
+    """
+    names_list = [dataset_names] if isinstance(dataset_names, str) else list(dataset_names)
+    check_metadata_consistency("keypoint_names", names_list)
+    check_metadata_consistency("keypoint_flip_map", names_list)
+    meta = MetadataCatalog.get(names_list[0])
+    mirror = dict(meta.keypoint_flip_map)
+    mirror.update({right: left for left, right in meta.keypoint_flip_map})
+    names = list(meta.keypoint_names)
+    return [names.index(mirror.get(name, name)) for name in names]
+
+
+def get_fed_loss_cls_weights(
+    dataset_names: str | Sequence[str], freq_weight_power: float = 1.0
+) -> torch.Tensor:
+    """Per-class weights for a federated loss: ``image_count ** freq_weight_power``, read from
+    the ``class_image_count`` metadata (a list of ``{"id", "image_count"}``), ordered by id.
+    """
+    names_list = [dataset_names] if isinstance(dataset_names, str) else list(dataset_names)
+    check_metadata_consistency("class_image_count", names_list)
+    counts = MetadataCatalog.get(names_list[0]).class_image_count
+    freq = torch.tensor([c["image_count"] for c in sorted(counts, key=lambda c: c["id"])])
+    return freq.float() ** freq_weight_power
+
+
+def gen_crop_transform_with_instance(
+    crop_size: tuple[int, int], image_size: tuple[int, int], instance: dict
+) -> T.CropTransform:
+    """A random crop of ``crop_size`` that contains the center of ``instance``'s box.
+
+    Args:
+        crop_size (tuple[int, int]): (height, width) of the crop.
+        image_size (tuple[int, int]): (height, width) of the image.
+        instance (dict): an annotation with ``bbox`` and ``bbox_mode``.
+
+    Raises:
+        AssertionError: if the box center is outside the image or the crop is larger than it.
+    """
+    crop = np.asarray(crop_size, dtype=np.int64)
+    x0, y0, x1, y1 = get_bbox(instance)
+    center = np.array([(y0 + y1) * 0.5, (x0 + x1) * 0.5])
+    assert (
+        image_size[0] >= center[0] and image_size[1] >= center[1]
+    ), f"The annotation bounding box is outside of the image of size {image_size}!"
+    assert (
+        image_size[0] >= crop[0] and image_size[1] >= crop[1]
+    ), f"Crop size {tuple(crop_size)} is larger than image size {tuple(image_size)}!"
+    # The top-left corner ranges over positions that keep the center inside and the crop
+    # inside the image.
+    low = np.maximum(np.floor(center).astype(np.int64) - crop, 0)
+    high = np.maximum(np.asarray(image_size, dtype=np.int64) - crop, 0)
+    high = np.minimum(high, np.ceil(center).astype(np.int64))
+    top = np.random.randint(low[0], high[0] + 1)
+    left = np.random.randint(low[1], high[1] + 1)
+    return T.CropTransform(int(left), int(top), int(crop[1]), int(crop[0]))

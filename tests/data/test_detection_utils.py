@@ -97,6 +97,11 @@ def test_transform_instance_annotations_flip_and_clip():
     out = utils.transform_instance_annotations(anno, [T.VFlipTransform(30)], (30, 40))
     assert out["bbox_mode"] == BoxMode.XYXY_ABS
     assert np.allclose(out["bbox"], [5, 18, 15, 28])
+    # Polygons are transformed with the box (Detectron2's behaviour); an RLE mask, which
+    # d2lite cannot transform, is still removed.
+    assert np.allclose(out["segmentation"][0], [0, 30])
+    rle = {"bbox": [5, 2, 10, 10], "bbox_mode": BoxMode.XYWH_ABS, "segmentation": {"counts": ""}}
+    out = utils.transform_instance_annotations(rle, [T.VFlipTransform(30)], (30, 40))
     assert "segmentation" not in out
     shifted = {"bbox": [-5, -5, 10, 50], "bbox_mode": BoxMode.XYXY_ABS, "category_id": 0}
     out = utils.transform_instance_annotations(shifted, T.TransformList([]), (30, 40))
@@ -154,3 +159,108 @@ def test_check_metadata_consistency():
     utils.check_metadata_consistency("thing_classes", [])
     with pytest.raises(ValueError, match="thing_classes.*du_a.*du_c"):
         utils.check_metadata_consistency("thing_classes", ["du_a", "du_c"])
+    with pytest.raises(AttributeError, match="thing_classes"):
+        utils.check_metadata_consistency("thing_classes", ["du_a", "du_none"])
+
+
+def test_transform_keypoints_marks_outside_points_unlabelled():
+    kps = [[5.0, 5.0, 2], [35.0, 5.0, 2], [8.0, 9.0, 0]]
+    crop = T.TransformList([T.CropTransform(0, 0, 20, 20)])
+    out = utils.transform_keypoint_annotations(kps, crop, (20, 20))
+    assert out.shape == (3, 3)
+    assert out[0].tolist() == [5, 5, 2]
+    assert out[1].tolist() == [0, 0, 0]  # left the 20x20 crop
+    assert out[2].tolist() == [0, 0, 0]  # unlabelled points are zeroed (COCO convention)
+
+
+def test_transform_keypoints_swap_sides_on_horizontal_flip():
+    kps = np.array([[1.0, 2, 2], [3, 4, 2], [5, 6, 1]])  # left eye, right eye, nose
+    flip = T.TransformList([T.HFlipTransform(10)])
+    out = utils.transform_keypoint_annotations(kps.copy(), flip, (10, 10), [1, 0, 2])
+    assert out.tolist() == [[7, 4, 2], [9, 2, 2], [5, 6, 1]]
+    double = T.TransformList([T.HFlipTransform(10), T.HFlipTransform(10)])
+    assert np.allclose(utils.transform_keypoint_annotations(kps.copy(), double, (10, 10)), kps)
+    with pytest.raises(ValueError, match="keypoint_hflip_indices"):
+        utils.transform_keypoint_annotations(kps.copy(), flip, (10, 10))
+    with pytest.raises(ValueError, match="3 keypoints"):
+        utils.transform_keypoint_annotations(kps.copy(), flip, (10, 10), [1, 0])
+
+
+def test_transform_instance_annotations_moves_polygons_and_keypoints():
+    anno = {
+        "bbox": [2, 2, 6, 6],
+        "bbox_mode": BoxMode.XYXY_ABS,
+        "segmentation": [[2, 2, 6, 2, 6, 6]],
+        "keypoints": [3, 3, 2],
+    }
+    out = utils.transform_instance_annotations(
+        anno, [T.HFlipTransform(10)], (10, 10), keypoint_hflip_indices=[0]
+    )
+    assert np.allclose(out["bbox"], [4, 2, 8, 6])
+    assert np.allclose(out["segmentation"][0], [8, 2, 4, 2, 4, 6])
+    assert out["keypoints"].tolist() == [[7, 3, 2]]
+    with pytest.raises(ValueError, match="segmentation of type str"):
+        utils.transform_instance_annotations(
+            {"bbox": [0, 0, 1, 1], "bbox_mode": BoxMode.XYXY_ABS, "segmentation": "x"}, [], (4, 4)
+        )
+
+
+def test_annotations_to_instances_keeps_boxes_only_and_rotated_is_out_of_scope():
+    anno = {
+        "bbox": [1, 1, 3, 3],
+        "bbox_mode": BoxMode.XYXY_ABS,
+        "category_id": 1,
+        "segmentation": [[1, 1, 3, 1, 3, 3]],
+    }
+    inst = utils.annotations_to_instances([anno], (5, 5), mask_format="bitmask")
+    assert set(inst.get_fields()) == {"gt_boxes", "gt_classes"}
+    with pytest.raises(NotImplementedError, match="rotated boxes"):
+        utils.annotations_to_instances_rotated([anno], (5, 5))
+    xywh = {"bbox": [1, 2, 3, 4], "bbox_mode": BoxMode.XYWH_ABS}
+    assert np.allclose(utils.get_bbox(xywh), [1, 2, 4, 6])
+
+
+def test_transform_proposals_clips_filters_and_keeps_topk():
+    d = {
+        "proposal_boxes": np.array([[0.0, 0, 4, 4], [2, 2, 30, 30], [5, 5, 5, 9], [1, 1, 2, 2]]),
+        "proposal_objectness_logits": np.array([0.9, 0.8, 0.7, 0.1]),
+        "proposal_bbox_mode": BoxMode.XYXY_ABS,
+    }
+    resize = T.TransformList([T.ScaleTransform(10, 10, 20, 20)])  # h, w 10x10 -> 20x20
+    utils.transform_proposals(d, (20, 20), resize, proposal_topk=2)
+    assert set(d) == {"proposals"}
+    p = d["proposals"]
+    assert p.image_size == (20, 20)
+    assert p.proposal_boxes.tensor.tolist() == [[0, 0, 8, 8], [4, 4, 20, 20]]  # clipped
+    assert torch.allclose(p.objectness_logits, torch.tensor([0.9, 0.8]))
+    untouched = {"file_name": "x"}
+    utils.transform_proposals(untouched, (20, 20), resize, proposal_topk=2)
+    assert untouched == {"file_name": "x"}
+
+
+def test_gen_crop_transform_with_instance_contains_the_center():
+    np.random.seed(0)
+    instance = {"bbox": [40, 10, 20, 20], "bbox_mode": BoxMode.XYWH_ABS}  # center (50, 20)
+    for _ in range(20):
+        t = utils.gen_crop_transform_with_instance((16, 24), (32, 64), instance)
+        assert isinstance(t, T.CropTransform) and (t.h, t.w) == (16, 24)
+        assert t.x0 <= 50 <= t.x0 + t.w and t.y0 <= 20 <= t.y0 + t.h
+        assert t.x0 + t.w <= 64 and t.y0 + t.h <= 32
+    with pytest.raises(AssertionError, match="larger than image"):
+        utils.gen_crop_transform_with_instance((40, 24), (32, 64), instance)
+    with pytest.raises(AssertionError, match="outside of the image"):
+        utils.gen_crop_transform_with_instance((16, 24), (10, 64), instance)
+
+
+@pytest.mark.usefixtures("clean_catalogs")
+def test_keypoint_flip_indices_and_fed_loss_weights_from_metadata():
+    MetadataCatalog.get("du_kp").set(
+        keypoint_names=["nose", "left_eye", "right_eye"],
+        keypoint_flip_map=[("left_eye", "right_eye")],
+        class_image_count=[{"id": 2, "image_count": 9}, {"id": 1, "image_count": 4}],
+    )
+    assert utils.create_keypoint_hflip_indices("du_kp") == [0, 2, 1]
+    weights = utils.get_fed_loss_cls_weights(["du_kp"], freq_weight_power=0.5)
+    assert torch.allclose(weights, torch.tensor([2.0, 3.0]))
+    with pytest.raises(AttributeError, match="keypoint_names"):
+        utils.create_keypoint_hflip_indices(["du_kp", "du_no_kp"])
