@@ -6,6 +6,7 @@ import pickle
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
@@ -266,3 +267,58 @@ def test_dataset_dicts_are_sorted_by_image_id_as_in_detectron2(tmp_path):
     json_file.write_text(json.dumps(data))
     dicts = load_coco_json(str(json_file), str(tmp_path))
     assert [d["image_id"] for d in dicts] == [2, 5, 7]
+
+
+def test_load_keeps_segmentation_and_keypoints_as_detectron2(tmp_path, caplog):
+    square = [0, 0, 4, 0, 4, 4, 0, 4]
+    base = {"image_id": 1, "bbox": [0, 0, 4, 4], "category_id": 3}
+    anns = [
+        dict(base, id=1, segmentation=[square, [1, 1]], keypoints=[1, 2, 2, 0, 0, 0]),
+        dict(base, id=2, segmentation=[[1, 1, 2, 2]]),  # no valid polygon: the instance goes
+        dict(base, id=3, segmentation={"counts": [0, 4, 96], "size": [10, 10]}),
+    ]
+    f = _write(tmp_path / "seg.json", _minimal(annotations=anns))
+    with caplog.at_level(logging.WARNING, logger="d2lite.data.datasets.coco"):
+        dicts = load_coco_json(str(f), "r")
+    annos = dicts[0]["annotations"]
+    assert len(annos) == 2 and "fewer than 3 points" in caplog.text
+    assert annos[0]["segmentation"] == [square]
+    assert annos[0]["keypoints"] == [1.5, 2.5, 2, 0.5, 0.5, 0]  # pixel centres
+    rle = annos[1]["segmentation"]
+    assert isinstance(rle["counts"], bytes) and rle["size"] == [10, 10]  # compressed
+
+
+def test_convert_areas_segmentations_keypoints_and_rotated_boxes():
+    rle = {"size": [4, 4], "counts": b"04<"}  # compressed RLE of 4 pixels
+    square = [[0, 0, 4, 0, 4, 3, 0, 3]]
+    xywh = {"bbox_mode": BoxMode.XYWH_ABS, "category_id": 0}
+    annos = [
+        {"bbox": np.array([1, 1, 3, 5]), "bbox_mode": BoxMode.XYXY_ABS, "category_id": 0},
+        dict(xywh, bbox=[0, 0, 4, 3], segmentation=square),
+        dict(xywh, bbox=[0, 0, 2, 2], segmentation=rle, keypoints=[1.5, 2.5, 2, 0.5, 0.5, 0]),
+        {"bbox": [5, 5, 2, 3, 30], "bbox_mode": BoxMode.XYWHA_ABS, "category_id": 0},
+    ]
+    record = {"file_name": "f", "image_id": 1, "height": 8, "width": 8, "annotations": annos}
+    DatasetCatalog.register("coco_areas", lambda: [record])
+    MetadataCatalog.get("coco_areas").thing_classes = ["a"]
+    out = convert_to_coco_dict("coco_areas")["annotations"]
+    assert out[0]["bbox"] == [1, 1, 2, 4] and out[0]["area"] == 8
+    assert out[1]["area"] == 12 and out[1]["segmentation"] == square
+    assert out[2]["area"] == 4 and out[2]["segmentation"]["counts"] == "04<"
+    assert out[2]["keypoints"] == [1, 2, 2, 0, 0, 0] and out[2]["num_keypoints"] == 1
+    assert out[3]["bbox"] == [5, 5, 2, 3, 30] and out[3]["area"] == 6
+    assert rle["counts"] == b"04<" and annos[2]["keypoints"][0] == 1.5  # inputs untouched
+    json.dumps(out)
+    record["annotations"] = [{"bbox": [1, 2, 3], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0}]
+    with pytest.raises(ValueError, match="4 numbers"):
+        convert_to_coco_dict("coco_areas")
+
+
+@pytest.mark.parametrize(
+    "name", ["load_sem_seg", "load_lvis_json", "register_pascal_voc", "register_coco_panoptic"]
+)
+def test_other_dataset_loaders_import_and_refuse(name):
+    import d2lite.data.datasets as datasets
+
+    with pytest.raises(NotImplementedError, match=name):
+        getattr(datasets, name)("a", "b")

@@ -6,6 +6,7 @@ The json is parsed with the standard ``json`` module and indexed with plain dict
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import json
@@ -14,11 +15,16 @@ import os
 import time
 from typing import Any
 
+import numpy as np
+import pycocotools.mask as mask_util
+
 from ...structures import BoxMode
+from ...utils.unsupported import unsupported_function
 from ..catalog import DatasetCatalog, MetadataCatalog
 
 __all__ = [
     "load_coco_json",
+    "load_sem_seg",
     "register_coco_instances",
     "convert_to_coco_dict",
     "convert_to_coco_json",
@@ -116,6 +122,30 @@ def _image_record(img: dict, image_root: str) -> dict:
     }
 
 
+def _annotation_record(anno: dict, ann_keys: list[str], json_file: str) -> dict | None:
+    """The dataset-dict form of one COCO annotation; None if its polygons are all invalid."""
+    assert anno.get("ignore", 0) == 0, f'{json_file}: "ignore" in a COCO json is not supported'
+    obj = {key: anno[key] for key in ann_keys if key in anno}
+    obj.setdefault("iscrowd", 0)
+    obj["bbox_mode"] = BoxMode.XYWH_ABS
+    segm = anno.get("segmentation")
+    if segm:
+        if isinstance(segm, dict):
+            if isinstance(segm["counts"], list):  # uncompressed RLE -> compressed
+                segm = mask_util.frPyObjects(segm, *segm["size"])
+        else:
+            segm = [poly for poly in segm if len(poly) % 2 == 0 and len(poly) >= 6]
+            if not segm:
+                return None
+        obj["segmentation"] = segm
+    keypoints = anno.get("keypoints")
+    if keypoints:
+        # COCO keypoints are integer pixel indices; +0.5 puts them at the pixel centres, in
+        # the same continuous coordinates as boxes and polygons.
+        obj["keypoints"] = [v + 0.5 if i % 3 != 2 else v for i, v in enumerate(keypoints)]
+    return obj
+
+
 def load_coco_json(
     json_file: str,
     image_root: str,
@@ -131,12 +161,13 @@ def load_coco_json(
             (sorted by id) and the dataset's metadata gets ``thing_classes`` and
             ``thing_dataset_id_to_contiguous_id``. Defaults to None (ids kept as in the file).
         extra_annotation_keys (list[str] | None): annotation keys to copy besides ``iscrowd``,
-            ``bbox``, ``keypoints`` and ``category_id``. Defaults to None.
+            ``bbox``, ``category_id``, ``segmentation`` and ``keypoints``. Defaults to None.
 
     Returns:
         list[dict]: one dict per image (``file_name``, ``height``, ``width``, ``image_id``,
         ``annotations``), sorted by image id as in Detectron2; images without annotations
-        are kept.
+        are kept. Boxes with no area, and instances whose polygons all have fewer than 3
+        points, are dropped; RLE masks are compressed; keypoints move by +0.5 (pixel centres).
 
     Raises:
         ValueError: malformed JSON, missing keys, an annotation naming an unknown image or
@@ -155,8 +186,8 @@ def load_coco_json(
     else:
         id_map = None
 
-    ann_keys = ["iscrowd", "bbox", "keypoints", "category_id"] + (extra_annotation_keys or [])
-    dataset_dicts, num_dropped = [], 0
+    ann_keys = ["iscrowd", "bbox", "category_id"] + (extra_annotation_keys or [])
+    dataset_dicts, num_dropped, num_bad_segm = [], 0, 0
     for img in sorted(data["images"], key=lambda i: i["id"]):
         record = _image_record(img, image_root)
         objs = []
@@ -165,15 +196,21 @@ def load_coco_json(
             if w <= 0 or h <= 0:
                 num_dropped += 1
                 continue
-            obj = {key: anno[key] for key in ann_keys if key in anno}
-            obj.setdefault("iscrowd", 0)
-            obj["bbox_mode"] = BoxMode.XYWH_ABS
+            obj = _annotation_record(anno, ann_keys, json_file)
+            if obj is None:
+                num_bad_segm += 1
+                continue
             if id_map is not None:
                 obj["category_id"] = id_map[obj["category_id"]]
             objs.append(obj)
         record["annotations"] = objs
         dataset_dicts.append(record)
 
+    if num_bad_segm:
+        logger.warning(
+            f"{json_file}: dropped {num_bad_segm} annotations whose polygons all have fewer "
+            "than 3 points (as Detectron2 does)"
+        )
     if num_dropped:
         logger.warning(f"{json_file}: dropped {num_dropped} annotations with width or height <= 0")
     logger.info(
@@ -236,27 +273,69 @@ def register_coco_instances(name: str, metadata: dict, json_file: str, image_roo
     )
 
 
+def _polygons_area(polygons: list) -> float:
+    """Total area of flat ``[x0, y0, x1, y1, ...]`` polygons (shoelace formula)."""
+    total = 0.0
+    for poly in polygons:
+        xy = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        x, y = xy[:, 0], xy[:, 1]
+        total += 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+    return total
+
+
+def _coco_box_and_area(anno: dict) -> tuple[list[float], float]:
+    bbox = anno["bbox"]
+    bbox = bbox.tolist() if isinstance(bbox, np.ndarray) else list(bbox)
+    if len(bbox) not in (4, 5):
+        raise ValueError(f"bbox must have 4 numbers (or 5 for a rotated box), got {bbox}")
+    # COCO stores XYWH; a rotated box stays (cx, cy, w, h, angle).
+    to_mode = BoxMode.XYWH_ABS if len(bbox) == 4 else BoxMode.XYWHA_ABS
+    bbox = [float(x) for x in BoxMode.convert(bbox, anno["bbox_mode"], to_mode)]
+    segm = anno.get("segmentation")
+    if isinstance(segm, list):
+        area = _polygons_area(segm)
+    elif isinstance(segm, dict):
+        area = float(mask_util.area(segm))
+    elif segm is not None:
+        raise TypeError(f"Unknown segmentation type {type(segm).__name__}")
+    else:
+        area = bbox[2] * bbox[3]
+    return bbox, area
+
+
 def _coco_annotation(anno: dict, image_id: Any, ann_id: int, reverse_id: dict | None) -> dict:
-    bbox = BoxMode.convert(list(anno["bbox"]), anno["bbox_mode"], BoxMode.XYWH_ABS)
-    bbox = [round(float(x), 3) for x in bbox]
+    bbox, area = _coco_box_and_area(anno)
     category_id = anno["category_id"]
     if reverse_id is not None:
         category_id = reverse_id[category_id]
-    return {
+    out = {
         "id": ann_id,
         "image_id": image_id,
-        "bbox": bbox,
-        "area": float(bbox[2] * bbox[3]),
+        "bbox": [round(x, 3) for x in bbox],
+        "area": float(area),
         "iscrowd": int(anno.get("iscrowd", 0)),
         "category_id": int(category_id),
     }
+    if "keypoints" in anno:
+        # Undo load_coco_json's +0.5: COCO files hold integer pixel indices.
+        kps = [v - 0.5 if i % 3 != 2 else v for i, v in enumerate(anno["keypoints"])]
+        out["keypoints"] = kps
+        out["num_keypoints"] = anno.get("num_keypoints", sum(v > 0 for v in kps[2::3]))
+    if "segmentation" in anno:
+        segm = copy.copy(anno["segmentation"])
+        if isinstance(segm, dict) and isinstance(segm["counts"], bytes):
+            segm["counts"] = segm["counts"].decode("ascii")  # json cannot hold bytes
+        out["segmentation"] = segm
+    return out
 
 
 def convert_to_coco_dict(dataset_name: str) -> dict:
     """Build a COCO-format dict from a registered dataset (e.g. one registered without a json).
 
     Contiguous category ids are mapped back through ``thing_dataset_id_to_contiguous_id`` when
-    the metadata has it. Annotation ids start at 1 (pycocotools treats id 0 as falsy).
+    the metadata has it. Annotation ids start at 1 (pycocotools treats id 0 as falsy). Boxes
+    become XYWH (rotated ones stay XYWHA); the area is the polygon or RLE area when there is a
+    ``segmentation``, else the box area; segmentations and keypoints are copied.
 
     Args:
         dataset_name (str): a name registered in ``DatasetCatalog`` whose metadata has
@@ -318,3 +397,6 @@ def convert_to_coco_json(dataset_name: str, output_file: str, allow_cached: bool
     with open(tmp_file, "w", encoding="utf-8") as f:
         json.dump(coco_dict, f)
     os.replace(tmp_file, output_file)
+
+
+load_sem_seg = unsupported_function("load_sem_seg", "semantic segmentation datasets", __name__)
