@@ -8,17 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from d2lite.config import get_cfg
-from d2lite.layers import FrozenBatchNorm2d, ShapeSpec
+from d2lite.config import configurable, get_cfg
+from d2lite.layers import CNNBlockBase, FrozenBatchNorm2d, ShapeSpec
 from d2lite.model_zoo import get_config, get_config_file
 from d2lite.modeling.backbone import (
     BACKBONE_REGISTRY,
     FPN,
+    Backbone,
     BasicBlock,
     BasicStem,
     BottleneckBlock,
     LastLevelMaxPool,
     ResNet,
+    ResNetBlockBase,
     TinyBackbone,
     build_backbone,
     build_resnet_backbone,
@@ -299,3 +301,111 @@ def test_fpn_on_cuda_matches_cpu():
     # cuDNN may use TF32 convolutions, so compare relative to the feature's scale.
     for name, feature in expected.items():
         assert (actual[name].cpu() - feature).abs().max() <= 1e-2 * feature.abs().max(), name
+
+
+def _tiny_cfg():
+    cfg = get_cfg()
+    cfg.merge_from_file("model_zoo/tiny/faster_rcnn_tiny.yaml")
+    return cfg
+
+
+def test_tiny_backbone_from_cfg_or_keywords():
+    cfg = _tiny_cfg()
+    cfg.MODEL.TINY.OUT_CHANNELS = 8
+    from_cfg = TinyBackbone(cfg, ShapeSpec(channels=3))
+    by_hand = TinyBackbone(in_channels=3, out_channels=8)
+    overridden = TinyBackbone(cfg, ShapeSpec(channels=3), out_channels=4)
+    assert from_cfg.output_shape() == by_hand.output_shape()
+    assert overridden.output_shape()["p2"].channels == 4
+    assert {k: v.shape for k, v in from_cfg.state_dict().items()} == {
+        k: v.shape for k, v in by_hand.state_dict().items()
+    }
+
+
+@BACKBONE_REGISTRY.register()
+class OldStyleTinyBackbone(TinyBackbone):
+    """A Detectron2-era user subclass: ``__init__(cfg, input_shape)`` passed up unchanged."""
+
+    def __init__(self, cfg, input_shape):
+        super().__init__(cfg, input_shape)
+        self.built_from = cfg.MODEL.BACKBONE.NAME
+
+
+@BACKBONE_REGISTRY.register()
+class ConfigurableToyBackbone(Backbone):
+    """A user backbone with its own ``@configurable`` constructor and ``from_config``."""
+
+    @configurable
+    def __init__(self, *, in_channels: int, width: int = 4):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, width, 3, stride=2, padding=1)
+        self._out_features = ["c1"]
+        self._out_feature_channels = {"c1": width}
+        self._out_feature_strides = {"c1": 2}
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        return {"in_channels": input_shape.channels, "width": cfg.MODEL.TINY.OUT_CHANNELS}
+
+    def forward(self, x):
+        return {"c1": self.conv(x)}
+
+
+def test_build_backbone_takes_both_styles_of_user_backbone():
+    cfg = _tiny_cfg()
+    cfg.MODEL.TINY.OUT_CHANNELS = 6
+    cfg.MODEL.BACKBONE.NAME = "OldStyleTinyBackbone"
+    old = build_backbone(cfg)
+    assert isinstance(old, OldStyleTinyBackbone) and old.built_from == "OldStyleTinyBackbone"
+    assert old.output_shape()["p3"] == ShapeSpec(channels=6, stride=8)
+    cfg.MODEL.BACKBONE.NAME = "ConfigurableToyBackbone"
+    new = build_backbone(cfg, ShapeSpec(channels=1))
+    assert isinstance(new, ConfigurableToyBackbone)
+    _assert_output_shape_matches(new, torch.zeros(1, 1, 8, 10))
+    assert new.conv.out_channels == 6 and new.conv.in_channels == 1
+    assert ConfigurableToyBackbone(in_channels=2).conv.out_channels == 4  # a plain call
+
+
+def _small_r50_cfg(out_features):
+    cfg = get_cfg()
+    cfg.MODEL.RESNETS.OUT_FEATURES = out_features
+    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 8
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 16
+    cfg.MODEL.RESNETS.WIDTH_PER_GROUP = 4
+    return cfg
+
+
+def test_resnet_draws_the_rng_as_detectron2_does():
+    # Detectron2 builds all four stages and drops the unused ones, so what a seed gives after
+    # the backbone (the RPN and ROI head weights) does not depend on OUT_FEATURES.
+    torch.manual_seed(3)
+    res4_only = build_resnet_backbone(_small_r50_cfg(["res4"]), ShapeSpec(channels=3))
+    after_res4_only = torch.rand(3)
+    torch.manual_seed(3)
+    full = build_resnet_backbone(_small_r50_cfg(["res4", "res5"]), ShapeSpec(channels=3))
+    assert torch.equal(torch.rand(3), after_res4_only)
+    assert not hasattr(res4_only, "res5") and hasattr(full, "res5")
+    assert torch.equal(res4_only.res4[0].conv2.weight, full.res4[0].conv2.weight)
+
+
+def test_bottleneck_initialises_its_shortcut_last():
+    torch.manual_seed(5)
+    block = BottleneckBlock(8, 16, bottleneck_channels=4)
+    torch.manual_seed(5)
+    # Construction order (each nn.Conv2d draws its default init), then Detectron2's fill order.
+    shortcut, conv1, conv2, conv3 = (
+        nn.Conv2d(8, 16, 1, bias=False),
+        nn.Conv2d(8, 4, 1, bias=False),
+        nn.Conv2d(4, 4, 3, bias=False),
+        nn.Conv2d(4, 16, 1, bias=False),
+    )
+    for conv in (conv1, conv2, conv3, shortcut):
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    assert torch.equal(block.conv1.weight, conv1.weight)
+    assert torch.equal(block.conv3.weight, conv3.weight)
+    assert torch.equal(block.shortcut.weight, shortcut.weight)
+
+
+def test_resnet_block_base_is_detectron2s_old_name():
+    assert ResNetBlockBase is CNNBlockBase
+    assert issubclass(BottleneckBlock, ResNetBlockBase)

@@ -1,4 +1,7 @@
-"""Backbones: map an image batch to named feature maps (Detectron2's ``modeling.backbone``)."""
+"""Backbones: map an image batch to named feature maps (Detectron2's ``modeling.backbone``).
+
+Detectron2's transformer and RegNet backbones import but are not implemented.
+"""
 from .backbone import BACKBONE_REGISTRY, Backbone, build_backbone
 from .fpn import FPN, LastLevelMaxPool, LastLevelP6P7, build_resnet_fpn_backbone
 from .resnet import (
@@ -6,10 +9,19 @@ from .resnet import (
     BasicStem,
     BottleneckBlock,
     ResNet,
+    ResNetBlockBase,
     build_resnet_backbone,
     make_stage,
 )
 from .tiny import TinyBackbone
+from .unsupported import (
+    MViT,
+    RegNet,
+    SimpleFeaturePyramid,
+    SwinTransformer,
+    ViT,
+    get_vit_lr_decay_rate,
+)
 
 __all__ = [
     "BACKBONE_REGISTRY",
@@ -20,10 +32,17 @@ __all__ = [
     "FPN",
     "LastLevelMaxPool",
     "LastLevelP6P7",
+    "MViT",
+    "RegNet",
     "ResNet",
+    "ResNetBlockBase",
+    "SimpleFeaturePyramid",
+    "SwinTransformer",
     "TinyBackbone",
+    "ViT",
     "build_backbone",
     "build_resnet_backbone",
     "build_resnet_fpn_backbone",
+    "get_vit_lr_decay_rate",
     "make_stage",
 ]

@@ -16,7 +16,7 @@ __all__ = ["Backbone", "BACKBONE_REGISTRY", "build_backbone"]
 BACKBONE_REGISTRY = Registry("BACKBONE")
 BACKBONE_REGISTRY.__doc__ = """
 Registry for backbones: a registered object is called as ``obj(cfg, input_shape)`` and returns
-a :class:`Backbone` (a class with ``from_config`` or a ``build_*`` function).
+a :class:`Backbone` (a ``build_*`` function, or a class taking ``(cfg, input_shape)``).
 """
 
 
@@ -53,7 +53,6 @@ def build_backbone(cfg, input_shape: ShapeSpec | None = None) -> Backbone:
     """
     if input_shape is None:
         input_shape = ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN))
-    obj = BACKBONE_REGISTRY.get(cfg.MODEL.BACKBONE.NAME)
-    backbone = obj(**obj.from_config(cfg, input_shape)) if hasattr(obj, "from_config") else obj(cfg, input_shape)
+    backbone = BACKBONE_REGISTRY.get(cfg.MODEL.BACKBONE.NAME)(cfg, input_shape)
     assert isinstance(backbone, Backbone), f"{cfg.MODEL.BACKBONE.NAME} returned {type(backbone)}, not a Backbone"
     return backbone

@@ -20,6 +20,7 @@ __all__ = [
     "BasicStem",
     "BottleneckBlock",
     "ResNet",
+    "ResNetBlockBase",
     "build_resnet_backbone",
     "make_stage",
 ]
@@ -34,6 +35,9 @@ _BLOCKS_PER_STAGE = {
     152: [3, 8, 36, 3],
 }
 _STAGE_INDEX = {"res2": 2, "res3": 3, "res4": 4, "res5": 5}
+
+# Detectron2's older name for the block base class, still used by user blocks.
+ResNetBlockBase = CNNBlockBase
 
 
 class BasicBlock(CNNBlockBase):
@@ -62,7 +66,8 @@ class BasicBlock(CNNBlockBase):
             out_channels, out_channels, 3, stride=1, padding=1, bias=False,
             norm=get_norm(norm, out_channels),
         )
-        for layer in (self.shortcut, self.conv1, self.conv2):
+        # Detectron2's init order (shortcut last), so a seed gives Detectron2's initial weights.
+        for layer in (self.conv1, self.conv2, self.shortcut):
             if layer is not None:
                 c2_msra_fill(layer)
 
@@ -120,7 +125,8 @@ class BottleneckBlock(CNNBlockBase):
         self.conv3 = Conv2d(
             bottleneck_channels, out_channels, 1, bias=False, norm=get_norm(norm, out_channels)
         )
-        for layer in (self.shortcut, self.conv1, self.conv2, self.conv3):
+        # Detectron2's init order (shortcut last), so a seed gives Detectron2's initial weights.
+        for layer in (self.conv1, self.conv2, self.conv3, self.shortcut):
             if layer is not None:
                 c2_msra_fill(layer)
 
@@ -363,9 +369,10 @@ def build_resnet_backbone(cfg, input_shape: ShapeSpec) -> ResNet:
     stem = BasicStem(input_shape.channels, res.STEM_OUT_CHANNELS, norm=norm)
     in_channels, out_channels = res.STEM_OUT_CHANNELS, res.RES2_OUT_CHANNELS
     bottleneck_channels = res.NUM_GROUPS * res.WIDTH_PER_GROUP
-    last_stage = max(_STAGE_INDEX.get(f, 2) for f in res.OUT_FEATURES)
     stages = []
-    for idx, stage_idx in enumerate(range(2, last_stage + 1)):
+    # All four stages are built, and ResNet drops those past OUT_FEATURES, as in Detectron2:
+    # the unused stages draw from the RNG, so a seed gives Detectron2's initial weights after.
+    for idx, stage_idx in enumerate(range(2, 6)):
         dilation = res.RES5_DILATION if stage_idx == 5 else 1
         # A dilated res5 keeps res4's resolution instead of downsampling.
         first_stride = 1 if idx == 0 or dilation == 2 else 2

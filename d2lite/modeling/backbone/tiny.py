@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ...config import CfgNode
+from ...config import CfgNode, configurable
 from ...layers import ShapeSpec
 from ...layers.weight_init import c2_msra_fill
 from .backbone import BACKBONE_REGISTRY, Backbone
@@ -28,6 +28,7 @@ class TinyBackbone(Backbone):
     the inputs are already standardised by ``MODEL.PIXEL_MEAN``/``PIXEL_STD``.
     """
 
+    @configurable  # TinyBackbone(cfg, input_shape) and TinyBackbone(in_channels=3) both work
     def __init__(self, *, in_channels: int, out_channels: int = 32) -> None:
         """
         Args:
