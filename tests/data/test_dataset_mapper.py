@@ -125,3 +125,44 @@ def test_mapper_and_dataset_pickle_for_spawned_workers(dicts):
     restored = pickle.loads(pickle.dumps(dataset))
     out = next(iter(restored))
     assert min(out["image"].shape[1:]) == 20
+
+
+@pytest.mark.parametrize("arg", ["use_instance_mask", "use_keypoint", "recompute_boxes"])
+def test_masks_and_keypoints_are_refused_clearly(arg):
+    with pytest.raises(NotImplementedError, match=f"{arg}=True.*boxes only"):
+        DatasetMapper(True, augmentations=[], image_format="BGR", **{arg: True})
+    cfg = _cfg()
+    cfg.MODEL.MASK_ON = True
+    with pytest.raises(NotImplementedError, match="use_instance_mask"):
+        DatasetMapper(cfg, True)
+
+
+def test_cfg_forms_fill_detectron2_attributes():
+    mapper = DatasetMapper(_cfg(), is_train=False)
+    assert mapper.is_train is False and mapper.image_format == "BGR"
+    assert not mapper.use_instance_mask and not mapper.use_keypoint
+    assert mapper.proposal_topk is None and mapper.instance_mask_format == "polygon"
+    assert DatasetMapper.from_config(_cfg())["is_train"] is True
+
+
+def test_segmentation_and_keypoints_in_the_dict_are_ignored(dicts):
+    d = copy.deepcopy(dicts[0])
+    d["annotations"][0]["segmentation"] = [[5, 2, 15, 2, 15, 12]]
+    d["annotations"][0]["keypoints"] = [6, 3, 2]
+    out = DatasetMapper(_cfg(min_size=30), True)(d)
+    assert set(out["instances"].get_fields()) == {"gt_boxes", "gt_classes"}
+
+
+def test_precomputed_proposals_become_instances(dicts):
+    cfg = _cfg(min_size=60)
+    cfg.MODEL.LOAD_PROPOSALS = True
+    cfg.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST = 1
+    d = dict(
+        dicts[0],
+        proposal_boxes=np.array([[0.0, 0, 10, 10], [5, 5, 20, 20]]),
+        proposal_objectness_logits=np.array([2.0, 1.0]),
+        proposal_bbox_mode=0,
+    )
+    out = DatasetMapper(cfg, is_train=False)(d)
+    assert out["proposals"].proposal_boxes.tensor.tolist() == [[0, 0, 20, 20]]  # x2, top 1
+    assert "proposal_boxes" not in out
