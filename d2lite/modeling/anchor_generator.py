@@ -14,20 +14,22 @@ import torch
 from fvcore.common.registry import Registry
 from torch import Tensor, nn
 
-from ..config import CfgNode
+from ..config import CfgNode, configurable
 from ..layers import ShapeSpec
 from ..structures import Boxes
+from ..utils.unsupported import unsupported_class
 
 __all__ = [
     "ANCHOR_GENERATOR_REGISTRY",
     "BufferList",
     "DefaultAnchorGenerator",
+    "RotatedAnchorGenerator",
     "build_anchor_generator",
 ]
 
 ANCHOR_GENERATOR_REGISTRY = Registry("ANCHOR_GENERATOR")
 ANCHOR_GENERATOR_REGISTRY.__doc__ = """
-Registry for anchor generators: called as ``cls(**cls.from_config(cfg, input_shape))`` with
+Registry for anchor generators: a registered object is called as ``obj(cfg, input_shape)`` with
 ``input_shape`` the list of ShapeSpec of the features the anchors are for.
 """
 
@@ -90,6 +92,7 @@ class DefaultAnchorGenerator(nn.Module):
 
     box_dim: int = 4
 
+    @configurable
     def __init__(
         self,
         *,
@@ -177,7 +180,11 @@ class DefaultAnchorGenerator(nn.Module):
         return [Boxes(a) for a in anchors]
 
 
+RotatedAnchorGenerator = ANCHOR_GENERATOR_REGISTRY.register(
+    unsupported_class("RotatedAnchorGenerator", "rotated anchors", __name__, bases=(nn.Module,))
+)
+
+
 def build_anchor_generator(cfg: CfgNode, input_shape: list[ShapeSpec]) -> nn.Module:
     """Builds ``cfg.MODEL.ANCHOR_GENERATOR.NAME`` for the features described by ``input_shape``."""
-    cls = ANCHOR_GENERATOR_REGISTRY.get(cfg.MODEL.ANCHOR_GENERATOR.NAME)
-    return cls(**cls.from_config(cfg, input_shape))
+    return ANCHOR_GENERATOR_REGISTRY.get(cfg.MODEL.ANCHOR_GENERATOR.NAME)(cfg, input_shape)

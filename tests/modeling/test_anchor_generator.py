@@ -61,3 +61,14 @@ def test_from_config_broadcasts_and_validates():
         DefaultAnchorGenerator(sizes=[[1], [2]], aspect_ratios=[[1.0]], strides=[4, 8, 16])
     with pytest.raises(ValueError, match="offset"):
         DefaultAnchorGenerator(sizes=[[1]], aspect_ratios=[[1.0]], strides=[4], offset=1.0)
+
+
+def test_constructed_from_cfg_like_detectron2():
+    cfg = get_cfg()
+    cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[32, 64]]
+    cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[0.5, 1.0]]
+    gen = DefaultAnchorGenerator(cfg, [ShapeSpec(stride=4), ShapeSpec(stride=8)])
+    assert gen.strides == [4, 8] and gen.num_anchors == [4, 4] and gen.offset == 0.0
+    shifted = DefaultAnchorGenerator(cfg, [ShapeSpec(stride=4)], offset=0.5)  # kwarg wins
+    a, b = gen([torch.zeros(1, 1, 1, 1)])[0], shifted([torch.zeros(1, 1, 1, 1)])[0]
+    torch.testing.assert_close(b.tensor - a.tensor, torch.full((4, 4), 2.0))

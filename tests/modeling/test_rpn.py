@@ -2,15 +2,21 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
-from d2lite.config import get_cfg
+from d2lite.config import configurable, get_cfg
 from d2lite.layers import ShapeSpec
 from d2lite.modeling.proposal_generator import (
     RPN,
+    RPN_HEAD_REGISTRY,
     StandardRPNHead,
     add_ground_truth_to_proposals,
     build_proposal_generator,
+    build_rpn_head,
     find_top_rpn_proposals,
+)
+from d2lite.modeling.proposal_generator.proposal_utils import (
+    add_ground_truth_to_proposals_single_image,
 )
 from d2lite.structures import Boxes, ImageList, Instances
 from d2lite.utils.events import EventStorage
@@ -154,3 +160,115 @@ def test_anchor_boundary_thresh_ignores_anchors_outside_the_image():
     inside = Boxes.cat(anchors).inside_box((64, 64), 0)
     assert (labels[0][~inside] == -1).all()
     assert (labels[0][inside] >= 0).any()
+
+
+_SHAPES = {"p2": ShapeSpec(channels=8, stride=4), "p3": ShapeSpec(channels=8, stride=8)}
+
+
+def test_rpn_and_head_built_from_cfg_like_detectron2():
+    cfg = _tiny_cfg()
+    rpn = RPN(cfg, _SHAPES)
+    assert rpn.in_features == ["p2", "p3"] and rpn.post_nms_topk == {True: 100, False: 50}
+    assert RPN(cfg, _SHAPES, nms_thresh=0.3).nms_thresh == 0.3  # an explicit kwarg wins
+    head = StandardRPNHead(cfg, list(_SHAPES.values()))
+    assert head.conv.in_channels == 8 and head.objectness_logits.out_channels == 3
+    by_hand = RPN(
+        in_features=["p2"],
+        head=StandardRPNHead(in_channels=8, num_anchors=1),
+        anchor_generator=rpn.anchor_generator,
+        anchor_matcher=rpn.anchor_matcher,
+        box2box_transform=rpn.box2box_transform,
+        batch_size_per_image=16,
+        positive_fraction=0.5,
+        pre_nms_topk=(10, 10),
+        post_nms_topk=(5, 5),
+    )
+    assert by_hand.batch_size_per_image == 16 and by_hand.nms_thresh == 0.7
+
+
+@RPN_HEAD_REGISTRY.register()
+class OldStyleRPNHead(StandardRPNHead):
+    """A Detectron2-era user head: ``__init__(cfg, input_shape)`` passed up unchanged."""
+
+    def __init__(self, cfg, input_shape):
+        super().__init__(cfg, input_shape)
+        self.num_levels = len(input_shape)
+
+
+@RPN_HEAD_REGISTRY.register()
+class ConfigurableRPNHead(nn.Module):
+    """A user head with its own ``@configurable`` constructor and ``from_config``."""
+
+    @configurable
+    def __init__(self, *, in_channels: int, num_anchors: int):
+        super().__init__()
+        self.objectness_logits = nn.Conv2d(in_channels, num_anchors, 1)
+        self.anchor_deltas = nn.Conv2d(in_channels, num_anchors * 4, 1)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        num_anchors = len(cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS[0])
+        return {"in_channels": input_shape[0].channels, "num_anchors": num_anchors}
+
+    def forward(self, features):
+        logits = [self.objectness_logits(x) for x in features]
+        return logits, [self.anchor_deltas(x) for x in features]
+
+
+@pytest.mark.parametrize("head_name", ["OldStyleRPNHead", "ConfigurableRPNHead"])
+def test_build_rpn_head_takes_both_styles_of_user_head(head_name):
+    torch.manual_seed(0)
+    cfg = _tiny_cfg()
+    cfg.MODEL.RPN.HEAD_NAME = head_name
+    rpn = build_proposal_generator(cfg, _SHAPES)
+    assert type(rpn.rpn_head).__name__ == head_name
+    assert build_rpn_head(cfg, list(_SHAPES.values())).objectness_logits.out_channels == 3
+    images = ImageList(torch.zeros(1, 3, 64, 64), [(64, 64)])
+    features = {"p2": torch.randn(1, 8, 16, 16), "p3": torch.randn(1, 8, 8, 8)}
+    _, losses = rpn.train()(images, features, [_gt((64, 64), [[8, 8, 40, 40]])])
+    assert set(losses) == {"loss_rpn_cls", "loss_rpn_loc"}
+    if head_name == "OldStyleRPNHead":
+        assert rpn.rpn_head.num_levels == 2
+
+
+def test_add_ground_truth_keeps_the_proposals_fields():
+    props = Instances((20, 20))
+    props.proposal_boxes = Boxes(torch.tensor([[0.0, 0, 5, 5]]))
+    props.objectness_logits = torch.tensor([0.3])
+    props.custom = torch.tensor([7])
+    gt = _gt((20, 20), [[1, 1, 8, 8]])
+    # The proposals carry a field the ground truth lacks: Detectron2 asserts.
+    with pytest.raises(AssertionError, match="'custom'"):
+        add_ground_truth_to_proposals([gt], [props])
+    with pytest.raises(AssertionError, match="'custom'"):
+        add_ground_truth_to_proposals([gt.gt_boxes], [props])
+    gt.custom = torch.tensor([9])
+    out = add_ground_truth_to_proposals([gt], [props])[0]
+    assert out.custom.tolist() == [7, 9]
+    # Ground-truth fields the proposals lack (gt_boxes, gt_classes) are dropped.
+    assert set(out.get_fields()) == {"proposal_boxes", "objectness_logits", "custom"}
+    with pytest.raises(ValueError, match="2 ground-truth lists for 1 images"):
+        add_ground_truth_to_proposals([gt, gt], [props])
+
+
+def test_add_ground_truth_single_image_from_boxes():
+    props = Instances((20, 20))
+    props.proposal_boxes = Boxes(torch.zeros(0, 4))
+    props.objectness_logits = torch.zeros(0)
+    out = add_ground_truth_to_proposals_single_image(Boxes(torch.tensor([[1.0, 1, 4, 4]])), props)
+    assert len(out) == 1 and out.image_size == (20, 20)
+    assert out.objectness_logits.item() == pytest.approx(math.log(1e10), rel=1e-3)
+
+
+def test_find_top_rpn_proposals_drops_infinite_logits_at_test_time():
+    torch.manual_seed(0)
+    boxes = torch.rand(3, 27, 4) * 5
+    boxes[..., 2:] += 5  # x1 > x0 and y1 > y0
+    logits = torch.rand(3, 27)
+    logits[1, 3:5] = float("inf")
+    logits[0, 0] = float("nan")
+    out = find_top_rpn_proposals([boxes], [logits], [(10, 10)] * 3, 0.5, 1000, 1000, 0, False)
+    assert all(torch.isfinite(p.objectness_logits).all() for p in out)
+    assert len(out) == 3 and 0 < len(out[1]) <= 25
+    with pytest.raises(FloatingPointError):
+        find_top_rpn_proposals([boxes], [logits], [(10, 10)] * 3, 0.5, 1000, 1000, 0, True)

@@ -11,8 +11,8 @@ __all__ = ["PROPOSAL_GENERATOR_REGISTRY", "build_proposal_generator"]
 
 PROPOSAL_GENERATOR_REGISTRY = Registry("PROPOSAL_GENERATOR")
 PROPOSAL_GENERATOR_REGISTRY.__doc__ = """
-Registry for proposal generators: called as ``cls(**cls.from_config(cfg, input_shape))`` (or
-``obj(cfg, input_shape)`` without ``from_config``), ``input_shape`` the backbone output shapes.
+Registry for proposal generators: a registered object is called as ``obj(cfg, input_shape)``,
+``input_shape`` the backbone output shapes.
 """
 
 
@@ -22,7 +22,4 @@ def build_proposal_generator(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) ->
     name = cfg.MODEL.PROPOSAL_GENERATOR.NAME
     if name == "PrecomputedProposals":
         return None
-    obj = PROPOSAL_GENERATOR_REGISTRY.get(name)
-    if hasattr(obj, "from_config"):
-        return obj(**obj.from_config(cfg, input_shape))
-    return obj(cfg, input_shape)
+    return PROPOSAL_GENERATOR_REGISTRY.get(name)(cfg, input_shape)

@@ -13,7 +13,11 @@ from torch import Tensor
 from ...layers import batched_nms
 from ...structures import Boxes, Instances
 
-__all__ = ["find_top_rpn_proposals", "add_ground_truth_to_proposals"]
+__all__ = [
+    "add_ground_truth_to_proposals",
+    "add_ground_truth_to_proposals_single_image",
+    "find_top_rpn_proposals",
+]
 
 
 def _topk_per_level(
@@ -98,27 +102,37 @@ def add_ground_truth_to_proposals(
     perfect proposals from the first iteration on.
 
     Args:
-        gt (list[Instances] | list[Boxes]): per image, Instances with ``gt_boxes`` or Boxes.
-        proposals (list[Instances]): per image, proposals with ``proposal_boxes`` and
-            ``objectness_logits``.
+        gt (list[Instances] | list[Boxes]): per image, Instances with ``gt_boxes`` (and any
+            other fields) or Boxes.
+        proposals (list[Instances]): per image, proposals with ``proposal_boxes``,
+            ``objectness_logits`` and maybe other fields, which ``gt`` must have too.
 
     Returns:
-        list[Instances]: the proposals followed by the ground truth, with the same two fields.
+        list[Instances]: the proposals followed by the ground truth, with the proposals' fields.
     """
-    assert len(gt) == len(proposals), f"{len(gt)} ground-truth lists for {len(proposals)} images"
-    return [_add_gt_single_image(gt_i, proposals_i) for gt_i, proposals_i in zip(gt, proposals)]
+    assert gt is not None, "add_ground_truth_to_proposals needs the ground truth"
+    if len(gt) != len(proposals):
+        raise ValueError(f"{len(gt)} ground-truth lists for {len(proposals)} images")
+    return [add_ground_truth_to_proposals_single_image(g, p) for g, p in zip(gt, proposals)]
 
 
-def _add_gt_single_image(gt: Instances | Boxes, proposals: Instances) -> Instances:
-    gt_boxes = gt if isinstance(gt, Boxes) else gt.gt_boxes
+def add_ground_truth_to_proposals_single_image(
+    gt: Instances | Boxes, proposals: Instances
+) -> Instances:
+    """:func:`add_ground_truth_to_proposals` for one image.
+
+    Each GT box becomes a proposal with an objectness logit of about 23 (probability 1 - 1e-10).
+    Every field of ``proposals`` besides the two it needs is taken from the GT field of that
+    name (an ``AssertionError`` if ``gt`` lacks it); GT fields the proposals lack are dropped.
+    """
+    if isinstance(gt, Boxes):
+        gt = Instances(proposals.image_size, gt_boxes=gt)
     device = proposals.objectness_logits.device
-    # The logit of a probability just below 1: GT boxes rank as the most confident proposals.
     gt_logit_value = math.log((1.0 - 1e-10) / (1 - (1.0 - 1e-10)))
-    gt_logits = torch.full((len(gt_boxes),), gt_logit_value, device=device)
-    gt_proposal = Instances(proposals.image_size)
-    gt_proposal.proposal_boxes = gt_boxes.to(device)
-    gt_proposal.objectness_logits = gt_logits
-    extra = set(proposals.get_fields()) - {"proposal_boxes", "objectness_logits"}
-    if extra:
-        raise ValueError(f"Cannot add ground truth to proposals with extra fields {sorted(extra)}")
+    gt_proposal = Instances(proposals.image_size, **gt.get_fields())
+    gt_proposal.proposal_boxes = gt.gt_boxes.to(device)
+    gt_proposal.objectness_logits = torch.full((len(gt),), gt_logit_value, device=device)
+    for name in proposals.get_fields():
+        assert gt_proposal.has(name), f"Proposals have the field '{name}' but the ground truth not"
+    # Instances.cat keeps the fields of its first element: the proposals'.
     return Instances.cat([proposals, gt_proposal])

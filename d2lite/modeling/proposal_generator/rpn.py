@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from fvcore.common.registry import Registry
 from torch import Tensor, nn
 
-from ...config import CfgNode
+from ...config import CfgNode, configurable
 from ...layers import ShapeSpec
 from ...structures import Boxes, ImageList, Instances, pairwise_iou
 from ...utils.events import event_storage_or_none
+from ...utils.unsupported import unsupported_class
 from ..anchor_generator import build_anchor_generator
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
 from ..matcher import Matcher
@@ -21,19 +22,18 @@ from ..sampling import subsample_labels
 from .build import PROPOSAL_GENERATOR_REGISTRY
 from .proposal_utils import find_top_rpn_proposals
 
-__all__ = ["RPN_HEAD_REGISTRY", "StandardRPNHead", "RPN", "build_rpn_head"]
+__all__ = ["RPN_HEAD_REGISTRY", "StandardRPNHead", "RPN", "RRPN", "build_rpn_head"]
 
 RPN_HEAD_REGISTRY = Registry("RPN_HEAD")
 RPN_HEAD_REGISTRY.__doc__ = """
-Registry for RPN heads: called as ``cls(**cls.from_config(cfg, input_shape))`` with
+Registry for RPN heads: a registered object is called as ``obj(cfg, input_shape)`` with
 ``input_shape`` the list of ShapeSpec of the RPN's input features.
 """
 
 
 def build_rpn_head(cfg: CfgNode, input_shape: list[ShapeSpec]) -> nn.Module:
     """Builds ``cfg.MODEL.RPN.HEAD_NAME``."""
-    cls = RPN_HEAD_REGISTRY.get(cfg.MODEL.RPN.HEAD_NAME)
-    return cls(**cls.from_config(cfg, input_shape))
+    return RPN_HEAD_REGISTRY.get(cfg.MODEL.RPN.HEAD_NAME)(cfg, input_shape)
 
 
 @RPN_HEAD_REGISTRY.register()
@@ -41,6 +41,7 @@ class StandardRPNHead(nn.Module):
     """Shared 3x3 conv(s) + ReLU, then two 1x1 convs: A objectness logits and A*B box deltas
     per location. The same weights run on every feature level."""
 
+    @configurable
     def __init__(
         self, *, in_channels: int, num_anchors: int, box_dim: int = 4, conv_dims: list[int] = (-1,)
     ) -> None:
@@ -121,6 +122,7 @@ class StandardRPNHead(nn.Module):
 class RPN(nn.Module):
     """The Region Proposal Network of Faster R-CNN, over one or several feature maps."""
 
+    @configurable
     def __init__(
         self,
         *,
@@ -386,3 +388,8 @@ class RPN(nn.Module):
             )
             proposals.append(proposals_i.view(num_images, -1, box_dim))
         return proposals
+
+
+RRPN = PROPOSAL_GENERATOR_REGISTRY.register(
+    unsupported_class("RRPN", "rotated proposals", __name__, bases=(nn.Module,))
+)
