@@ -9,6 +9,7 @@ from .build import (
     build_detection_test_loader,
     build_detection_train_loader,
     get_detection_dataset_dicts,
+    load_proposals_into_dataset,
     print_instances_class_histogram,
     trivial_batch_collator,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "build_detection_train_loader",
     "build_detection_test_loader",
     "get_detection_dataset_dicts",
+    "load_proposals_into_dataset",
     "print_instances_class_histogram",
     "trivial_batch_collator",
     "datasets",

@@ -2,121 +2,55 @@
 
 Training: dataset dicts -> ``MapDataset`` (mapper) -> infinite sampler -> workers ->
 aspect-ratio grouped ``list[dict]`` batches. Test: one image per batch, each exactly once.
+Both builders take a config (``build_detection_train_loader(cfg)``) or explicit arguments
+(``build_detection_train_loader(dataset, mapper=..., total_batch_size=...)``); see
+``d2lite.config.configurable``.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import operator
 import random
-from collections import Counter
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.utils.data as torchdata
 
-from ..config import CfgNode
-from .catalog import DatasetCatalog, MetadataCatalog
+from ..config import CfgNode, configurable
+from ..utils import comm
 from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset, ToIterableDataset
 from .dataset_mapper import DatasetMapper
-from .detection_utils import check_metadata_consistency
-from .samplers import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
+from .dataset_dicts import (
+    filter_images_with_few_keypoints,
+    filter_images_with_only_crowd_annotations,
+    get_detection_dataset_dicts,
+    load_proposals_into_dataset,
+    print_instances_class_histogram,
+)
+from .samplers import (
+    InferenceSampler,
+    RandomSubsetTrainingSampler,
+    RepeatFactorTrainingSampler,
+    TrainingSampler,
+)
 
 __all__ = [
     "build_batch_data_loader",
     "build_detection_train_loader",
     "build_detection_test_loader",
+    "filter_images_with_few_keypoints",
+    "filter_images_with_only_crowd_annotations",
     "get_detection_dataset_dicts",
+    "load_proposals_into_dataset",
     "print_instances_class_histogram",
     "trivial_batch_collator",
     "worker_init_reset_seed",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def filter_images_with_only_crowd_annotations(
-    dataset_dicts: list[dict], dataset_names: Sequence[str]
-) -> list[dict]:
-    """Keep the images that have at least one non-crowd annotation (training needs a target)."""
-    num_before = len(dataset_dicts)
-    kept = [
-        d for d in dataset_dicts if any(a.get("iscrowd", 0) == 0 for a in d.get("annotations", []))
-    ]
-    logger.info(
-        f"Removed {num_before - len(kept)} images with no usable annotations from "
-        f"{', '.join(dataset_names)}. {len(kept)} images left."
-    )
-    return kept
-
-
-def print_instances_class_histogram(dataset_dicts: list[dict], class_names: Sequence[str]) -> None:
-    """Log how many (non-crowd) instances each class has."""
-    counts = Counter(
-        a["category_id"]
-        for d in dataset_dicts
-        for a in d.get("annotations", [])
-        if not a.get("iscrowd", 0)
-    )
-    width = max([len(str(n)) for n in class_names] + [8])
-    lines = [f"{'category':<{width}} | #instances"]
-    for i, name in enumerate(class_names):
-        lines.append(f"{str(name):<{width}} | {counts.get(i, 0)}")
-    lines.append(f"{'total':<{width}} | {sum(counts.values())}")
-    logger.info("Distribution of instances among all categories:\n" + "\n".join(lines))
-
-
-def get_detection_dataset_dicts(
-    names: str | Sequence[str],
-    filter_empty: bool = True,
-    min_keypoints: int = 0,
-    proposal_files: Sequence[str] | None = None,
-    check_consistency: bool = True,
-) -> list[dict]:
-    """Load and concatenate registered datasets.
-
-    Args:
-        names (str | Sequence[str]): registered dataset name(s).
-        filter_empty (bool): drop images without non-crowd annotations. Defaults to True.
-        min_keypoints (int): must be 0: d2lite has no keypoints (kept for Detectron2's
-            signature). Defaults to 0.
-        proposal_files (Sequence[str] | None): precomputed proposals; not supported by d2lite
-            (they are pickles), so only None or empty is accepted. Defaults to None.
-        check_consistency (bool): check that the datasets share ``thing_classes``.
-            Defaults to True.
-
-    Raises:
-        KeyError: a name is not registered.
-        ValueError: a dataset is empty, or nothing is left after filtering.
-    """
-    if isinstance(names, str):
-        names = [names]
-    if len(names) == 0:
-        raise ValueError("get_detection_dataset_dicts needs at least one dataset name")
-    if min_keypoints > 0:
-        raise ValueError("d2lite detects boxes only; min_keypoints must be 0")
-    if proposal_files:
-        raise ValueError("d2lite does not load precomputed proposals (DATASETS.PROPOSAL_FILES_*)")
-    per_dataset = [DatasetCatalog.get(name) for name in names]
-    for name, dicts in zip(names, per_dataset):
-        if len(dicts) == 0:
-            raise ValueError(f"Dataset '{name}' is empty!")
-    dataset_dicts = list(itertools.chain.from_iterable(per_dataset))
-    has_instances = "annotations" in dataset_dicts[0]
-    if filter_empty and has_instances:
-        dataset_dicts = filter_images_with_only_crowd_annotations(dataset_dicts, names)
-    if check_consistency and has_instances:
-        class_names = MetadataCatalog.get(names[0]).get("thing_classes")
-        if class_names is not None:
-            check_metadata_consistency("thing_classes", names)
-            print_instances_class_histogram(dataset_dicts, class_names)
-    if len(dataset_dicts) == 0:
-        raise ValueError(f"No valid data found in {', '.join(names)} (all images filtered out).")
-    return dataset_dicts
 
 
 def trivial_batch_collator(batch: list) -> list:
@@ -144,55 +78,85 @@ def worker_init_reset_seed(worker_id: int) -> None:
     _seed_worker(worker_id)
 
 
-def _rank_and_world_size() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+def _per_process_batch_size(total_batch_size: int | None, single_gpu_batch_size: int | None) -> int:
+    if single_gpu_batch_size:
+        if total_batch_size:
+            raise ValueError("Give total_batch_size or single_gpu_batch_size, not both.")
+        return single_gpu_batch_size
+    world_size = comm.get_world_size()
+    if not total_batch_size or total_batch_size <= 0 or total_batch_size % world_size != 0:
+        raise ValueError(
+            f"Total batch size ({total_batch_size}) must be a positive multiple of the number "
+            f"of processes ({world_size})."
+        )
+    return total_batch_size // world_size
 
 
 def build_batch_data_loader(
     dataset: torchdata.Dataset,
     sampler: torchdata.Sampler | None,
-    total_batch_size: int,
+    total_batch_size: int | None,
     *,
     aspect_ratio_grouping: bool = False,
     num_workers: int = 0,
     collate_fn: Callable[[list], Any] | None = None,
     drop_last: bool = True,
+    single_gpu_batch_size: int | None = None,
+    prefetch_factor: int = 2,
+    persistent_workers: bool = False,
+    pin_memory: bool = False,
+    seed: int | None = None,
+    **kwargs: Any,
 ) -> Any:
-    """Batch a (mapped) dataset for training.
+    """Batch a (mapped) dataset into ``list`` batches, for training or inference.
 
     Args:
         dataset (Dataset): map-style (then ``sampler`` is required) or iterable dataset.
         sampler (Sampler | None): the index sampler; None for an iterable dataset.
-        total_batch_size (int): images per step over all processes.
-        aspect_ratio_grouping (bool): batch landscape and portrait images separately.
-            Defaults to False.
+        total_batch_size (int | None): images per step over all processes.
+        aspect_ratio_grouping (bool): batch landscape and portrait images separately (needs
+            ``drop_last``). Defaults to False.
         num_workers (int): ``DataLoader`` worker processes. Defaults to 0.
-        collate_fn (Callable | None): applied to each ``list[dict]`` batch. Defaults to None.
-        drop_last (bool): drop the last incomplete batch (finite datasets only). Defaults to True.
+        collate_fn (Callable | None): applied to each ``list`` batch. Defaults to None.
+        drop_last (bool): drop the last incomplete batch of a finite dataset. Defaults to True.
+        single_gpu_batch_size (int | None): images per process, instead of
+            ``total_batch_size``. Defaults to None.
+        prefetch_factor (int): batches each worker loads ahead. Defaults to 2.
+        persistent_workers (bool): keep the workers between passes. Defaults to False.
+        pin_memory (bool): see ``DataLoader``. Defaults to False.
+        seed (int | None): seeds the workers' RNGs, for reproducible augmentation. Defaults
+            to None (the sampler's seed when it has one).
+        **kwargs: passed to ``DataLoader``.
 
     Returns:
-        An iterable of batches (``list[dict]`` unless ``collate_fn`` says otherwise).
+        An iterable of batches (``list`` unless ``collate_fn`` says otherwise).
     """
-    rank, world_size = _rank_and_world_size()
-    if total_batch_size <= 0 or total_batch_size % world_size != 0:
-        raise ValueError(
-            f"Total batch size ({total_batch_size}) must be a positive multiple of the number "
-            f"of processes ({world_size})."
-        )
-    batch_size = total_batch_size // world_size
-    base_seed = getattr(sampler, "seed", None)
+    batch_size = _per_process_batch_size(total_batch_size, single_gpu_batch_size)
+    logger.info(f"Making a batched data loader with batch_size={batch_size}")
     if isinstance(dataset, torchdata.IterableDataset):
-        assert sampler is None, "An iterable dataset does not take a sampler"
+        assert sampler is None, "sampler must be None if dataset is an IterableDataset"
     else:
-        dataset = ToIterableDataset(dataset, sampler)
+        # Grouped loaders batch after the workers, so a chunk of 1 keeps the sampler's order;
+        # otherwise each worker fills whole batches, so only the very last one can be short.
+        chunk = 1 if aspect_ratio_grouping else batch_size
+        dataset = ToIterableDataset(dataset, sampler, shard_chunk_size=chunk)
+    base_seed = seed if seed is not None else getattr(sampler, "seed", None)
+    generator = None
+    if seed is not None:
+        generator = torch.Generator()
+        generator.manual_seed(seed)
     loader_kwargs = dict(
         num_workers=num_workers,
-        worker_init_fn=functools.partial(_seed_worker, base_seed=base_seed, rank=rank),
-        persistent_workers=num_workers > 0,
+        worker_init_fn=functools.partial(_seed_worker, base_seed=base_seed, rank=comm.get_rank()),
+        prefetch_factor=prefetch_factor if num_workers > 0 else None,
+        persistent_workers=persistent_workers and num_workers > 0,
+        pin_memory=pin_memory,
+        generator=generator,
+        **kwargs,
     )
     if aspect_ratio_grouping:
+        assert drop_last, "Aspect ratio grouping drops incomplete batches: it needs drop_last"
+        # batch_size=1 + itemgetter(0): the workers hand over single mapped dicts.
         loader = torchdata.DataLoader(dataset, collate_fn=operator.itemgetter(0), **loader_kwargs)
         loader = AspectRatioGroupedDataset(loader, batch_size)
         return loader if collate_fn is None else MapDataset(loader, collate_fn)
@@ -205,137 +169,222 @@ def build_batch_data_loader(
     )
 
 
-def _train_sampler_from_config(cfg: CfgNode, dataset: list[dict]) -> torchdata.Sampler:
+def _cfg_seed(cfg: CfgNode) -> int | None:
+    # Detectron2 passes cfg.SEED as is; a negative SEED means "random" in d2lite's config, so
+    # it leaves the sampler to draw a shared seed instead of fixing every run's order at -1.
+    return cfg.SEED if cfg.SEED >= 0 else None
+
+
+def _dataloader_key(cfg: CfgNode, key: str) -> Any:
+    if key not in cfg.DATALOADER:
+        raise ValueError(
+            f"cfg.DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r} needs "
+            f"cfg.DATALOADER.{key}; set it in the config"
+        )
+    return cfg.DATALOADER[key]
+
+
+def _weighted_sampler(cfg: CfgNode, balance_categories: bool) -> RepeatFactorTrainingSampler:
+    """Repeat each dataset of ``DATASETS.TRAIN`` by its ``DATASETS.TRAIN_REPEAT_FACTOR``."""
+    if "TRAIN_REPEAT_FACTOR" not in cfg.DATASETS:
+        raise ValueError("Weighted training samplers need cfg.DATASETS.TRAIN_REPEAT_FACTOR")
+    weights = {name: float(w) for name, w in cfg.DATASETS.TRAIN_REPEAT_FACTOR}
+    unknown = set(weights) - set(cfg.DATASETS.TRAIN)
+    if unknown:
+        raise ValueError(f"DATASETS.TRAIN_REPEAT_FACTOR names datasets not in TRAIN: {unknown}")
+    # Loaded one by one, in TRAIN order, so the factors line up with the concatenated dataset.
+    per_dataset = [
+        get_detection_dataset_dicts([name], filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+        for name in cfg.DATASETS.TRAIN
+    ]
+    factors = torch.tensor(
+        [weights.get(name, 1.0) for name, d in zip(cfg.DATASETS.TRAIN, per_dataset) for _ in d]
+    )
+    if balance_categories:
+        by_category = torch.cat(
+            [
+                RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
+                    d, cfg.DATALOADER.REPEAT_THRESHOLD, sqrt=cfg.DATALOADER.REPEAT_SQRT
+                )
+                for d in per_dataset
+            ]
+        )
+        factors = factors * by_category
+        factors = factors / factors.min()
+    logger.info(f"Dataset repeat factors: {weights}")
+    return RepeatFactorTrainingSampler(factors, seed=_cfg_seed(cfg))
+
+
+def _train_sampler_from_config(cfg: CfgNode, dataset: Sequence) -> torchdata.Sampler:
+    """The sampler named by ``cfg.DATALOADER.SAMPLER_TRAIN``."""
     name = cfg.DATALOADER.SAMPLER_TRAIN
     logger.info(f"Using training sampler {name}")
     if name == "TrainingSampler":
-        return TrainingSampler(len(dataset))
+        return TrainingSampler(len(dataset), seed=_cfg_seed(cfg))
     if name == "RepeatFactorTrainingSampler":
         factors = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
             dataset, cfg.DATALOADER.REPEAT_THRESHOLD, sqrt=cfg.DATALOADER.REPEAT_SQRT
         )
-        return RepeatFactorTrainingSampler(factors)
+        return RepeatFactorTrainingSampler(factors, seed=_cfg_seed(cfg))
+    if name == "RandomSubsetTrainingSampler":
+        ratio = _dataloader_key(cfg, "RANDOM_SUBSET_RATIO")
+        return RandomSubsetTrainingSampler(len(dataset), ratio, seed_shuffle=_cfg_seed(cfg))
+    if name in ("WeightedTrainingSampler", "WeightedCategoryTrainingSampler"):
+        return _weighted_sampler(cfg, balance_categories=name == "WeightedCategoryTrainingSampler")
     raise ValueError(
-        f"Unknown training sampler cfg.DATALOADER.SAMPLER_TRAIN={name!r}; expected "
-        f"'TrainingSampler' or 'RepeatFactorTrainingSampler'"
+        f"Unknown training sampler cfg.DATALOADER.SAMPLER_TRAIN={name!r}; expected one of "
+        "TrainingSampler, RepeatFactorTrainingSampler, RandomSubsetTrainingSampler, "
+        "WeightedTrainingSampler, WeightedCategoryTrainingSampler"
     )
 
 
-def build_detection_train_loader(
-    cfg: CfgNode | list | torchdata.Dataset | None = None,
+def _train_loader_from_config(
+    cfg: CfgNode,
     mapper: Callable[[dict], Any] | None = None,
     *,
+    dataset: Sequence | torchdata.Dataset | None = None,
     sampler: torchdata.Sampler | None = None,
-    dataset: list | torchdata.Dataset | None = None,
-    total_batch_size: int | None = None,
-    aspect_ratio_grouping: bool | None = None,
-    num_workers: int | None = None,
-    collate_fn: Callable[[list], Any] | None = None,
-) -> Any:
-    """Build the infinite training loader, from a config and/or explicit arguments.
+) -> dict[str, Any]:
+    if dataset is None:
+        if not cfg.DATASETS.TRAIN:
+            raise ValueError("cfg.DATASETS.TRAIN is empty: name a registered dataset there")
+        dataset = get_detection_dataset_dicts(
+            cfg.DATASETS.TRAIN,
+            filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
+            min_keypoints=(
+                cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if cfg.MODEL.KEYPOINT_ON else 0
+            ),
+            proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None,
+        )
+    if mapper is None:
+        mapper = DatasetMapper(cfg, True)
+    if sampler is None and not isinstance(dataset, torchdata.IterableDataset):
+        sampler = _train_sampler_from_config(cfg, dataset)
+    return {
+        "dataset": dataset,
+        "sampler": sampler,
+        "mapper": mapper,
+        "total_batch_size": cfg.SOLVER.IMS_PER_BATCH,
+        "aspect_ratio_grouping": cfg.DATALOADER.ASPECT_RATIO_GROUPING,
+        "num_workers": cfg.DATALOADER.NUM_WORKERS,
+    }
 
-    Every argument given explicitly overrides the config; without a config, ``dataset``,
-    ``mapper`` and ``total_batch_size`` are required.
+
+@configurable(from_config=_train_loader_from_config)
+def build_detection_train_loader(
+    dataset: Sequence | torchdata.Dataset,
+    *,
+    mapper: Callable[[dict], Any] | None,
+    sampler: torchdata.Sampler | None = None,
+    total_batch_size: int,
+    aspect_ratio_grouping: bool = True,
+    num_workers: int = 0,
+    collate_fn: Callable[[list], Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Build the infinite training loader.
+
+    Called with a config, ``build_detection_train_loader(cfg, mapper=None, *, dataset=None,
+    sampler=None)``, it reads ``DATASETS.TRAIN`` (filtered per
+    ``DATALOADER.FILTER_EMPTY_ANNOTATIONS``), ``DatasetMapper(cfg, True)``, the sampler named by
+    ``DATALOADER.SAMPLER_TRAIN``, ``SOLVER.IMS_PER_BATCH`` and ``DATALOADER.*``; any other
+    keyword given overrides the config.
 
     Args:
-        cfg (CfgNode | list | Dataset | None): the config, or (Detectron2's explicit style)
-            the dataset itself. Defaults to None.
-        mapper (Callable | None): dataset dict -> model input dict, or None to skip the sample.
-            Defaults to None (``DatasetMapper(cfg, True)``).
-        sampler (Sampler | None): defaults to the one named by ``DATALOADER.SAMPLER_TRAIN``,
-            or ``TrainingSampler`` without a config.
-        dataset (list | Dataset | None): defaults to ``DATASETS.TRAIN`` filtered per
-            ``DATALOADER.FILTER_EMPTY_ANNOTATIONS``.
-        total_batch_size (int | None): defaults to ``SOLVER.IMS_PER_BATCH``; each process gets
-            this divided by the world size.
-        aspect_ratio_grouping (bool | None): defaults to ``DATALOADER.ASPECT_RATIO_GROUPING``
-            (True without a config).
-        num_workers (int | None): defaults to ``DATALOADER.NUM_WORKERS`` (0 without a config).
-        collate_fn (Callable | None): applied to each batch. Defaults to None (``list[dict]``).
+        dataset (Sequence | Dataset): dataset dicts, or a map-style or iterable dataset.
+        mapper (Callable | None): dataset dict -> model input, or None to skip the sample;
+            None here means the dataset is already mapped.
+        sampler (Sampler | None): index sampler for a map-style dataset; must be None for an
+            iterable one. Defaults to None (``TrainingSampler``).
+        total_batch_size (int): images per step over all processes; each process gets this
+            divided by the world size.
+        aspect_ratio_grouping (bool): batch landscape and portrait images separately (the
+            mapped elements need ``width`` and ``height``). Defaults to True.
+        num_workers (int): ``DataLoader`` worker processes. Defaults to 0.
+        collate_fn (Callable | None): applied to each batch. Defaults to None (``list``).
+        **kwargs: passed to ``build_batch_data_loader`` (e.g. ``persistent_workers``).
 
     Returns:
         An infinite iterable of batches, each a ``list`` of mapper outputs.
     """
-    if cfg is not None and not isinstance(cfg, CfgNode):
-        dataset, cfg = cfg, None
-    if cfg is not None:
-        if dataset is None:
-            if not cfg.DATASETS.TRAIN:
-                raise ValueError("cfg.DATASETS.TRAIN is empty: name a registered dataset there")
-            dataset = get_detection_dataset_dicts(
-                cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
-            )
-        mapper = DatasetMapper(cfg, True) if mapper is None else mapper
-        if sampler is None and not isinstance(dataset, torchdata.IterableDataset):
-            sampler = _train_sampler_from_config(cfg, dataset)
-        if total_batch_size is None:
-            total_batch_size = cfg.SOLVER.IMS_PER_BATCH
-        if aspect_ratio_grouping is None:
-            aspect_ratio_grouping = cfg.DATALOADER.ASPECT_RATIO_GROUPING
-        num_workers = cfg.DATALOADER.NUM_WORKERS if num_workers is None else num_workers
-    if dataset is None or total_batch_size is None:
-        raise TypeError("build_detection_train_loader needs a cfg, or dataset= + total_batch_size=")
     if isinstance(dataset, list):
         dataset = DatasetFromList(dataset, copy=False)
     if mapper is not None:
         dataset = MapDataset(dataset, mapper)
-    if sampler is None and not isinstance(dataset, torchdata.IterableDataset):
+    if isinstance(dataset, torchdata.IterableDataset):
+        assert sampler is None, "sampler must be None if dataset is an IterableDataset"
+    elif sampler is None:
         sampler = TrainingSampler(len(dataset))
+    assert sampler is None or isinstance(sampler, torchdata.Sampler), f"Not a Sampler: {sampler}"
     return build_batch_data_loader(
         dataset,
         sampler,
         total_batch_size,
-        aspect_ratio_grouping=True if aspect_ratio_grouping is None else aspect_ratio_grouping,
-        num_workers=num_workers or 0,
+        aspect_ratio_grouping=aspect_ratio_grouping,
+        num_workers=num_workers,
         collate_fn=collate_fn,
+        **kwargs,
     )
 
 
+def _test_loader_from_config(
+    cfg: CfgNode, dataset_name: str | Sequence[str], mapper: Callable[[dict], Any] | None = None
+) -> dict[str, Any]:
+    # The names come from the caller, not cfg.DATASETS.TEST: each test set is evaluated alone.
+    names = [dataset_name] if isinstance(dataset_name, str) else list(dataset_name)
+    proposal_files = None
+    if cfg.MODEL.LOAD_PROPOSALS:
+        tests = list(cfg.DATASETS.TEST)
+        missing = [n for n in names if n not in tests]
+        if missing:
+            raise ValueError(f"{missing} not in DATASETS.TEST, so no PROPOSAL_FILES_TEST entry")
+        proposal_files = [cfg.DATASETS.PROPOSAL_FILES_TEST[tests.index(n)] for n in names]
+    dataset = get_detection_dataset_dicts(names, filter_empty=False, proposal_files=proposal_files)
+    iterable = isinstance(dataset, torchdata.IterableDataset)
+    return {
+        "dataset": dataset,
+        "mapper": DatasetMapper(cfg, False) if mapper is None else mapper,
+        "num_workers": cfg.DATALOADER.NUM_WORKERS,
+        "sampler": None if iterable else InferenceSampler(len(dataset)),
+    }
+
+
+@configurable(from_config=_test_loader_from_config)
 def build_detection_test_loader(
-    cfg: CfgNode | list | torchdata.Dataset | None = None,
-    dataset_name: str | Sequence[str] | None = None,
-    mapper: Callable[[dict], Any] | None = None,
+    dataset: Sequence | torchdata.Dataset,
     *,
-    dataset: list | torchdata.Dataset | None = None,
+    mapper: Callable[[dict], Any] | None,
     sampler: torchdata.Sampler | None = None,
     batch_size: int = 1,
-    num_workers: int | None = None,
+    num_workers: int = 0,
     collate_fn: Callable[[list], Any] | None = None,
 ) -> torchdata.DataLoader:
     """Build a finite loader that yields every image once (this process's shard), in order.
 
+    Called with a config, ``build_detection_test_loader(cfg, dataset_name, mapper=None)``, it
+    loads the named dataset(s) unfiltered with ``DatasetMapper(cfg, False)`` and
+    ``DATALOADER.NUM_WORKERS``; other keywords (e.g. ``batch_size``) override.
+
     Args:
-        cfg (CfgNode | list | Dataset | None): the config, or the dataset itself.
-            Defaults to None.
-        dataset_name (str | Sequence[str] | None): registered name(s), used with ``cfg``.
-            Defaults to None.
-        mapper (Callable | None): defaults to ``DatasetMapper(cfg, False)``.
-        dataset (list | Dataset | None): explicit dataset instead of ``dataset_name``.
-            Defaults to None.
-        sampler (Sampler | None): defaults to ``InferenceSampler``.
+        dataset (Sequence | Dataset): dataset dicts, or a map-style or iterable dataset.
+        mapper (Callable | None): dataset dict -> model input; None if already mapped.
+        sampler (Sampler | None): must be None for an iterable dataset. Defaults to None
+            (``InferenceSampler``, which splits the dataset among processes).
         batch_size (int): images per batch. Defaults to 1.
-        num_workers (int | None): defaults to ``DATALOADER.NUM_WORKERS`` (0 without a config).
+        num_workers (int): ``DataLoader`` worker processes. Defaults to 0.
         collate_fn (Callable | None): defaults to ``trivial_batch_collator``.
 
     Returns:
-        DataLoader: yields ``list[dict]`` batches; ``len()`` is the number of batches.
+        DataLoader: yields ``list`` batches; ``len()`` is the number of batches.
     """
-    if cfg is not None and not isinstance(cfg, CfgNode):
-        dataset, cfg = cfg, None
-    if dataset is None:
-        if dataset_name is None:
-            raise TypeError("build_detection_test_loader needs dataset_name or dataset=")
-        dataset = get_detection_dataset_dicts(dataset_name, filter_empty=False)
-    if cfg is not None:
-        mapper = DatasetMapper(cfg, False) if mapper is None else mapper
-        num_workers = cfg.DATALOADER.NUM_WORKERS if num_workers is None else num_workers
     if isinstance(dataset, list):
         dataset = DatasetFromList(dataset, copy=False)
     if mapper is not None:
         dataset = MapDataset(dataset, mapper)
-    if sampler is None and not isinstance(dataset, torchdata.IterableDataset):
+    if isinstance(dataset, torchdata.IterableDataset):
+        assert sampler is None, "sampler must be None if dataset is an IterableDataset"
+    elif sampler is None:
         sampler = InferenceSampler(len(dataset))
-    num_workers = num_workers or 0
     return torchdata.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -344,5 +393,6 @@ def build_detection_test_loader(
         num_workers=num_workers,
         collate_fn=trivial_batch_collator if collate_fn is None else collate_fn,
         worker_init_fn=worker_init_reset_seed,
+        # Evaluation runs many times in a training; keeping the workers saves their start-up.
         persistent_workers=num_workers > 0,
     )

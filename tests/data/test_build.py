@@ -46,7 +46,7 @@ def _cfg(name: str, **dataloader):
 
 
 def test_get_detection_dataset_dicts_filters_and_logs(registered, caplog):
-    with caplog.at_level(logging.INFO, logger="d2lite.data.build"):
+    with caplog.at_level(logging.INFO, logger="d2lite.data"):
         dicts = get_detection_dataset_dicts([registered])
     assert [d["image_id"] for d in dicts] == [1, 2, 3]
     assert "Removed 1 images" in caplog.text and "red" in caplog.text
@@ -67,7 +67,11 @@ def test_get_detection_dataset_dicts_errors(registered):
     DatasetCatalog.get(registered)
     with pytest.raises(ValueError, match="thing_classes"):
         get_detection_dataset_dicts([registered, "build_other"])
-    with pytest.raises(ValueError, match="proposals"):
+    # Proposal files are loaded now (Detectron2's behaviour); a count that does not match the
+    # datasets is still refused with a ValueError, and a missing file names itself.
+    with pytest.raises(ValueError, match="proposal"):
+        get_detection_dataset_dicts(registered, proposal_files=["p.pkl", "q.pkl"])
+    with pytest.raises(FileNotFoundError, match="p.pkl"):
         get_detection_dataset_dicts(registered, proposal_files=["p.pkl"])
     with pytest.raises(ValueError, match="min_keypoints"):
         get_detection_dataset_dicts(registered, min_keypoints=1)
@@ -236,3 +240,98 @@ def test_worker_init_limits_threads_and_seeds():
     finally:
         torch.set_num_threads(threads)
         np.random.seed(None)
+
+
+def _identity(x):
+    return x
+
+
+def test_batch_loader_for_inference_covers_the_dataset_once():
+    from d2lite.data import DatasetFromList, build_batch_data_loader
+
+    ds = DatasetFromList(list(range(11)))
+    for workers in (0, 2):
+        loader = build_batch_data_loader(ds, InferenceSampler(11), 4, num_workers=workers)
+        batches = list(loader)
+        assert len(batches) == len(loader) == 2  # the short last batch is dropped
+        assert [x for b in batches for x in b] == list(range(8))  # in order, even with workers
+    loader = build_batch_data_loader(ds, InferenceSampler(11), 4, drop_last=False)
+    assert [len(b) for b in loader] == [4, 4, 3] and len(loader) == 3
+
+
+def test_batch_loader_batch_size_arguments():
+    from d2lite.data import DatasetFromList, build_batch_data_loader
+
+    ds = DatasetFromList(list(range(6)))
+    loader = build_batch_data_loader(ds, InferenceSampler(6), None, single_gpu_batch_size=3)
+    assert [len(b) for b in loader] == [3, 3]
+    with pytest.raises(ValueError, match="not both"):
+        build_batch_data_loader(ds, InferenceSampler(6), 2, single_gpu_batch_size=3)
+    with pytest.raises(AssertionError, match="drop_last"):
+        build_batch_data_loader(
+            ds, InferenceSampler(6), 2, aspect_ratio_grouping=True, drop_last=False
+        )
+
+
+class _Ones(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        while True:
+            yield {"width": 2, "height": 1}
+
+
+def test_iterable_dataset_from_cfg_trains_and_tests():
+    DatasetCatalog.register("build_iter", _Ones)
+    cfg = _cfg("build_iter")
+    loader = build_detection_train_loader(cfg, mapper=_identity)
+    assert next(iter(loader)) == [{"width": 2, "height": 1}] * 2
+    test_loader = build_detection_test_loader(cfg, "build_iter", mapper=_identity)
+    assert not isinstance(test_loader.sampler, InferenceSampler)  # no sampler of ours
+    assert next(iter(test_loader)) == [{"width": 2, "height": 1}]
+    with pytest.raises(AssertionError, match="sampler must be None"):
+        build_detection_train_loader(
+            _Ones(), mapper=None, sampler=TrainingSampler(1), total_batch_size=1
+        )
+
+
+def test_samplers_named_by_the_config(registered):
+    from d2lite.data.build import _train_sampler_from_config
+    from d2lite.data.samplers import RandomSubsetTrainingSampler
+
+    dicts = get_detection_dataset_dicts(registered)
+    cfg = _cfg(registered, SAMPLER_TRAIN="RandomSubsetTrainingSampler")
+    with pytest.raises(ValueError, match="DATALOADER.RANDOM_SUBSET_RATIO"):
+        _train_sampler_from_config(cfg, dicts)
+    cfg.DATALOADER.RANDOM_SUBSET_RATIO = 0.7
+    sampler = _train_sampler_from_config(cfg, dicts)
+    assert isinstance(sampler, RandomSubsetTrainingSampler)
+    assert len(set(itertools.islice(sampler, 20))) == 2  # int(3 * 0.7) images
+    cfg = _cfg(registered)
+    cfg.SEED = 123
+    assert _train_sampler_from_config(cfg, dicts).seed == 123  # Detectron2 passes cfg.SEED
+
+
+def test_weighted_samplers_repeat_datasets(coco_dir):
+    from d2lite.data.build import _train_sampler_from_config
+
+    json_file, root = coco_dir
+    register_coco_instances("build_w1", {}, str(json_file), str(root))
+    register_coco_instances("build_w2", {}, str(json_file), str(root))
+    cfg = _cfg("build_w1", SAMPLER_TRAIN="WeightedTrainingSampler")
+    cfg.DATASETS.TRAIN = ("build_w1", "build_w2")
+    with pytest.raises(ValueError, match="TRAIN_REPEAT_FACTOR"):
+        _train_sampler_from_config(cfg, [])
+    cfg.DATASETS.TRAIN_REPEAT_FACTOR = [["build_w2", 3.0]]
+    sampler = _train_sampler_from_config(cfg, [])
+    assert (sampler._int_part + sampler._frac_part).tolist() == [1.0] * 3 + [3.0] * 3
+    cfg.DATALOADER.SAMPLER_TRAIN = "WeightedCategoryTrainingSampler"
+    cfg.DATALOADER.REPEAT_THRESHOLD = 1.0
+    factors = _train_sampler_from_config(cfg, [])._int_part
+    assert factors.min() >= 1 and len(factors) == 6
+
+
+def test_test_loader_cfg_form_takes_overrides(registered):
+    cfg = _cfg(registered)
+    loader = build_detection_test_loader(cfg, registered, batch_size=3, collate_fn=len)
+    assert list(loader) == [3, 1]
+    named = build_detection_test_loader(cfg, dataset_name=registered, mapper=_identity)
+    assert [b[0]["image_id"] for b in named] == [1, 2, 3, 4]
