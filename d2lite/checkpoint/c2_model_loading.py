@@ -18,19 +18,27 @@ Three naming schemes are read, each through an explicit, tested name map (no fuz
   written by Detectron2's ``convert-torchvision-to-d2.py``).
 
 After renaming, keys get the prefix under which the ResNet sits in the model (for example
-``backbone.bottom_up.``). Checkpoints already in full model names pass through unchanged.
-Classifier weights (``fc1000_*``, ``fc.*``) and solver state (``*_momentum``) are dropped.
+``backbone.bottom_up.``). Classifier weights (``fc1000_*``, ``fc.*``) and solver state
+(``*_momentum``) are dropped.
+
+Checkpoints already in full model names pass through unchanged.
+
+:func:`align_and_update_state_dicts` is Detectron2's suffix matching, which the checkpointer
+applies where Detectron2 does (checkpoints flagged ``matching_heuristics``): each model key
+takes the longest checkpoint key that is a whole dotted suffix of it, so ``layer1.weight``
+loads into ``block1.layer1.weight``. Names that already are model names match themselves.
 """
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["convert_to_model_names"]
+__all__ = ["align_and_update_state_dicts", "convert_c2_detectron_names", "convert_to_model_names"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,13 +121,17 @@ def _resnet_prefix(model_state_keys: set[str], fmt: str) -> str:
     return prefixes[0]
 
 
-def _rename(state_dict: dict[str, Any], fmt: str) -> dict[str, Any]:
-    """Maps ``fmt`` names to bare d2lite ResNet names, dropping classifier and solver blobs."""
+def _rename(state_dict: dict[str, Any], fmt: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Maps ``fmt`` names to bare d2lite ResNet names, dropping classifier and solver blobs.
+
+    Returns:
+        The renamed weights, and the original name of each new name.
+    """
     to_name, dropped = {
         "caffe2": (_caffe2_name, _C2_DROPPED),
         "torchvision": (_torchvision_name, _TV_DROPPED),
     }[fmt]
-    renamed, unknown = {}, []
+    renamed, originals, unknown = {}, {}, []
     for key, value in state_dict.items():
         if dropped.fullmatch(key):
             continue
@@ -128,12 +140,27 @@ def _rename(state_dict: dict[str, Any], fmt: str) -> dict[str, Any]:
             unknown.append(key)
             new_key = key
         renamed[new_key] = value
+        originals[new_key] = key
     if unknown:
         logger.warning(
             f"{len(unknown)} {fmt} weights are not part of a ResNet and keep their names: "
             f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}"
         )
-    return renamed
+    return renamed, originals
+
+
+def convert_c2_detectron_names(
+    weights: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Renames the ResNet blobs of a Caffe2 checkpoint through the explicit Caffe2 name map.
+
+    Detectron2's function of this name also renames Detectron1 head blobs by rules; d2lite
+    renames only the ResNet (other blobs keep their names and load nowhere).
+
+    Returns:
+        The renamed weights, and the original Caffe2 name of each new name.
+    """
+    return _rename(weights, "caffe2")
 
 
 def _fill_running_stats(state_dict: dict[str, Any], model_state_keys: set[str]) -> None:
@@ -189,9 +216,150 @@ def convert_to_model_names(
             k: v for k, v in state_dict.items() if not k.startswith(("stem.fc.", "linear."))
         }
     else:
-        renamed = _rename(state_dict, fmt)
+        renamed, _ = _rename(state_dict, fmt)
     prefix = _resnet_prefix(model_state_keys, fmt)
     converted = {_place(k, prefix, model_state_keys): v for k, v in renamed.items()}
     _fill_running_stats(converted, model_state_keys)
     logger.info(f"Renamed {len(converted)} {fmt} weights to the model's names (prefix {prefix!r})")
     return converted
+
+
+def align_and_update_state_dicts(
+    model_state_dict: Mapping[str, torch.Tensor],
+    ckpt_state_dict: dict[str, Any],
+    c2_conversion: bool = True,
+) -> dict[str, Any]:
+    """Detectron2's name matching: renames checkpoint keys to the model keys they end.
+
+    Each model key takes the longest checkpoint key equal to it or ending it after a dot
+    (``res2.conv1.weight`` ends ``backbone.res2.conv1.weight``; ``2.conv1.weight`` does not).
+    A match with the wrong shape is not renamed.
+
+    Args:
+        model_state_dict (Mapping[str, Tensor]): the target model's state dict.
+        ckpt_state_dict (dict[str, Tensor | ndarray]): the checkpoint's weights.
+        c2_conversion (bool): first rename Caffe2 ResNet blobs with the explicit Caffe2 map.
+            Defaults to True, as in Detectron2.
+
+    Returns:
+        dict: matched weights under model names, plus the unmatched ones under their own names;
+        the checkpoint unchanged (after Caffe2 renaming) when nothing matched.
+
+    Raises:
+        ValueError: if one checkpoint key is the best match of two model keys.
+    """
+    if c2_conversion:
+        ckpt_state_dict, originals = convert_c2_detectron_names(ckpt_state_dict)
+    else:
+        originals = {k: k for k in ckpt_state_dict}
+    shapes = {k: tuple(v.shape) for k, v in model_state_dict.items()}
+    matches = _longest_suffix_matches(shapes, set(ckpt_state_dict))
+    result: dict[str, Any] = {}
+    used: dict[str, str] = {}  # checkpoint key -> the model key it went to
+    for model_key, ckpt_key in sorted(matches.items()):
+        value = ckpt_state_dict[ckpt_key]
+        if tuple(value.shape) != shapes[model_key]:
+            if ckpt_key != model_key:  # same names: the loader's table reports the mismatch
+                logger.warning(
+                    f"{ckpt_key} of shape {tuple(value.shape)} in the checkpoint matches "
+                    f"{model_key} of shape {shapes[model_key]} in the model; not loaded."
+                )
+            continue
+        if ckpt_key in used:
+            raise ValueError(
+                f"Checkpoint key {ckpt_key!r} matches two model keys, {used[ckpt_key]!r} and "
+                f"{model_key!r}; rename it in the checkpoint to say which one it is."
+            )
+        used[ckpt_key] = model_key
+        result[model_key] = value
+    if not used:
+        logger.warning("No weights in the checkpoint matched the model's names.")
+        return ckpt_state_dict
+    _log_matches(used, originals, shapes)
+    result.update({k: v for k, v in ckpt_state_dict.items() if k not in used})
+    return result
+
+
+def _longest_suffix_matches(model_keys: Iterable[str], ckpt_keys: set[str]) -> dict[str, str]:
+    """Model key -> the longest checkpoint key that is a whole dotted suffix of it."""
+    matches = {}
+    for key in model_keys:
+        parts = key.split(".")
+        # Longest suffix first, so the first hit is the best one.
+        for start in range(len(parts)):
+            candidate = ".".join(parts[start:])
+            if candidate in ckpt_keys:
+                matches[key] = candidate
+                break
+    return matches
+
+
+def _log_matches(
+    used: dict[str, str], originals: dict[str, str], shapes: dict[str, tuple]
+) -> None:
+    """Logs "model names <- checkpoint names" for the renamed keys, one line per module."""
+    model_keys = sorted(m for c, m in used.items() if originals[c] != m)
+    if not model_keys:
+        return  # every match was an exact name: nothing to tell
+    to_original = {model_key: originals[ckpt_key] for ckpt_key, model_key in used.items()}
+    groups = _group_keys_by_module(model_keys, to_original)
+    lines, done = [], set()
+    for key in model_keys:
+        if key in done:
+            continue
+        group = groups.get(key, [key])
+        done.update(group)
+        name = key if len(group) == 1 else _longest_common_prefix(group) + "*"
+        origin = to_original[key] if len(group) == 1 else _group_str([to_original[k] for k in group])
+        lines.append(f"  {name} <- {origin} {[shapes[k] for k in group]}")
+    header = f"{len(model_keys)} weights renamed by name suffix (model <- checkpoint):"
+    logger.info("\n".join([header, *lines]))
+
+
+def _group_keys_by_module(keys: list[str], original_names: dict[str, str]) -> dict[str, list]:
+    """Groups the keys of each module (with its submodules) whose original names share a prefix.
+
+    Args:
+        keys (list[str]): model parameter names.
+        original_names (dict[str, str]): each key's name in the checkpoint.
+
+    Returns:
+        dict[str, list[str]]: key -> all keys of its group, for grouped keys only. A key in
+        several modules goes to the outermost one.
+    """
+    modules = sorted({k[: k.rfind(".") + 1] for k in keys if "." in k}, key=len)
+    groups: dict[str, list] = {}
+    for module in modules:
+        members = [k for k in keys if k.startswith(module)]
+        if len(members) < 2 or not _longest_common_prefix_str([original_names[k] for k in members]):
+            continue
+        for k in members:
+            groups.setdefault(k, members)
+    return groups
+
+
+def _longest_common_prefix(names: list[str]) -> str:
+    """The common leading dotted components, with a trailing dot: ["a.b.c", "a.b.d"] -> "a.b."."""
+    first, last = min(names).split("."), max(names).split(".")
+    common = []
+    for a, b in zip(first, last):
+        if a != b:
+            break
+        common.append(a)
+    return ".".join(common) + "." if common else ""
+
+
+def _longest_common_prefix_str(names: list[str]) -> str:
+    """The common leading characters: ["classA", "classB", "clab"] -> "cla"."""
+    # The sorted extremes differ first where any pair does.
+    first, last = min(names), max(names)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    return first[:size]
+
+
+def _group_str(names: list[str]) -> str:
+    """["conv1_w", "conv1_b"] -> "conv1_{w,b}"."""
+    prefix = _longest_common_prefix_str(names)
+    return prefix + "{" + ",".join(n[len(prefix) :] for n in names) + "}"

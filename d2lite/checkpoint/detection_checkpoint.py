@@ -8,8 +8,15 @@ Formats read by :meth:`DetectionCheckpointer.load`:
   Caffe2/Detectron1 ``{"blobs": {...}}`` / a flat dict of blobs, read with a restricted
   unpickler that admits nothing but numpy arrays and containers.
 
-Everything that is not a d2lite/Detectron2 checkpoint goes through the explicit name map in
-``c2_model_loading.convert_to_model_names``.
+Names are converted by the rules of ``c2_model_loading``:
+
+* Caffe2 blobs, bare state dicts (torchvision's ImageNet files) and files carrying
+  ``"matching_heuristics": True`` go through the explicit ResNet name maps
+  (``convert_to_model_names``); names it does not know are kept.
+* Then, as in Detectron2, a checkpoint flagged ``matching_heuristics`` (Caffe2 blobs, such a
+  file, or a path ending in ``?matching_heuristics=True``) gets Detectron2's suffix matching
+  (``align_and_update_state_dicts``). A bare state dict is not flagged in Detectron2, so it
+  skips this step: its Detectron2-style names load exactly as they are.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from torch import nn
 
 from d2lite.utils.file_io import PathManager
 
+from .c2_model_loading import align_and_update_state_dicts, convert_to_model_names
 from .safe_pickle import safe_load_pickle
 
 __all__ = ["DetectionCheckpointer", "format_incompatible_keys"]
@@ -210,6 +218,8 @@ class DetectionCheckpointer(Checkpointer):
         self.logger = logger
         self._loading_path = ""
         self._force_conversion = False
+        # Set while loading a bare state dict, which only d2lite's explicit maps convert.
+        self._bare_state_dict = False
 
     def save(self, name: str, **kwargs: Any) -> None:
         """Atomically writes ``{save_dir}/{name}.pth`` and then points ``last_checkpoint`` to it.
@@ -245,8 +255,8 @@ class DetectionCheckpointer(Checkpointer):
 
         Args:
             path (str): a local file, an http(s) URL or ``detectron2://...``; "" loads nothing.
-                A ``?matching_heuristics=True`` suffix forces the Caffe2/torchvision name
-                conversion.
+                A ``?matching_heuristics=True`` suffix renames the weights to the model's
+                names (see the module docstring).
             checkpointables (list[str] | None): which checkpointables to restore; None means
                 all, [] only the model. Defaults to None.
 
@@ -270,6 +280,7 @@ class DetectionCheckpointer(Checkpointer):
             return super().load(path, checkpointables)
         finally:
             self._force_conversion = False
+            self._bare_state_dict = False
 
     def _load_file(self, filename: str) -> dict[str, Any]:
         """Reads a local file into ``{"model": state_dict, ...}``, flagging foreign names."""
@@ -282,6 +293,7 @@ class DetectionCheckpointer(Checkpointer):
             raise ValueError(f"{filename} holds a {type(loaded).__name__}, not a state dict")
         if "model" not in loaded:
             loaded = {"model": loaded, "matching_heuristics": True}
+            self._bare_state_dict = not self._force_conversion
         if self._force_conversion:
             loaded["matching_heuristics"] = True
         return loaded
@@ -336,11 +348,12 @@ class DetectionCheckpointer(Checkpointer):
         """Converts foreign names, loads (fvcore skips wrong shapes), hides config buffers."""
         _ndarrays_to_tensors(checkpoint["model"])
         if checkpoint.get("matching_heuristics", False):
-            from .c2_model_loading import convert_to_model_names
-
-            checkpoint["model"] = convert_to_model_names(
-                checkpoint["model"], self.model.state_dict().keys()
-            )
+            model_state = self.model.state_dict()
+            weights = convert_to_model_names(checkpoint["model"], model_state.keys())
+            if not self._bare_state_dict:
+                # The explicit maps already gave exact names, which match themselves here.
+                weights = align_and_update_state_dicts(model_state, weights, c2_conversion=False)
+            checkpoint["model"] = weights
         incompatible = super()._load_model(checkpoint)
         for key in list(incompatible.missing_keys):
             if key.rsplit(".", 1)[-1] in _CONFIG_DERIVED_KEYS:

@@ -179,3 +179,113 @@ def test_res5_of_a_c4_model_goes_to_the_roi_heads():
         "roi_heads.res5.0.conv1.weight", "roi_heads.res5.2.conv3.norm.bias",
     }
     assert set(converted) <= set(keys)
+
+
+def _nested_model() -> nn.Module:
+    model = nn.Module()
+    model.block1 = nn.Module()
+    model.block1.layer1 = nn.Linear(2, 3)
+    model.layer2 = nn.Linear(3, 2)
+    model.res = nn.Module()
+    model.res.layer2 = nn.Linear(3, 2)
+    return model
+
+
+def _short_names() -> dict[str, torch.Tensor]:
+    return {
+        "layer1.weight": torch.rand(3, 2), "layer1.bias": torch.rand(3),
+        "layer2.weight": torch.rand(2, 3), "layer2.bias": torch.rand(2),
+        "res.layer2.weight": torch.rand(2, 3), "res.layer2.bias": torch.rand(2),
+        "other.thing": torch.rand(4),
+    }
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_align_takes_the_longest_dotted_suffix(wrap, caplog):
+    from d2lite.checkpoint.c2_model_loading import align_and_update_state_dicts
+
+    model = _nested_model()
+    if wrap:
+        model = nn.DataParallel(model)
+    prefix = "module." if wrap else ""
+    ckpt = _short_names()
+    with caplog.at_level("INFO", logger="d2lite.checkpoint.c2_model_loading"):
+        aligned = align_and_update_state_dicts(model.state_dict(), ckpt, c2_conversion=False)
+    assert aligned[prefix + "block1.layer1.weight"] is ckpt["layer1.weight"]
+    # res.layer2.* is a longer suffix of res.layer2.* than layer2.* is.
+    assert aligned[prefix + "res.layer2.bias"] is ckpt["res.layer2.bias"]
+    assert aligned[prefix + "layer2.bias"] is ckpt["layer2.bias"]
+    assert aligned["other.thing"] is ckpt["other.thing"]  # unmatched keys keep their names
+    assert set(aligned) - set(model.state_dict()) == {"other.thing"}
+    assert f"{prefix}block1.layer1.* <- layer1.{{bias,weight}}" in caplog.text
+    model.load_state_dict({k: v for k, v in aligned.items() if k != "other.thing"})
+
+
+def test_align_needs_a_whole_name_component_and_the_same_shape(caplog):
+    from d2lite.checkpoint.c2_model_loading import align_and_update_state_dicts
+
+    model = nn.Module()
+    model.head = nn.Module()
+    model.head.my_conv1 = nn.Conv2d(1, 2, 1)
+    model.body = nn.Linear(4, 4)
+    ckpt = {"conv1.weight": torch.zeros(2, 1, 1, 1), "body.weight": torch.zeros(3, 3)}
+    with caplog.at_level("WARNING"):
+        aligned = align_and_update_state_dicts(model.state_dict(), ckpt, c2_conversion=False)
+    # "my_conv1" does not end in ".conv1"; "body.weight" is an exact name of the wrong shape
+    # (left for the loader's mismatch report): nothing matched.
+    assert aligned is ckpt and "No weights" in caplog.text
+
+    model.body2 = nn.Module()
+    model.body2.body = nn.Linear(2, 2)
+    ckpt = {"body.weight": torch.zeros(2, 2), "my_conv1.weight": torch.zeros(3, 1, 1, 1)}
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        aligned = align_and_update_state_dicts(model.state_dict(), ckpt, c2_conversion=False)
+    # Each model key takes its longest suffix: body.weight (4 x 4) refuses the (2, 2) weight,
+    # body2.body.weight takes it; a renamed match of the wrong shape is reported and kept.
+    assert set(aligned) == {"body2.body.weight", "my_conv1.weight"}
+    assert "my_conv1.weight of shape (3, 1, 1, 1)" in caplog.text and "(2, 1, 1, 1)" in caplog.text
+
+
+def test_align_refuses_one_checkpoint_key_for_two_model_keys():
+    from d2lite.checkpoint.c2_model_loading import align_and_update_state_dicts
+
+    model = nn.Module()
+    model.a = nn.Linear(2, 2)
+    model.b = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="'weight' matches two model keys"):
+        align_and_update_state_dicts(
+            model.state_dict(), {"weight": torch.zeros(2, 2)}, c2_conversion=False
+        )
+
+
+def test_align_with_c2_conversion_renames_caffe2_resnet_blobs_first():
+    from d2lite.checkpoint.c2_model_loading import align_and_update_state_dicts
+
+    model = _Detector(_cfg(18))
+    stem = model.backbone.bottom_up.stem.conv1
+    blobs = {"conv1_w": np.ones(tuple(stem.weight.shape), np.float32), "fc1000_w": np.ones(3)}
+    aligned = align_and_update_state_dicts(model.state_dict(), blobs)
+    assert set(aligned) == {"backbone.bottom_up.stem.conv1.weight"}
+    assert aligned["backbone.bottom_up.stem.conv1.weight"] is blobs["conv1_w"]
+
+
+def test_name_prefix_helpers():
+    from d2lite.checkpoint.c2_model_loading import (
+        _group_keys_by_module,
+        _group_str,
+        _longest_common_prefix,
+        _longest_common_prefix_str,
+    )
+
+    assert _longest_common_prefix_str(["conv", "dense"]) == ""
+    assert _longest_common_prefix_str(["res2a", "res2b", "res3"]) == "res"
+    assert _longest_common_prefix(["a.b.c", "a.b.d", "a.x.c"]) == "a."
+    assert _longest_common_prefix(["p.q", "r.q"]) == ""
+    assert _group_str(["conv1_w", "conv1_b"]) == "conv1_{w,b}"
+    keys = ["s.conv.weight", "s.conv.norm.bias", "s.fc.weight", "t.weight"]
+    original = {"s.conv.weight": "c_w", "s.conv.norm.bias": "c_bn_b", "s.fc.weight": "x_w",
+                "t.weight": "t_w"}
+    groups = _group_keys_by_module(keys, original)
+    # s.conv.* share the original prefix "c_"; the outer module "s." does not ("c_" vs "x_").
+    assert groups == {k: ["s.conv.weight", "s.conv.norm.bias"] for k in keys[:2]}

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import sys
-import types
+import re
 
 import numpy as np
 import pytest
@@ -277,10 +276,7 @@ def test_detectron2_pkl_loads_without_conversion(tmp_path, monkeypatch):
 
 
 def _fake_converter(monkeypatch, fn):
-    module = types.ModuleType("d2lite.checkpoint.c2_model_loading")
-    module.convert_to_model_names = fn
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr("d2lite.checkpoint.c2_model_loading", module, raising=False)
+    monkeypatch.setattr(dc, "convert_to_model_names", fn)
 
 
 def test_caffe2_pkl_goes_through_name_conversion(tmp_path, monkeypatch):
@@ -405,3 +401,105 @@ def test_torchvision_resnet_pth_loads_into_detector_backbone(tmp_path, caplog):
     table = caplog.records[-1].getMessage()
     assert "missing in checkpoint | roi_heads.box_predictor.cls_score.{bias, weight}" in table
     assert "backbone.bottom_up" not in table.split("unused")[0]
+
+
+class _Nested(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Module()
+        self.block.layer1 = nn.Linear(2, 3)
+        self.layer2 = nn.Linear(3, 2)
+
+
+def _short_names() -> dict[str, torch.Tensor]:
+    return {"layer1.weight": torch.rand(3, 2), "layer1.bias": torch.rand(3),
+            "layer2.weight": torch.rand(2, 3), "layer2.bias": torch.rand(2)}
+
+
+def test_matching_heuristics_query_applies_suffix_matching(tmp_path):
+    weights = _short_names()
+    path = tmp_path / "short.pth"
+    torch.save({"model": weights}, path)
+    model = _Nested()
+    with torch.no_grad():
+        model.block.layer1.weight.fill_(5.0)
+    DetectionCheckpointer(model).load(str(path))
+    # Without the flag only exact names load, as in Detectron2.
+    assert torch.all(model.block.layer1.weight == 5.0)
+    assert torch.equal(model.layer2.weight, weights["layer2.weight"])
+    DetectionCheckpointer(model).load(f"{path}?matching_heuristics=True")
+    assert torch.equal(model.block.layer1.weight, weights["layer1.weight"])
+    assert torch.equal(model.block.layer1.bias, weights["layer1.bias"])
+
+
+def test_flag_stored_in_a_pkl_applies_suffix_matching(tmp_path):
+    arrays = {k: v.numpy() for k, v in _short_names().items()}
+    path = tmp_path / "converted.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"model": arrays, "__author__": "someone", "matching_heuristics": True}, f)
+    model = _Nested()
+    DetectionCheckpointer(model).load(str(path))
+    np.testing.assert_array_equal(model.block.layer1.weight.detach().numpy(), arrays["layer1.weight"])
+
+
+def test_bare_state_dict_loads_exact_names_only(tmp_path, caplog):
+    # Detectron2 does not flag a bare state dict: short names stay unused instead of being
+    # matched by suffix (d2lite flags it only for its explicit ResNet maps).
+    path = tmp_path / "bare.pth"
+    torch.save(_short_names(), path)
+    model = _Nested()
+    before = model.block.layer1.weight.detach().clone()
+    with caplog.at_level(logging.WARNING, logger="d2lite.checkpoint.detection_checkpoint"):
+        DetectionCheckpointer(model).load(str(path))
+    assert torch.equal(model.block.layer1.weight, before)
+    assert re.search(r"unused: not in model +\| layer1\.\{bias, weight\}", caplog.text)
+    DetectionCheckpointer(model).load(f"{path}?matching_heuristics=True")
+    assert not torch.equal(model.block.layer1.weight, before)
+
+
+def test_custom_path_manager_handler(tmp_path):
+    from iopath.common.file_io import PathHandler, PathManager
+
+    class _TestHandler(PathHandler):
+        PREFIX = "d2lite_test://"
+
+        def _get_supported_prefixes(self):
+            return [self.PREFIX]
+
+        def _get_local_path(self, path, **kwargs):
+            return str(tmp_path / path[len(self.PREFIX):])
+
+        def _open(self, path, mode="r", **kwargs):
+            return open(self._get_local_path(path), mode, **kwargs)
+
+    manager = PathManager()
+    manager.register_handler(_TestHandler())
+    weights = _short_names()
+    torch.save({"model": weights, "iteration": 3}, tmp_path / "ckpt.pth")
+    model = _Nested()
+    checkpointer = DetectionCheckpointer(model, str(tmp_path))
+    checkpointer.path_manager = manager
+    assert checkpointer.load("d2lite_test://ckpt.pth") == {"iteration": 3}
+    assert torch.equal(model.layer2.bias, weights["layer2.bias"])
+    checkpointer.load("d2lite_test://ckpt.pth?matching_heuristics=True")
+    assert torch.equal(model.block.layer1.bias, weights["layer1.bias"])
+
+
+def test_caffe2_pkl_end_to_end_explicit_map_then_suffix_matching(tmp_path):
+    model = _resnet18_detector()
+    stem = model.backbone.bottom_up.stem.conv1
+    blobs = {
+        "conv1_w": np.full(tuple(stem.weight.shape), 0.5, np.float32),
+        "res_conv1_bn_s": np.full(64, 2.0, np.float32),
+        "res2_0_branch2a_w": np.full((64, 64, 3, 3), 0.25, np.float32),
+        "fc1000_w": np.ones((1000, 512), np.float32),
+    }
+    path = tmp_path / "R-18.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"blobs": blobs}, f, protocol=2)
+    DetectionCheckpointer(model).load(str(path))
+    bottom_up = model.backbone.bottom_up
+    assert torch.all(bottom_up.stem.conv1.weight == 0.5)
+    assert torch.all(bottom_up.stem.conv1.norm.weight == 2.0)
+    assert torch.all(bottom_up.stem.conv1.norm.running_var == 1.0)  # folded stats filled in
+    assert torch.all(bottom_up.res2[0].conv1.weight == 0.25)
