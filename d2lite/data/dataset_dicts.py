@@ -30,6 +30,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
 def filter_images_with_only_crowd_annotations(
     dataset_dicts: list[dict], dataset_names: Sequence[str] = ()
 ) -> list[dict]:

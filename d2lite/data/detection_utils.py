@@ -212,8 +212,9 @@ def annotations_to_instances(
         Instances: with ``gt_boxes (Boxes)`` and ``gt_classes (Tensor[N] int64)``.
     """
     if annos and ("segmentation" in annos[0] or "keypoints" in annos[0]):
+        # INFO, not WARNING: a box model loses nothing; Detectron2 would add unused gt_masks.
         log_first_n(
-            logging.WARNING,
+            logging.INFO,
             "d2lite builds gt_boxes and gt_classes only: segmentation and keypoints are ignored",
         )
     boxes = [get_bbox(a) for a in annos]
