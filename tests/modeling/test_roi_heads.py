@@ -1,11 +1,16 @@
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from d2lite.config import get_cfg
+from d2lite.config import configurable, get_cfg
+from d2lite.data import MetadataCatalog
 from d2lite.layers import ShapeSpec
 from d2lite.modeling import build_model
 from d2lite.modeling.box_regression import Box2BoxTransform
 from d2lite.modeling.roi_heads import (
+    ROI_BOX_HEAD_REGISTRY,
+    ROI_HEADS_REGISTRY,
     FastRCNNConvFCHead,
     FastRCNNOutputLayers,
     Res5ROIHeads,
@@ -203,3 +208,212 @@ def test_box_reg_loss_variants(loss_type, agnostic):
     )
     torch.testing.assert_close(losses["loss_box_reg"], 2.0 * single / 3)
     assert losses["loss_box_reg"] > 0
+
+
+_SHAPES = {"p2": ShapeSpec(channels=8, stride=4), "p3": ShapeSpec(channels=8, stride=8)}
+
+
+def _tiny_cfg():
+    cfg = get_cfg()
+    cfg.merge_from_file("model_zoo/tiny/faster_rcnn_tiny.yaml")
+    return cfg
+
+
+def test_roi_heads_and_parts_built_from_cfg_like_detectron2():
+    cfg = _tiny_cfg()
+    heads = StandardROIHeads(cfg, _SHAPES)
+    assert heads.box_in_features == ["p2", "p3"] and heads.num_classes == 2
+    assert StandardROIHeads(cfg, _SHAPES, batch_size_per_image=8).batch_size_per_image == 8
+    head = FastRCNNConvFCHead(cfg, ShapeSpec(channels=8, height=7, width=7))
+    assert head.output_shape == ShapeSpec(channels=64) and len(head.fcs) == 2
+    predictor = FastRCNNOutputLayers(cfg, head.output_shape, num_classes=5)
+    assert predictor.cls_score.out_features == 6 and predictor.test_topk_per_image == 20
+    assert predictor.box2box_transform.weights == (10.0, 10.0, 5.0, 5.0)
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 16
+    cfg.MODEL.RESNETS.WIDTH_PER_GROUP = 2
+    cfg.MODEL.ROI_HEADS.IN_FEATURES = ["res4"]
+    c4 = Res5ROIHeads(cfg, {"res4": ShapeSpec(channels=64, stride=16)})
+    assert c4.box_predictor.cls_score.in_features == 128
+
+
+@ROI_HEADS_REGISTRY.register()
+class OldStyleROIHeads(StandardROIHeads):
+    """A Detectron2-era user subclass: ``__init__(cfg, input_shape)`` passed up unchanged."""
+
+    def __init__(self, cfg, input_shape):
+        super().__init__(cfg, input_shape)
+        self.feature_names = sorted(input_shape)
+
+
+@ROI_HEADS_REGISTRY.register()
+class ConfigurableROIHeads(StandardROIHeads):
+    """A user subclass with its own ``@configurable`` argument added in ``from_config``."""
+
+    @configurable
+    def __init__(self, *, score_floor: float, **kwargs):
+        super().__init__(**kwargs)
+        self.score_floor = score_floor
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        ret["score_floor"] = cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST
+        return ret
+
+
+@ROI_BOX_HEAD_REGISTRY.register()
+class OldStyleBoxHead(FastRCNNConvFCHead):
+    """A Detectron2-era user box head built as ``(cfg, input_shape)``."""
+
+    def __init__(self, cfg, input_shape):
+        super().__init__(cfg, input_shape)
+        self.pooled = input_shape.height
+
+
+@ROI_BOX_HEAD_REGISTRY.register()
+class ConfigurableBoxHead(nn.Module):
+    """A user box head with its own ``@configurable`` and ``from_config``."""
+
+    @configurable
+    def __init__(self, *, input_shape: ShapeSpec, dim: int):
+        super().__init__()
+        self.fc = nn.Linear(input_shape.channels * input_shape.height * input_shape.width, dim)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        return {"input_shape": input_shape, "dim": cfg.MODEL.ROI_BOX_HEAD.FC_DIM // 2}
+
+    @property
+    def output_shape(self):
+        return ShapeSpec(channels=self.fc.out_features)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x.flatten(1)))
+
+
+@pytest.mark.parametrize("heads_name", ["OldStyleROIHeads", "ConfigurableROIHeads"])
+@pytest.mark.parametrize("box_head_name", ["OldStyleBoxHead", "ConfigurableBoxHead"])
+def test_builders_take_both_styles_of_user_heads(heads_name, box_head_name):
+    torch.manual_seed(0)
+    cfg = _tiny_cfg()
+    cfg.MODEL.ROI_HEADS.NAME = heads_name
+    cfg.MODEL.ROI_BOX_HEAD.NAME = box_head_name
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.25
+    heads = build_roi_heads(cfg, _SHAPES)
+    assert type(heads).__name__ == heads_name and type(heads.box_head).__name__ == box_head_name
+    if heads_name == "OldStyleROIHeads":
+        assert heads.feature_names == ["p2", "p3"]
+    else:
+        assert heads.score_floor == 0.25
+    if box_head_name == "OldStyleBoxHead":
+        assert heads.box_head.pooled == 7
+    else:
+        assert heads.box_predictor.cls_score.in_features == 32
+    features = {"p2": torch.randn(1, 8, 16, 16), "p3": torch.randn(1, 8, 8, 8)}
+    images = ImageList(torch.zeros(1, 3, 64, 64), [(64, 64)])
+    props = [_proposals((64, 64), [[0, 0, 20, 20], [8, 8, 40, 50]])]
+    _, losses = heads.train()(images, features, props, [_gt((64, 64), [[1, 1, 20, 20]], [1])])
+    assert set(losses) == {"loss_cls", "loss_box_reg"}
+
+
+def test_mask_and_keypoint_switches_warn_and_build_boxes(caplog):
+    cfg = _tiny_cfg()
+    cfg.MODEL.MASK_ON = True
+    cfg.MODEL.KEYPOINT_ON = True
+    with caplog.at_level("WARNING", logger="d2lite.modeling.roi_heads.roi_heads"):
+        heads = build_roi_heads(cfg, _SHAPES)
+    assert isinstance(heads, StandardROIHeads)
+    assert "MODEL.MASK_ON=True ignored" in caplog.text and "MODEL.KEYPOINT_ON" in caplog.text
+
+
+def test_train_on_pred_boxes_replaces_the_returned_proposal_boxes():
+    torch.manual_seed(0)
+    cfg = _tiny_cfg()
+    cfg.MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES = True
+    heads = build_roi_heads(cfg, _SHAPES).train()
+    assert heads.train_on_pred_boxes
+    # Every class predicts dx = 1 (deltas are weighted by 10): boxes move right by their width.
+    nn.init.zeros_(heads.box_predictor.bbox_pred.weight)
+    heads.box_predictor.bbox_pred.bias.data = torch.tensor([10.0, 0, 0, 0] * 2)
+    features = {"p2": torch.randn(1, 8, 16, 16), "p3": torch.randn(1, 8, 8, 8)}
+    images = ImageList(torch.zeros(1, 3, 64, 64), [(64, 64)])
+    props = [_proposals((64, 64), [[0, 0, 20, 20], [8, 8, 40, 50]])]
+    gt = [_gt((64, 64), [[1, 1, 21, 11]], [1])]
+    sampled, _ = heads(images, features, props, gt)
+    boxes = sampled[0].proposal_boxes.tensor
+    assert not boxes.requires_grad
+    expected = torch.tensor([[20.0, 0, 40, 20], [21, 1, 41, 11], [40, 8, 72, 50]])
+    order = boxes[:, 0].argsort()
+    torch.testing.assert_close(boxes[order], expected)
+    heads.train_on_pred_boxes = False
+    sampled, _ = heads(images, features, props, gt)
+    assert sorted(sampled[0].proposal_boxes.tensor[:, 0].tolist()) == [0.0, 1.0, 8.0]
+
+
+def _predictor(**kwargs):
+    return FastRCNNOutputLayers(
+        ShapeSpec(channels=6),
+        box2box_transform=Box2BoxTransform((10.0, 10.0, 5.0, 5.0)),
+        num_classes=3,
+        **kwargs,
+    )
+
+
+def test_sigmoid_cross_entropy_loss_and_probabilities():
+    torch.manual_seed(0)
+    layer = _predictor(use_sigmoid_ce=True)
+    scores, deltas = layer(torch.randn(4, 6))
+    p = _proposals((40, 40), [[0, 0, 10, 10]] * 4)
+    p.gt_classes = torch.tensor([0, 2, 3, 3])  # 3 is background: every target 0
+    p.gt_boxes = Boxes(torch.tensor([[1.0, 1, 11, 11]] * 4))
+    losses = layer.losses((scores, deltas), [p])
+    targets = torch.zeros(4, 3)
+    targets[0, 0] = targets[1, 2] = 1
+    expected = F.binary_cross_entropy_with_logits(scores[:, :3], targets, reduction="sum") / 4
+    torch.testing.assert_close(losses["loss_cls"], expected)
+    probs = layer.predict_probs((scores, deltas), [p])[0]
+    torch.testing.assert_close(probs, scores.sigmoid())
+    assert layer.sigmoid_cross_entropy_loss(torch.zeros(0, 4), torch.zeros(0).long()).item() == 0
+
+
+def test_federated_loss_counts_present_and_sampled_classes():
+    torch.manual_seed(0)
+    weights = torch.tensor([1.0, 0.0, 2.0])  # class 1 is never drawn as a negative
+    with pytest.raises(ValueError, match="needs use_sigmoid_ce"):
+        _predictor(use_fed_loss=True, get_fed_loss_cls_weights=lambda: weights)
+    layer = _predictor(
+        use_fed_loss=True,
+        use_sigmoid_ce=True,
+        get_fed_loss_cls_weights=lambda: weights,
+        fed_loss_num_classes=3,
+    )
+    assert torch.equal(layer.fed_loss_cls_weights, weights)  # a buffer: moves with .to()
+    gt_classes = torch.tensor([0, 3, 3])
+    # Background (3) counts as present, as in Detectron2: two classes are enough already.
+    assert sorted(layer.get_fed_loss_classes(gt_classes, 2, 3, weights).tolist()) == [0, 3]
+    assert sorted(layer.get_fed_loss_classes(gt_classes, 3, 3, weights).tolist()) == [0, 2, 3]
+    logits = torch.randn(3, 4)
+    loss = layer.sigmoid_cross_entropy_loss(logits, torch.tensor([0, 0, 3]))
+    # Class 0 is present and class 2 the one drawable negative: class 1 never counts.
+    targets = torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 0, 0]])
+    per_class = F.binary_cross_entropy_with_logits(logits[:, :3], targets, reduction="none")
+    torch.testing.assert_close(loss, per_class[:, [0, 2]].sum() / 3)
+    with pytest.raises(ValueError, match="2 federated-loss weights for 3 classes"):
+        _predictor(
+            use_fed_loss=True, use_sigmoid_ce=True, get_fed_loss_cls_weights=lambda: weights[:2]
+        )
+
+
+def test_federated_loss_weights_read_from_the_dataset_metadata():
+    cfg = _tiny_cfg()
+    cfg.DATASETS.TRAIN = ("_fed_loss_test_set",)
+    cfg.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE = True
+    cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = True
+    cfg.MODEL.ROI_BOX_HEAD.FED_LOSS_FREQ_WEIGHT_POWER = 0.5
+    counts = [{"id": 2, "image_count": 16}, {"id": 1, "image_count": 4}]
+    MetadataCatalog.get("_fed_loss_test_set").set(class_image_count=counts)
+    try:
+        layer = FastRCNNOutputLayers(cfg, ShapeSpec(channels=6))
+    finally:
+        MetadataCatalog.remove("_fed_loss_test_set")
+    assert layer.fed_loss_cls_weights.tolist() == [2.0, 4.0]  # by id, count ** 0.5

@@ -8,7 +8,7 @@ import numpy as np
 from fvcore.common.registry import Registry
 from torch import Tensor, nn
 
-from ...config import CfgNode
+from ...config import CfgNode, configurable
 from ...layers import Conv2d, ShapeSpec, get_norm
 from ...layers.weight_init import c2_msra_fill, c2_xavier_fill
 
@@ -16,7 +16,7 @@ __all__ = ["ROI_BOX_HEAD_REGISTRY", "FastRCNNConvFCHead", "build_box_head"]
 
 ROI_BOX_HEAD_REGISTRY = Registry("ROI_BOX_HEAD")
 ROI_BOX_HEAD_REGISTRY.__doc__ = """
-Registry for box heads: called as ``cls(**cls.from_config(cfg, input_shape))`` with
+Registry for box heads: a registered object is called as ``obj(cfg, input_shape)`` with
 ``input_shape`` the ShapeSpec (channels, height, width) of the pooled features.
 """
 
@@ -25,6 +25,7 @@ Registry for box heads: called as ``cls(**cls.from_config(cfg, input_shape))`` w
 class FastRCNNConvFCHead(nn.Sequential):
     """``conv1..convK`` (3x3, optional norm, ReLU), then flatten and ``fc1..fcJ`` (+ ReLU)."""
 
+    @configurable
     def __init__(
         self,
         input_shape: ShapeSpec,
@@ -100,5 +101,4 @@ class FastRCNNConvFCHead(nn.Sequential):
 
 def build_box_head(cfg: CfgNode, input_shape: ShapeSpec) -> nn.Module:
     """Builds ``cfg.MODEL.ROI_BOX_HEAD.NAME``."""
-    cls = ROI_BOX_HEAD_REGISTRY.get(cfg.MODEL.ROI_BOX_HEAD.NAME)
-    return cls(**cls.from_config(cfg, input_shape))
+    return ROI_BOX_HEAD_REGISTRY.get(cfg.MODEL.ROI_BOX_HEAD.NAME)(cfg, input_shape)

@@ -6,11 +6,14 @@ which is the last class), B: box dim (4), D: input feature size.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...config import CfgNode
+from ...config import CfgNode, configurable
+from ...data import detection_utils
 from ...layers import ShapeSpec, batched_nms, cross_entropy
 from ...structures import Boxes, Instances
 from ...utils.events import event_storage_or_none
@@ -113,6 +116,7 @@ def _log_classification_stats(pred_logits: Tensor, gt_classes: Tensor) -> None:
 class FastRCNNOutputLayers(nn.Module):
     """Two linear layers: ``cls_score`` (K+1 logits) and ``bbox_pred`` (K*4 or 4 deltas)."""
 
+    @configurable
     def __init__(
         self,
         input_shape: ShapeSpec | int,
@@ -126,6 +130,10 @@ class FastRCNNOutputLayers(nn.Module):
         smooth_l1_beta: float = 0.0,
         box_reg_loss_type: str = "smooth_l1",
         loss_weight: float | dict[str, float] = 1.0,
+        use_fed_loss: bool = False,
+        use_sigmoid_ce: bool = False,
+        get_fed_loss_cls_weights: Callable[[], Tensor] | None = None,
+        fed_loss_num_classes: int = 50,
     ) -> None:
         """
         Args:
@@ -141,6 +149,13 @@ class FastRCNNOutputLayers(nn.Module):
             box_reg_loss_type (str): "smooth_l1" or "giou". Defaults to "smooth_l1".
             loss_weight (float | dict[str, float]): weight of both losses or per loss key
                 ("loss_cls", "loss_box_reg"). Defaults to 1.0.
+            use_fed_loss (bool): count only the classes of the batch plus sampled negatives in
+                the classification loss (needs ``use_sigmoid_ce``). Defaults to False.
+            use_sigmoid_ce (bool): classify with one sigmoid per class instead of a softmax.
+                Defaults to False.
+            get_fed_loss_cls_weights (Callable[[], Tensor[K]] | None): returns the sampling
+                weight of each class for the federated loss. Defaults to None.
+            fed_loss_num_classes (int): classes counted by the federated loss. Defaults to 50.
         """
         super().__init__()
         if isinstance(input_shape, int):
@@ -164,13 +179,20 @@ class FastRCNNOutputLayers(nn.Module):
         if isinstance(loss_weight, (int, float)):
             loss_weight = {"loss_cls": loss_weight, "loss_box_reg": loss_weight}
         self.loss_weight = loss_weight
+        self.use_fed_loss = use_fed_loss
+        self.use_sigmoid_ce = use_sigmoid_ce
+        self.fed_loss_num_classes = fed_loss_num_classes
+        if use_fed_loss:
+            if not use_sigmoid_ce:
+                raise ValueError("use_fed_loss needs use_sigmoid_ce (MODEL.ROI_BOX_HEAD)")
+            weights = get_fed_loss_cls_weights()
+            if len(weights) != num_classes:
+                raise ValueError(f"{len(weights)} federated-loss weights for {num_classes} classes")
+            self.register_buffer("fed_loss_cls_weights", weights)
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: ShapeSpec) -> dict:
         head = cfg.MODEL.ROI_BOX_HEAD
-        for key in ("USE_SIGMOID_CE", "USE_FED_LOSS", "TRAIN_ON_PRED_BOXES"):
-            if head.get(key):
-                raise ValueError(f"MODEL.ROI_BOX_HEAD.{key} is not supported by d2lite")
         return {
             "input_shape": input_shape,
             "box2box_transform": Box2BoxTransform(weights=head.BBOX_REG_WEIGHTS),
@@ -182,6 +204,13 @@ class FastRCNNOutputLayers(nn.Module):
             "test_topk_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
             "box_reg_loss_type": head.BBOX_REG_LOSS_TYPE,
             "loss_weight": {"loss_box_reg": head.BBOX_REG_LOSS_WEIGHT},
+            "use_fed_loss": head.USE_FED_LOSS,
+            "use_sigmoid_ce": head.USE_SIGMOID_CE,
+            # Called only with the federated loss on: it reads the datasets' class counts.
+            "get_fed_loss_cls_weights": lambda: detection_utils.get_fed_loss_cls_weights(
+                cfg.DATASETS.TRAIN, head.FED_LOSS_FREQ_WEIGHT_POWER
+            ),
+            "fed_loss_num_classes": head.FED_LOSS_NUM_CLASSES,
         }
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -222,13 +251,59 @@ class FastRCNNOutputLayers(nn.Module):
             proposal_boxes = gt_boxes = torch.empty((0, 4), device=proposal_deltas.device)
         assert not proposal_boxes.requires_grad, "Proposals should not require gradients!"
         _log_classification_stats(scores, gt_classes)
+        if self.use_sigmoid_ce:
+            loss_cls = self.sigmoid_cross_entropy_loss(scores, gt_classes)
+        else:
+            loss_cls = cross_entropy(scores, gt_classes, reduction="mean")
         losses = {
-            "loss_cls": cross_entropy(scores, gt_classes, reduction="mean"),
+            "loss_cls": loss_cls,
             "loss_box_reg": self.box_reg_loss(
                 proposal_boxes, gt_boxes, proposal_deltas, gt_classes
             ),
         }
         return {k: v * self.loss_weight.get(k, 1.0) for k, v in losses.items()}
+
+    def get_fed_loss_classes(
+        self, gt_classes: Tensor, num_fed_loss_classes: int, num_classes: int, weight: Tensor
+    ) -> Tensor:
+        """The classes the federated loss (Zhou et al., 2021) counts: those in ``gt_classes``,
+        topped up to ``num_fed_loss_classes`` with absent classes drawn without replacement in
+        proportion to ``weight (Tensor[K])``. A class missing from an image's sparse (LVIS)
+        annotation is no evidence that it is absent, so not every class is penalised.
+        """
+        present = torch.unique(gt_classes)
+        if len(present) >= num_fed_loss_classes:
+            return present
+        prob = present.new_zeros(num_classes + 1).float()
+        # Background (the last entry) is never drawn, nor a class already present.
+        prob[:num_classes] = weight.float()
+        prob[present] = 0
+        drawn = torch.multinomial(prob, num_fed_loss_classes - len(present), replacement=False)
+        return torch.cat([present, drawn])
+
+    def sigmoid_cross_entropy_loss(self, pred_class_logits: Tensor, gt_classes: Tensor) -> Tensor:
+        """Binary cross entropy of every foreground class of every ROI, summed over the classes
+        (the federated ones only with ``use_fed_loss``) and averaged over the R ROIs.
+
+        Args:
+            pred_class_logits (Tensor[R, K+1]): class logits; the background logit is unused.
+            gt_classes (Tensor[R]): the class of each ROI (K is background: all targets 0).
+        """
+        if pred_class_logits.numel() == 0:
+            return pred_class_logits.new_zeros([1])[0]
+        num_rois, num_classes = pred_class_logits.shape[0], pred_class_logits.shape[1] - 1
+        target = F.one_hot(gt_classes, num_classes + 1)[:, :num_classes].to(pred_class_logits)
+        cls_loss = F.binary_cross_entropy_with_logits(
+            pred_class_logits[:, :-1], target, reduction="none"
+        )
+        if self.use_fed_loss:
+            classes = self.get_fed_loss_classes(
+                gt_classes, self.fed_loss_num_classes, num_classes, self.fed_loss_cls_weights
+            )
+            counted = gt_classes.new_zeros(num_classes + 1)
+            counted[classes] = 1
+            cls_loss = cls_loss * counted[:num_classes].float()[None]
+        return cls_loss.sum() / num_rois
 
     def box_reg_loss(
         self, proposal_boxes: Tensor, gt_boxes: Tensor, pred_deltas: Tensor, gt_classes: Tensor
@@ -316,4 +391,6 @@ class FastRCNNOutputLayers(nn.Module):
         scores, _ = predictions
         num_inst_per_image = [len(p) for p in proposals]
         # float(): under autocast, half-precision scores would blur the score threshold and ranking.
-        return F.softmax(scores.float(), dim=-1).split(num_inst_per_image, dim=0)
+        scores = scores.float()
+        probs = scores.sigmoid() if self.use_sigmoid_ce else F.softmax(scores, dim=-1)
+        return probs.split(num_inst_per_image, dim=0)

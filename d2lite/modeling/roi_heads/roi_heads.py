@@ -5,11 +5,13 @@ C: channels, S: pooler output size.
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 from fvcore.common.registry import Registry
 from torch import Tensor, nn
 
-from ...config import CfgNode
+from ...config import CfgNode, configurable
 from ...layers import ShapeSpec
 from ...structures import Boxes, ImageList, Instances, pairwise_iou
 from ...utils.events import event_storage_or_none
@@ -30,19 +32,18 @@ __all__ = [
     "select_foreground_proposals",
 ]
 
+logger = logging.getLogger(__name__)
+
 ROI_HEADS_REGISTRY = Registry("ROI_HEADS")
 ROI_HEADS_REGISTRY.__doc__ = """
-Registry for ROI heads: called as ``cls(**cls.from_config(cfg, input_shape))`` (or
-``obj(cfg, input_shape)`` without ``from_config``), ``input_shape`` the backbone output shapes.
+Registry for ROI heads: a registered object is called as ``obj(cfg, input_shape)``,
+``input_shape`` the backbone output shapes.
 """
 
 
 def build_roi_heads(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> nn.Module:
     """Builds ``cfg.MODEL.ROI_HEADS.NAME``."""
-    obj = ROI_HEADS_REGISTRY.get(cfg.MODEL.ROI_HEADS.NAME)
-    if hasattr(obj, "from_config"):
-        return obj(**obj.from_config(cfg, input_shape))
-    return obj(cfg, input_shape)
+    return ROI_HEADS_REGISTRY.get(cfg.MODEL.ROI_HEADS.NAME)(cfg, input_shape)
 
 
 def select_foreground_proposals(
@@ -70,6 +71,7 @@ def select_foreground_proposals(
 class ROIHeads(nn.Module):
     """The part of an ROI head shared by all of them: matching and sampling the proposals."""
 
+    @configurable
     def __init__(
         self,
         *,
@@ -96,6 +98,10 @@ class ROIHeads(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec] | None = None) -> dict:
+        for key in ("MASK_ON", "KEYPOINT_ON"):
+            if cfg.MODEL.get(key):
+                # Detectron2 would add that head; refusing would break box-only use of the config.
+                logger.warning(f"MODEL.{key}=True ignored: {cls.__name__} predicts boxes only")
         heads = cfg.MODEL.ROI_HEADS
         return {
             "batch_size_per_image": heads.BATCH_SIZE_PER_IMAGE,
@@ -182,6 +188,7 @@ class ROIHeads(nn.Module):
 class StandardROIHeads(ROIHeads):
     """The box branch of Faster R-CNN: ``box_pooler`` -> ``box_head`` -> ``box_predictor``."""
 
+    @configurable
     def __init__(
         self,
         *,
@@ -189,6 +196,7 @@ class StandardROIHeads(ROIHeads):
         box_pooler: ROIPooler,
         box_head: nn.Module,
         box_predictor: nn.Module,
+        train_on_pred_boxes: bool = False,
         **kwargs,
     ) -> None:
         """
@@ -198,6 +206,9 @@ class StandardROIHeads(ROIHeads):
             box_head (nn.Module): maps pooled features to a vector per ROI.
             box_predictor (nn.Module): maps that vector to scores and deltas; also computes
                 the losses and the inference (``FastRCNNOutputLayers``).
+            train_on_pred_boxes (bool): in training, replace the returned proposals' boxes by
+                the predicted boxes of their GT class (for heads that run after the box head).
+                Defaults to False.
             **kwargs: the arguments of :class:`ROIHeads`.
         """
         super().__init__(**kwargs)
@@ -205,10 +216,12 @@ class StandardROIHeads(ROIHeads):
         self.box_pooler = box_pooler
         self.box_head = box_head
         self.box_predictor = box_predictor
+        self.train_on_pred_boxes = train_on_pred_boxes
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict:
         ret = super().from_config(cfg)
+        ret["train_on_pred_boxes"] = cfg.MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES
         ret.update(cls._init_box_head(cfg, input_shape))
         return ret
 
@@ -235,9 +248,7 @@ class StandardROIHeads(ROIHeads):
         box_head = build_box_head(
             cfg, ShapeSpec(channels=in_channels.pop(), height=resolution, width=resolution)
         )
-        box_predictor = FastRCNNOutputLayers(
-            **FastRCNNOutputLayers.from_config(cfg, box_head.output_shape)
-        )
+        box_predictor = FastRCNNOutputLayers(cfg, box_head.output_shape)
         return {
             "box_in_features": in_features,
             "box_pooler": box_pooler,
@@ -291,7 +302,15 @@ class StandardROIHeads(ROIHeads):
         predictions = self.box_predictor(box_features)
         del box_features
         if self.training:
-            return self.box_predictor.losses(predictions, proposals)
+            losses = self.box_predictor.losses(predictions, proposals)
+            if self.train_on_pred_boxes:
+                with torch.no_grad():
+                    pred_boxes = self.box_predictor.predict_boxes_for_gt_classes(
+                        predictions, proposals
+                    )
+                for proposals_i, pred_boxes_i in zip(proposals, pred_boxes):
+                    proposals_i.proposal_boxes = Boxes(pred_boxes_i)
+            return losses
         pred_instances, _ = self.box_predictor.inference(predictions, proposals)
         return pred_instances
 
@@ -301,6 +320,7 @@ class Res5ROIHeads(ROIHeads):
     """The C4 box branch of Faster R-CNN: pool from one feature map (res4), run ResNet's res5
     stage on every ROI as the box head, average-pool, predict."""
 
+    @configurable
     def __init__(
         self,
         *,
@@ -342,9 +362,7 @@ class Res5ROIHeads(ROIHeads):
             pooler_type=head.POOLER_TYPE,
         )
         ret["res5"], out_channels = cls._build_res5_block(cfg)
-        ret["box_predictor"] = FastRCNNOutputLayers(
-            **FastRCNNOutputLayers.from_config(cfg, ShapeSpec(channels=out_channels))
-        )
+        ret["box_predictor"] = FastRCNNOutputLayers(cfg, ShapeSpec(channels=out_channels))
         return ret
 
     @classmethod
