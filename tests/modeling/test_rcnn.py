@@ -6,14 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from d2lite.config import get_cfg
+from d2lite.config import configurable, get_cfg
 from d2lite.layers import ShapeSpec
 from d2lite.model_zoo import get_config
 from d2lite.modeling import (
     BACKBONE_REGISTRY,
+    META_ARCH_REGISTRY,
     Backbone,
     GeneralizedRCNN,
     ProposalNetwork,
+    StandardROIHeads,
     build_model,
     resolve_device,
 )
@@ -297,3 +299,58 @@ def test_autocast_bfloat16_on_cpu():
         instances = model(two_images())[0]["instances"]
     assert instances.scores.dtype == torch.float32
     assert instances.pred_boxes.tensor.dtype == torch.float32
+
+
+def test_meta_archs_built_from_cfg_like_detectron2():
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    model = GeneralizedRCNN(cfg)
+    assert isinstance(model.roi_heads, StandardROIHeads) and model.input_format == "BGR"
+    assert GeneralizedRCNN(cfg, vis_period=5).vis_period == 5  # an explicit kwarg wins
+    rpn_only = ProposalNetwork(cfg)
+    assert not hasattr(rpn_only, "roi_heads")
+    by_hand = GeneralizedRCNN(
+        backbone=model.backbone,
+        proposal_generator=model.proposal_generator,
+        roi_heads=model.roi_heads,
+        pixel_mean=[0.0, 0.0, 0.0],
+        pixel_std=[1.0, 1.0, 1.0],
+    )
+    assert by_hand.pixel_mean.sum() == 0 and by_hand.input_format is None
+
+
+@META_ARCH_REGISTRY.register()
+class SimpleConfigurableModel(nn.Module):
+    """Detectron2's tests/test_engine.py model: @configurable, from_config(cfg) returns {}."""
+
+    @configurable
+    def __init__(self, width=20):
+        super().__init__()
+        self.mod = nn.Linear(10, width)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return {}
+
+    def forward(self, x):
+        return {"loss": x.sum() + sum(p.mean() for p in self.parameters())}
+
+
+@META_ARCH_REGISTRY.register()
+class OldStyleModel(nn.Module):
+    """A Detectron2-era meta-architecture: ``__init__(cfg)``, no from_config."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.mod = nn.Linear(2, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+
+
+def test_build_model_takes_both_styles_of_user_model():
+    cfg = tiny_cfg()
+    cfg.MODEL.META_ARCHITECTURE = "SimpleConfigurableModel"
+    model = build_model(cfg)
+    assert isinstance(model, SimpleConfigurableModel) and model.mod.out_features == 20
+    assert set(model(torch.rand(3, 10))) == {"loss"}
+    assert SimpleConfigurableModel(width=4).mod.out_features == 4  # a plain call
+    cfg.MODEL.META_ARCHITECTURE = "OldStyleModel"
+    assert build_model(cfg).mod.out_features == 2

@@ -16,8 +16,7 @@ logger = logging.getLogger(__name__)
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = """
-Registry for meta-architectures (whole models): called as ``cls(**cls.from_config(cfg))`` (or
-``obj(cfg)`` without ``from_config``).
+Registry for meta-architectures (whole models): a registered object is called as ``obj(cfg)``.
 """
 
 _warned_devices: set[str] = set()
@@ -52,8 +51,7 @@ def build_model(cfg: CfgNode) -> nn.Module:
 
     The weights are freshly initialised; load a checkpoint with ``DetectionCheckpointer``.
     """
-    obj = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
-    model = obj(**obj.from_config(cfg)) if hasattr(obj, "from_config") else obj(cfg)
+    model = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg)
     device = resolve_device(cfg.MODEL.DEVICE)
     model.to(device)
     if device.type == "cpu" and cfg.MODEL.FLUSH_DENORMAL:

@@ -9,7 +9,7 @@ import logging
 import torch
 from torch import Tensor, nn
 
-from ...config import CfgNode
+from ...config import CfgNode, configurable
 from ...layers import move_device_like
 from ...structures import ImageList, Instances
 from ..backbone import Backbone, build_backbone
@@ -92,6 +92,7 @@ class _ImageNormalizer(nn.Module):
 class GeneralizedRCNN(_ImageNormalizer):
     """Faster R-CNN and its relatives: backbone features, proposals, per-ROI predictions."""
 
+    @configurable
     def __init__(
         self,
         *,
@@ -222,6 +223,7 @@ class GeneralizedRCNN(_ImageNormalizer):
 class ProposalNetwork(_ImageNormalizer):
     """A backbone and a proposal generator only: class-agnostic proposals (RPN-only models)."""
 
+    @configurable
     def __init__(
         self,
         *,
