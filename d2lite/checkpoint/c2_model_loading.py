@@ -310,7 +310,8 @@ def _log_matches(
         group = groups.get(key, [key])
         done.update(group)
         name = key if len(group) == 1 else _longest_common_prefix(group) + "*"
-        origin = to_original[key] if len(group) == 1 else _group_str([to_original[k] for k in group])
+        originals_of_group = [to_original[k] for k in group]
+        origin = originals_of_group[0] if len(group) == 1 else _group_str(originals_of_group)
         lines.append(f"  {name} <- {origin} {[shapes[k] for k in group]}")
     header = f"{len(model_keys)} weights renamed by name suffix (model <- checkpoint):"
     logger.info("\n".join([header, *lines]))
@@ -340,12 +341,11 @@ def _group_keys_by_module(keys: list[str], original_names: dict[str, str]) -> di
 
 def _longest_common_prefix(names: list[str]) -> str:
     """The common leading dotted components, with a trailing dot: ["a.b.c", "a.b.d"] -> "a.b."."""
-    first, last = min(names).split("."), max(names).split(".")
     common = []
-    for a, b in zip(first, last):
-        if a != b:
+    for parts in zip(*(name.split(".") for name in names)):
+        if any(p != parts[0] for p in parts):
             break
-        common.append(a)
+        common.append(parts[0])
     return ".".join(common) + "." if common else ""
 
 

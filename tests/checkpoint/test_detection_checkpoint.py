@@ -439,7 +439,8 @@ def test_flag_stored_in_a_pkl_applies_suffix_matching(tmp_path):
         pickle.dump({"model": arrays, "__author__": "someone", "matching_heuristics": True}, f)
     model = _Nested()
     DetectionCheckpointer(model).load(str(path))
-    np.testing.assert_array_equal(model.block.layer1.weight.detach().numpy(), arrays["layer1.weight"])
+    loaded = model.block.layer1.weight.detach().numpy()
+    np.testing.assert_array_equal(loaded, arrays["layer1.weight"])
 
 
 def test_bare_state_dict_loads_exact_names_only(tmp_path, caplog):
