@@ -25,6 +25,7 @@ setup(
         "yacs>=0.1.8",
         "tensorboard",
         "tqdm",
+        "cloudpickle",
         "numpy",
         "Pillow",
         "matplotlib",
