@@ -13,7 +13,7 @@ from d2lite.utils.collect_env import collect_env_info
 from d2lite.utils.env import seed_all_rng
 from d2lite.utils.logger import setup_logger
 
-__all__ = ["default_argument_parser", "default_setup"]
+__all__ = ["default_argument_parser", "default_setup", "set_float32_precision"]
 
 
 def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
@@ -62,7 +62,10 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
 
 def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     """Prepares a run: output directory, loggers, environment and config in the log, the
-    config saved as ``OUTPUT_DIR/config.yaml`` (main process), RNG seeds and cuDNN benchmark.
+    config saved as ``OUTPUT_DIR/config.yaml`` (main process), RNG seeds, cuDNN benchmark and
+    ``FLOAT32_PRECISION``. ``args`` is only logged and read for ``config_file``/``eval_only``
+    (any object works, e.g. ``{}``); a config without SEED, CUDNN_BENCHMARK or
+    FLOAT32_PRECISION gets Detectron2's defaults for them.
     """
     output_dir = cfg.OUTPUT_DIR
     if comm.is_main_process() and output_dir:
@@ -78,11 +81,29 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
         with open(config_file) as f:
             setup_log.info("Contents of args.config_file=%s:\n%s", config_file, f.read())
     if comm.is_main_process() and output_dir:
+        setup_log.info("Running with full config:\n%s", cfg.dump())
         path = os.path.join(output_dir, "config.yaml")
         with open(path, "w") as f:
             f.write(cfg.dump())
         setup_log.info("Full config saved to %s", path)
     # Each rank gets its own seed, so data augmentation differs between ranks.
-    seed_all_rng(None if cfg.SEED < 0 else cfg.SEED + rank)
+    seed = cfg.get("SEED", -1)
+    seed_all_rng(None if seed < 0 else seed + rank)
     if not getattr(args, "eval_only", False):
-        torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
+        torch.backends.cudnn.benchmark = cfg.get("CUDNN_BENCHMARK", False)
+    if cfg.get("FLOAT32_PRECISION", ""):
+        set_float32_precision(cfg.FLOAT32_PRECISION)
+        setup_log.info("float32 matmul precision: %s", torch.get_float32_matmul_precision())
+
+
+def set_float32_precision(precision: str) -> None:
+    """Sets how CUDA computes float32 matrix products and convolutions (a no-op on the CPU).
+
+    Args:
+        precision (str): "highest" (true float32), "high" or "medium" (TF32 allowed), as in
+            ``torch.set_float32_matmul_precision``.
+    """
+    if not torch.cuda.is_available():
+        return
+    torch.set_float32_matmul_precision(precision)
+    torch.backends.cudnn.allow_tf32 = precision != "highest"

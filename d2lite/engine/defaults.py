@@ -79,6 +79,12 @@ class DefaultTrainer(TrainerBase):
     ``build_train_loader``, ``build_test_loader``, ``build_evaluator``), wraps the model in DDP
     when several processes run, and checkpoints to ``cfg.OUTPUT_DIR``.
 
+    It behaves as Detectron2 0.6's: ``build_evaluator`` is not implemented, so without an
+    override (or ``test(evaluators=...)``) nothing is evaluated, and ``train()`` returns the
+    results only when ``TEST.EXPECTED_RESULTS`` is set. ``tools/train_net.py``'s ``Trainer``
+    adds the COCO evaluator. d2lite's own extras (ValidationLoss, BestCheckpointer, early
+    stopping, ``torch.compile``) come only from d2lite config keys left off by default.
+
     Examples:
         >>> trainer = DefaultTrainer(cfg)
         >>> trainer.resume_or_load(resume=False)  # load MODEL.WEIGHTS
@@ -103,8 +109,8 @@ class DefaultTrainer(TrainerBase):
         step_model = torch.compile(model) if cfg.MODEL.COMPILE else model
         trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
         self._trainer = trainer_cls(step_model, data_loader, optimizer)
-        # The inner trainer has no hooks of its own; after_backward must reach ours. Through a
-        # weak proxy, so the inner trainer does not keep this one alive.
+        # The inner trainer has no hooks of its own; after_backward must reach ours (Detectron2
+        # never calls them). Through a weak proxy, so the inner trainer does not keep this alive.
         outer = weakref.proxy(self)
         self._trainer.after_backward = lambda: outer.after_backward()
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
@@ -136,6 +142,9 @@ class DefaultTrainer(TrainerBase):
         and DATASETS.VAL); 6. EvalHook (TEST.EVAL_PERIOD); 7. BestCheckpointer (main process)
         and 8. EarlyStopping (TEST.EARLY_STOP_PATIENCE > 0), both if TEST.BEST_METRIC;
         9. PeriodicWriter (main process), last so it writes what the others put.
+
+        5, 7 and 8 are d2lite's; with their keys at the defaults the list is Detectron2's. A
+        subclass inserting its own hook before the writer uses ``hooks.insert(-1, hook)``.
         """
         cfg = self.cfg.clone()
         cfg.defrost()
@@ -190,9 +199,9 @@ class DefaultTrainer(TrainerBase):
         """Trains from ``start_iter`` to ``SOLVER.MAX_ITER``.
 
         Returns:
-            dict | None: the results of the last evaluation (``{}`` without DATASETS.TEST,
-            None if training stopped before any evaluation ran); checked
-            against ``TEST.EXPECTED_RESULTS`` on the main process when that is set.
+            dict | None: as in Detectron2, the results of the last evaluation, checked against
+            ``TEST.EXPECTED_RESULTS``, when that is set (main process); otherwise None. The
+            last results are kept in ``self._last_eval_results`` in every case.
         """
         super().train(self.start_iter, self.max_iter)
         if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
@@ -201,7 +210,8 @@ class DefaultTrainer(TrainerBase):
             if self._last_eval_results is None:
                 raise RuntimeError("TEST.EXPECTED_RESULTS is set but no evaluation ran.")
             verify_results(self.cfg, self._last_eval_results)
-        return self._last_eval_results
+            return self._last_eval_results
+        return None
 
     def run_step(self) -> None:
         self._trainer.iter = self.iter
@@ -216,17 +226,30 @@ class DefaultTrainer(TrainerBase):
         super().load_state_dict(state_dict)
         self._trainer.load_state_dict(state_dict["_trainer"])
 
+    # The inner trainer owns these; assigning one here replaces it there, as in Detectron2.
     @property
     def model(self) -> nn.Module:
         return self._trainer.model
+
+    @model.setter
+    def model(self, value: nn.Module) -> None:
+        self._trainer.model = value
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
         return self._trainer.optimizer
 
+    @optimizer.setter
+    def optimizer(self, value: torch.optim.Optimizer) -> None:
+        self._trainer.optimizer = value
+
     @property
     def data_loader(self):
         return self._trainer.data_loader
+
+    @data_loader.setter
+    def data_loader(self, value) -> None:
+        self._trainer.data_loader = value
 
     @classmethod
     def build_model(cls, cfg: CfgNode) -> nn.Module:
@@ -278,23 +301,16 @@ class DefaultTrainer(TrainerBase):
         )
 
     @classmethod
-    def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
-        """Returns a ``COCOEvaluator`` for datasets whose metadata ``evaluator_type`` is "coco"
-        or unset; override for other datasets.
+    def build_evaluator(cls, cfg: CfgNode, dataset_name: str):
+        """Returns the ``DatasetEvaluator`` of ``dataset_name``; a subclass implements it
+        (``tools/train_net.py``'s ``Trainer`` returns a ``COCOEvaluator``).
 
         Raises:
-            NotImplementedError: for another ``evaluator_type``, naming it and the dataset.
+            NotImplementedError: always, as in Detectron2; ``test`` then skips the dataset.
         """
-        from d2lite.data import MetadataCatalog
-        from d2lite.evaluation import COCOEvaluator
-
-        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
-        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
-        if evaluator_type in (None, "coco"):
-            return COCOEvaluator(dataset_name, output_dir=output_folder)
         raise NotImplementedError(
-            f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}, for which d2lite has "
-            "no evaluator. Override DefaultTrainer.build_evaluator, or pass evaluators to test()."
+            "DefaultTrainer evaluates only when build_evaluator() is implemented in a subclass "
+            "(see tools/train_net.py), or when evaluators are passed to test()."
         )
 
     @classmethod
@@ -302,8 +318,11 @@ class DefaultTrainer(TrainerBase):
         """Evaluates ``model`` on each of ``DATASETS.TEST``.
 
         Args:
+            cfg (CfgNode): the config.
+            model (nn.Module): the model, with the weights to evaluate.
             evaluators (DatasetEvaluator | list | None): one per test dataset. Defaults to
-                None (``build_evaluator`` for each).
+                None (``build_evaluator`` for each; a dataset without one is skipped, with a
+                warning, and gets ``{}``).
 
         Returns:
             dict: ``{dataset name: results}``, or the results themselves for one dataset.
@@ -325,12 +344,20 @@ class DefaultTrainer(TrainerBase):
             else:
                 try:
                     evaluator = cls.build_evaluator(cfg, dataset_name)
-                except NotImplementedError as e:
-                    logger.warning("%s Skipping its evaluation.", e)
+                except NotImplementedError:
+                    logger.warning(
+                        "No evaluator found. Use `DefaultTrainer.test(evaluators=)`, "
+                        "or implement its `build_evaluator` method."
+                    )
                     results[dataset_name] = {}
                     continue
             results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
             if comm.is_main_process():
+                if not isinstance(results[dataset_name], dict):
+                    raise TypeError(
+                        f"The evaluator of {dataset_name} must return a dict on the main "
+                        f"process, got {results[dataset_name]!r}."
+                    )
                 logger.info("Evaluation results for %s in csv format:", dataset_name)
                 print_csv_format(results[dataset_name])
         return list(results.values())[0] if len(results) == 1 else results

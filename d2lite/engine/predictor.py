@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from d2lite.config import CfgNode
+from d2lite.config import CfgNode, check_cfg_keys
 
 __all__ = ["DefaultPredictor", "prepare_for_inference"]
 
@@ -49,6 +49,8 @@ class DefaultPredictor:
         from d2lite.data import transforms as T
         from d2lite.modeling import build_model
 
+        # As DefaultTrainer does: a typo'd key warns, a number key holding text is named.
+        check_cfg_keys(cfg)
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg)
         if len(cfg.DATASETS.TEST):
@@ -83,5 +85,6 @@ class DefaultPredictor:
         height, width = original_image.shape[:2]
         image = self.aug.get_transform(original_image).apply_image(original_image)
         image = torch.as_tensor(np.ascontiguousarray(image.astype("float32").transpose(2, 0, 1)))
-        with torch.inference_mode():
+        # no_grad, as Detectron2, not inference_mode: callers may edit the outputs in place.
+        with torch.no_grad():
             return self.model([{"image": image, "height": height, "width": width}])[0]

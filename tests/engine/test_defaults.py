@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -52,6 +54,16 @@ class ToyDataTrainer(DefaultTrainer):
     @classmethod
     def build_train_loader(cls, cfg):
         return _toy_batches()
+
+
+class CocoTrainer(DefaultTrainer):
+    """What a user adds to evaluate, as Detectron2's tools/train_net.py does."""
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name):
+        from d2lite.evaluation import COCOEvaluator
+
+        return COCOEvaluator(dataset_name, output_dir=os.path.join(cfg.OUTPUT_DIR, "inference"))
 
 
 def test_argument_parser():
@@ -112,7 +124,10 @@ def test_default_trainer_trains_tiny_model_and_resumes(tmp_path):
     cfg.SOLVER.MAX_ITER = 2
     trainer = ToyDataTrainer(cfg)
     trainer.resume_or_load(resume=False)
-    assert trainer.train() == {}  # no test dataset: the final evaluation has no results
+    # As Detectron2's, train() returns results only with TEST.EXPECTED_RESULTS; the final
+    # evaluation (no test dataset: no results) is still kept.
+    assert trainer.train() is None
+    assert trainer._last_eval_results == {}
     lines = [json.loads(x) for x in open(os.path.join(cfg.OUTPUT_DIR, "metrics.json"))]
     assert lines[-1]["iteration"] == 1
     for key in ("total_loss", "loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc", "lr"):
@@ -140,15 +155,11 @@ def test_default_trainer_reports_typo_config_key(tmp_path, caplog, monkeypatch):
     assert "SOLVER.MAX_ITERS Did you mean SOLVER.MAX_ITER?" in caplog.text
 
 
-def test_build_evaluator_unknown_type_is_clear(tmp_path):
-    from d2lite.data import MetadataCatalog
-
-    MetadataCatalog.get("engine_test_sem").set(evaluator_type="sem_seg")
-    try:
-        with pytest.raises(NotImplementedError, match="'engine_test_sem'.*'sem_seg'"):
-            DefaultTrainer.build_evaluator(get_cfg(), "engine_test_sem")
-    finally:
-        MetadataCatalog.remove("engine_test_sem")
+def test_build_evaluator_is_not_implemented_as_in_detectron2(tmp_path):
+    # The COCO default, and the clear error for other evaluator types, moved to
+    # tools/train_net.py's Trainer (tests/engine/test_train_net.py checks them).
+    with pytest.raises(NotImplementedError, match="build_evaluator"):
+        DefaultTrainer.build_evaluator(get_cfg(), "coco_trash_val")
 
 
 def test_test_checks_evaluator_count(tmp_path):
@@ -201,7 +212,7 @@ def test_default_trainer_on_synthetic_data_with_eval_and_validation(tmp_path, tr
     cfg.TEST.VAL_PERIOD = 2
     cfg.TEST.BEST_METRIC = "bbox/AP50"
     cfg.TEST.EARLY_STOP_PATIENCE = 5
-    trainer = DefaultTrainer(cfg)
+    trainer = CocoTrainer(cfg)
     order = [type(h) for h in trainer._hooks]
     assert order == [
         hooks.IterationTimer,
@@ -214,7 +225,8 @@ def test_default_trainer_on_synthetic_data_with_eval_and_validation(tmp_path, tr
         hooks.PeriodicWriter,
     ]
     trainer.resume_or_load(resume=False)
-    results = trainer.train()
+    assert trainer.train() is None  # no TEST.EXPECTED_RESULTS
+    results = trainer._last_eval_results
     assert "AP50" in results["bbox"]
     lines = [json.loads(x) for x in open(os.path.join(cfg.OUTPUT_DIR, "metrics.json"))]
     evals = [line["iteration"] for line in lines if "bbox/AP50" in line]
@@ -280,3 +292,152 @@ def test_default_trainer_names_a_wrong_type_before_training(tmp_path):
     cfg.SOLVER.MAX_ITER = "10"
     with pytest.raises(ValueError, match="SOLVER.MAX_ITER"):
         DefaultTrainer(cfg)
+
+
+class _FixedResults(ToyDataTrainer):
+    """Evaluation replaced by fixed numbers, so train()'s return value can be checked alone."""
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        return {"bbox": {"AP": 50.0}}
+
+
+def test_train_returns_results_only_with_expected_results(tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    cfg.SOLVER.MAX_ITER = 1
+    trainer = _FixedResults(cfg)
+    assert trainer.train() is None
+    assert trainer._last_eval_results == {"bbox": {"AP": 50.0}}
+    cfg.TEST.EXPECTED_RESULTS = [["bbox", "AP", 50.0, 0.1]]
+    assert _FixedResults(cfg).train() == {"bbox": {"AP": 50.0}}
+
+
+def test_trainer_model_optimizer_and_loader_can_be_replaced(tmp_path):
+    trainer = ToyDataTrainer(tiny_cfg(tmp_path))
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = [1, 2]
+    trainer.model, trainer.optimizer, trainer.data_loader = model, optimizer, loader
+    assert trainer._trainer.model is model and trainer.model is model
+    assert trainer._trainer.optimizer is optimizer and trainer.optimizer is optimizer
+    assert trainer._trainer.data_loader is loader and trainer.data_loader is loader
+
+
+class _ListLoaderTrainer(ToyDataTrainer):
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return [[{"image_id": 0}], [{"image_id": 1}]]
+
+
+class _CountingEvaluator:
+    def __init__(self, result):
+        self.result, self.seen = result, 0
+
+    def reset(self):
+        self.seen = 0
+
+    def process(self, inputs, outputs):
+        self.seen += len(inputs)
+
+    def evaluate(self):
+        return self.result
+
+
+def _dataset_evaluator(result):
+    from d2lite.evaluation import DatasetEvaluator
+
+    return type("Counting", (_CountingEvaluator, DatasetEvaluator), {})(result)
+
+
+def test_test_without_build_evaluator_warns_and_skips(tmp_path, caplog):
+    cfg = tiny_cfg(tmp_path)
+    cfg.DATASETS.TEST = ("a", "b")
+    model = lambda inputs: [{} for _ in inputs]  # noqa: E731
+    results = _ListLoaderTrainer.test(cfg, model)
+    assert results == {"a": {}, "b": {}}
+    assert caplog.text.count(
+        "No evaluator found. Use `DefaultTrainer.test(evaluators=)`, or implement its "
+        "`build_evaluator` method."
+    ) == 2
+    evaluator = _dataset_evaluator({"bbox": {"AP": 1.0}})
+    cfg.DATASETS.TEST = ("a",)
+    assert _ListLoaderTrainer.test(cfg, model, evaluators=evaluator) == {"bbox": {"AP": 1.0}}
+    assert evaluator.seen == 2
+    with pytest.raises(TypeError, match="must return a dict"):
+        _ListLoaderTrainer.test(cfg, model, evaluators=[_dataset_evaluator([1.0])])
+
+
+def test_default_trainer_without_evaluator_writes_no_evaluation_line(
+    tmp_path, trash_datasets, caplog
+):
+    from d2lite.data.datasets.synthetic import TRASH_CLASSES
+
+    cfg = tiny_cfg(tmp_path)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = len(TRASH_CLASSES)
+    cfg.DATASETS.TRAIN = (trash_datasets["train"],)
+    cfg.DATASETS.TEST = (trash_datasets["val"],)
+    cfg.SOLVER.MAX_ITER = 1
+    with caplog.at_level(logging.INFO, logger="d2lite"):
+        trainer = DefaultTrainer(cfg)
+        assert trainer.train() is None
+    assert "No evaluator found" in caplog.text
+    assert trainer._last_eval_results == {}
+    lines = [json.loads(x) for x in open(os.path.join(cfg.OUTPUT_DIR, "metrics.json"))]
+    # One line for the last iteration, as in Detectron2; no evaluation line at iteration 1.
+    assert [line["iteration"] for line in lines] == [0]
+    assert not (tmp_path / "out" / "inference").exists()
+
+
+def test_default_predictor_checks_the_config(tmp_path, caplog):
+    cfg = tiny_cfg(tmp_path)
+    cfg.INPUT.MIN_SIZE_TST = 32
+    DefaultPredictor(cfg)
+    assert "INPUT.MIN_SIZE_TST" in caplog.text and "INPUT.MIN_SIZE_TEST" in caplog.text
+    cfg = tiny_cfg(tmp_path)
+    cfg.INPUT.MAX_SIZE_TEST = "64"
+    with pytest.raises(ValueError, match="INPUT.MAX_SIZE_TEST"):
+        DefaultPredictor(cfg)
+
+
+def test_default_predictor_outputs_can_be_edited_in_place(tmp_path):
+    predictor = DefaultPredictor(tiny_cfg(tmp_path))
+    instances = predictor(np.zeros((64, 80, 3), dtype=np.uint8))["instances"]
+    assert not instances.pred_boxes.tensor.is_inference()
+    instances.pred_boxes.tensor[:, 0] += 1  # an inference-mode tensor would refuse this
+
+
+def test_default_setup_takes_any_args_and_applies_float32_precision(tmp_path, monkeypatch):
+    import d2lite.engine.arguments as arguments
+
+    applied = []
+    monkeypatch.setattr(arguments, "set_float32_precision", applied.append)
+    cfg = get_cfg()
+    cfg.OUTPUT_DIR = str(tmp_path / "run")
+    default_setup(cfg, {})  # Detectron2's own test passes a dict
+    assert applied == []  # FLOAT32_PRECISION "" leaves torch alone
+    assert "Running with full config" in (tmp_path / "run" / "log.txt").read_text()
+    cfg.FLOAT32_PRECISION = "medium"
+    default_setup(cfg, {})
+    assert applied == ["medium"]
+
+
+def test_set_float32_precision_is_cuda_only(monkeypatch):
+    from d2lite.engine.arguments import set_float32_precision
+
+    before, tf32_before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    if not torch.cuda.is_available():
+        set_float32_precision("medium")
+        assert torch.get_float32_matmul_precision() == before
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        # The real cudnn module refuses settings without a GPU; stand in for it.
+        monkeypatch.setattr(torch.backends, "cudnn", SimpleNamespace(allow_tf32=None))
+    try:
+        set_float32_precision("highest")
+        assert torch.get_float32_matmul_precision() == "highest"
+        assert torch.backends.cudnn.allow_tf32 is False
+        set_float32_precision("medium")
+        assert torch.get_float32_matmul_precision() == "medium"
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.set_float32_matmul_precision(before)
+        torch.backends.cudnn.allow_tf32 = tf32_before
