@@ -3,7 +3,8 @@
 
 1. Writes the synthetic trash dataset to ``$D2LITE_DATASETS/trash`` (default
    ``datasets/trash``) unless it is already there.
-2. Trains ``model_zoo/Trash-Demo/faster_rcnn_R_18_FPN_trash_cpu.yaml`` with ``DefaultTrainer``.
+2. Trains ``model_zoo/Trash-Demo/faster_rcnn_R_18_FPN_trash_cpu.yaml`` with the ``Trainer`` of
+   ``tools/train_net.py`` (``DefaultTrainer`` plus the COCO evaluator).
 3. Evaluates on ``coco_trash_val`` (COCO AP table in the log).
 4. Draws the predictions on a few val images, predicts the whole test split into a submission
    CSV, and prints where everything is.
@@ -26,7 +27,7 @@ from d2lite import model_zoo  # noqa: E402
 from d2lite.config import get_cfg  # noqa: E402
 from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin  # noqa: E402
 from d2lite.data.datasets.synthetic import make_trash_dataset  # noqa: E402
-from d2lite.engine import DefaultTrainer, default_setup  # noqa: E402
+from d2lite.engine import default_setup  # noqa: E402
 
 logger = logging.getLogger("d2lite.demo")
 
@@ -48,10 +49,10 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_predict_tool():
+def _load_tool(name: str):
     # tools/ is not a package; load the sibling script by path so the demo works from any cwd.
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "predict.py")
-    spec = importlib.util.spec_from_file_location("d2lite_tools_predict", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"d2lite_tools_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -92,7 +93,7 @@ def _summary(results: dict | None) -> list[str]:
 
 def write_predictions(args: argparse.Namespace, cfg, data_dir: str) -> dict[str, str]:
     """Draws predictions on a few val images and predicts the test split into the CSV."""
-    predict = _load_predict_tool()
+    predict = _load_tool("predict")
     out = {
         "weights": os.path.join(cfg.OUTPUT_DIR, "model_final.pth"),
         "pictures": os.path.join(cfg.OUTPUT_DIR, "pictures"),
@@ -128,10 +129,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     default_setup(cfg, args)
     data_dir = ensure_dataset(args)
 
-    trainer = DefaultTrainer(cfg)
+    trainer = _load_tool("train_net").Trainer(cfg)
     trainer.resume_or_load(resume=False)
     train_start = time.perf_counter()
-    results = trainer.train()  # evaluates on DATASETS.TEST after the last iteration
+    trainer.train()  # evaluates on DATASETS.TEST after the last iteration
+    results = trainer._last_eval_results
     train_time = time.perf_counter() - train_start
     out = write_predictions(args, cfg, data_dir)
 

@@ -24,16 +24,19 @@ from fvcore.common.checkpoint import PeriodicCheckpointer  # noqa: E402
 
 from d2lite.checkpoint import DetectionCheckpointer  # noqa: E402
 from d2lite.config import CfgNode, get_cfg  # noqa: E402
-from d2lite.data import build_detection_test_loader, build_detection_train_loader  # noqa: E402
+from d2lite.data import (  # noqa: E402
+    MetadataCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+)
 from d2lite.engine import (  # noqa: E402
-    DefaultTrainer,
     create_ddp_model,
     default_argument_parser,
     default_setup,
     default_writers,
     launch,
 )
-from d2lite.evaluation import inference_on_dataset, print_csv_format  # noqa: E402
+from d2lite.evaluation import COCOEvaluator, inference_on_dataset, print_csv_format  # noqa: E402
 from d2lite.modeling import build_model  # noqa: E402
 from d2lite.solver import build_lr_scheduler, build_optimizer  # noqa: E402
 from d2lite.utils import comm  # noqa: E402
@@ -42,14 +45,31 @@ from d2lite.utils.events import EventStorage  # noqa: E402
 logger = logging.getLogger("d2lite")
 
 
+def get_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
+    """Returns a ``COCOEvaluator`` for datasets whose metadata ``evaluator_type`` is "coco" or
+    unset (as ``tools/train_net.py``'s ``Trainer.build_evaluator``).
+
+    Raises:
+        NotImplementedError: for another ``evaluator_type``, naming it and the dataset.
+    """
+    # USER: return your own DatasetEvaluator here for other data.
+    output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+    evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+    if evaluator_type in (None, "coco"):
+        return COCOEvaluator(dataset_name, output_dir=output_folder)
+    raise NotImplementedError(
+        f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}, for which d2lite has "
+        "no evaluator. Change get_evaluator in tools/plain_train_net.py."
+    )
+
+
 def do_test(cfg: CfgNode, model: torch.nn.Module) -> dict:
     """Evaluates ``model`` on every dataset of ``DATASETS.TEST``."""
     results: OrderedDict = OrderedDict()
     for dataset_name in cfg.DATASETS.TEST:
         data_loader = build_detection_test_loader(cfg, dataset_name)
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        # USER: override DefaultTrainer.build_evaluator (or call your own) for other data.
-        evaluator = DefaultTrainer.build_evaluator(cfg, dataset_name, output_folder)
+        evaluator = get_evaluator(cfg, dataset_name, output_folder)
         results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
         if comm.is_main_process():
             logger.info("Evaluation results for %s in csv format:", dataset_name)

@@ -21,21 +21,44 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from d2lite.checkpoint import DetectionCheckpointer  # noqa: E402
 from d2lite.config import CfgNode, get_cfg  # noqa: E402
+from d2lite.data import MetadataCatalog  # noqa: E402
 from d2lite.engine import (  # noqa: E402
     DefaultTrainer,
     default_argument_parser,
     default_setup,
     launch,
 )
-from d2lite.evaluation import verify_results  # noqa: E402
+from d2lite.evaluation import COCOEvaluator, verify_results  # noqa: E402
 from d2lite.utils import comm  # noqa: E402
 
 logger = logging.getLogger("d2lite")
 
 
 class Trainer(DefaultTrainer):
-    """``DefaultTrainer`` as is. # USER: override build_evaluator / build_train_loader here to
-    use your own evaluator or data mapper."""
+    """``DefaultTrainer`` with an evaluator, as in Detectron2's ``train_net.py`` (its own
+    ``build_evaluator`` raises NotImplementedError, and then nothing is evaluated).
+
+    # USER: override build_train_loader here for your own data mapper.
+    """
+
+    @classmethod
+    def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
+        """Returns a ``COCOEvaluator`` writing to ``output_folder`` (defaults to
+        ``OUTPUT_DIR/inference``) for datasets whose metadata ``evaluator_type`` is "coco" or
+        unset.
+
+        Raises:
+            NotImplementedError: for another ``evaluator_type``, naming it and the dataset.
+        """
+        # USER: return your own DatasetEvaluator here for other data.
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+        if evaluator_type in (None, "coco"):
+            return COCOEvaluator(dataset_name, output_dir=output_folder)
+        raise NotImplementedError(
+            f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}, for which d2lite has "
+            "no evaluator. Override Trainer.build_evaluator, or pass evaluators to test()."
+        )
 
 
 def setup(args) -> CfgNode:
@@ -62,7 +85,10 @@ def main(args):
         return res
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+    trainer.train()
+    # DefaultTrainer.train() returns the results only with TEST.EXPECTED_RESULTS (Detectron2's
+    # rule); this tool returns the final evaluation in every case, as its --eval-only does.
+    return trainer._last_eval_results
 
 
 def invoke_main() -> None:

@@ -55,3 +55,25 @@ def test_train_then_eval_only(tmp_path, trash_datasets, tool):
     weights = str(out / "model_final.pth")
     results = module.main(_args(tmp_path, trash_datasets, "--eval-only", "MODEL.WEIGHTS", weights))
     assert "AP" in results["bbox"]
+
+
+def test_train_net_trainer_builds_coco_evaluators_and_names_unknown_types(
+    tmp_path, trash_datasets
+):
+    from d2lite.config import get_cfg
+    from d2lite.data import MetadataCatalog
+    from d2lite.evaluation import COCOEvaluator
+
+    trainer_cls = _load_tool("train_net").Trainer
+    cfg = get_cfg()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    MetadataCatalog.get("engine_test_sem").set(evaluator_type="sem_seg")
+    try:
+        evaluator = trainer_cls.build_evaluator(cfg, trash_datasets["val"])
+        assert isinstance(evaluator, COCOEvaluator)
+        with pytest.raises(NotImplementedError, match="'engine_test_sem'.*'sem_seg'"):
+            trainer_cls.build_evaluator(cfg, "engine_test_sem")
+        with pytest.raises(NotImplementedError, match="'engine_test_sem'.*'sem_seg'"):
+            _load_tool("plain_train_net").get_evaluator(cfg, "engine_test_sem")
+    finally:
+        MetadataCatalog.remove("engine_test_sem")
