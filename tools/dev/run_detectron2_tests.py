@@ -181,7 +181,11 @@ def summarise(results: dict[str, dict], files: list[str], reference: dict | None
     count = {o: sum(v["outcome"] == o for v in scoped.values()) for o in ("passed", "failed", "error", "skipped")}
     lines.append(f"in scope: {len(scoped)} tests: " + ", ".join(f"{n} {o}" for o, n in count.items()))
     if reference is not None:
-        ref_pass = {k for k, v in reference.items() if v["outcome"] == "passed" and _in_scope(k, files)}
+        # Tests deselected by -k are neither run nor collected: leave them out of the count.
+        ran = {k for k in reference if k in results or k.split("::")[0] in results}
+        ref_pass = {
+            k for k in ran if reference[k]["outcome"] == "passed" and _in_scope(k, files)
+        }
         ours = {k for k, v in scoped.items() if v["outcome"] == "passed"}
         lines.append(f"Detectron2 passes {len(ref_pass)} of them here; d2lite passes {len(ref_pass & ours)} of those")
         for k in sorted(ref_pass - ours):
