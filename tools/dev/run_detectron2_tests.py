@@ -74,9 +74,15 @@ OUT_OF_SCOPE = re.compile(
     r"deform|aspp|separable|omegaconf"
     r"|test_get_returns_model|test_get_url"  # both build / look up a Mask R-CNN config
     r"|test_schedule"  # instantiates a LazyConfig schedule file
+    r"|test_grid_sample_equivalence"  # imports detectron2.projects.point_rend
     r"|(?-i:RLE)",
     re.IGNORECASE,
 )
+
+
+# Tests that cannot pass through an import alias whatever d2lite does: they compare a class's
+# dotted path with a literal "detectron2.…" string (under the alias it is "d2lite.…").
+ALIAS_ARTIFACTS = re.compile(r"test_compress_target")
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -151,7 +157,9 @@ def _short(report) -> str:
 
 
 def _in_scope(nodeid: str, files: list[str]) -> bool:
-    return any(nodeid.startswith(f"tests/{f}") for f in files) and not OUT_OF_SCOPE.search(nodeid)
+    if OUT_OF_SCOPE.search(nodeid) or ALIAS_ARTIFACTS.search(nodeid):
+        return False
+    return any(nodeid.startswith(f"tests/{f}") for f in files)
 
 
 def run(args) -> dict[str, dict]:
