@@ -180,9 +180,10 @@ class DefaultAnchorGenerator(nn.Module):
         return [Boxes(a) for a in anchors]
 
 
-RotatedAnchorGenerator = ANCHOR_GENERATOR_REGISTRY.register(
-    unsupported_class("RotatedAnchorGenerator", "rotated anchors", __name__, bases=(nn.Module,))
+RotatedAnchorGenerator = unsupported_class(
+    "RotatedAnchorGenerator", "rotated anchors", __name__, bases=(nn.Module,)
 )
+ANCHOR_GENERATOR_REGISTRY.register(RotatedAnchorGenerator)
 
 
 def build_anchor_generator(cfg: CfgNode, input_shape: list[ShapeSpec]) -> nn.Module:

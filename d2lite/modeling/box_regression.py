@@ -13,7 +13,14 @@ from torch import Tensor
 from torch.nn.functional import smooth_l1_loss
 from torchvision.ops import generalized_box_iou_loss as giou_loss
 
-__all__ = ["Box2BoxTransform", "Box2BoxTransformLinear", "_dense_box_regression_loss"]
+from ..utils.unsupported import unsupported_class
+
+__all__ = [
+    "Box2BoxTransform",
+    "Box2BoxTransformLinear",
+    "Box2BoxTransformRotated",
+    "_dense_box_regression_loss",
+]
 
 # Largest dw/dh applied: an anchor may grow at most 1000/16 times, which keeps exp() finite.
 _DEFAULT_SCALE_CLAMP = math.log(1000.0 / 16)
@@ -133,6 +140,11 @@ class Box2BoxTransformLinear:
         x2 = ctr_x[:, None] + deltas[:, 2::4]
         y2 = ctr_y[:, None] + deltas[:, 3::4]
         return torch.stack((x1, y1, x2, y2), dim=-1).reshape(deltas.shape)
+
+
+Box2BoxTransformRotated = unsupported_class(
+    "Box2BoxTransformRotated", "rotated boxes", __name__
+)
 
 
 def _cat_boxes(boxes: list) -> Tensor:

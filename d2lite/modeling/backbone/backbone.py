@@ -21,7 +21,7 @@ a :class:`Backbone` (a ``build_*`` function, or a class taking ``(cfg, input_sha
 
 
 class Backbone(nn.Module, metaclass=ABCMeta):
-    """A network mapping an image batch (N, C, H, W) to named feature maps {name: (N, Ci, Hi, Wi)}."""
+    """Maps an image batch (N, C, H, W) to named feature maps {name: (N, Ci, Hi, Wi)}."""
 
     @abstractmethod
     def forward(self, x: Tensor) -> dict[str, Tensor]:
@@ -40,7 +40,9 @@ class Backbone(nn.Module, metaclass=ABCMeta):
     def output_shape(self) -> dict[str, ShapeSpec]:
         """Returns ``{name: ShapeSpec(channels, stride)}`` for every output feature."""
         return {
-            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
+            name: ShapeSpec(
+                channels=self._out_feature_channels[name], stride=self._out_feature_strides[name]
+            )
             for name in self._out_features
         }
 
@@ -49,10 +51,13 @@ def build_backbone(cfg, input_shape: ShapeSpec | None = None) -> Backbone:
     """Builds ``cfg.MODEL.BACKBONE.NAME`` from the registry.
 
     Args:
-        input_shape (ShapeSpec | None): defaults to ``ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN))``.
+        input_shape (ShapeSpec | None): the input images. Defaults to
+            ``ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN))``.
     """
     if input_shape is None:
         input_shape = ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN))
     backbone = BACKBONE_REGISTRY.get(cfg.MODEL.BACKBONE.NAME)(cfg, input_shape)
-    assert isinstance(backbone, Backbone), f"{cfg.MODEL.BACKBONE.NAME} returned {type(backbone)}, not a Backbone"
+    assert isinstance(
+        backbone, Backbone
+    ), f"{cfg.MODEL.BACKBONE.NAME} returned {type(backbone)}, not a Backbone"
     return backbone

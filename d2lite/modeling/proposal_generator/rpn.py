@@ -390,6 +390,5 @@ class RPN(nn.Module):
         return proposals
 
 
-RRPN = PROPOSAL_GENERATOR_REGISTRY.register(
-    unsupported_class("RRPN", "rotated proposals", __name__, bases=(nn.Module,))
-)
+RRPN = unsupported_class("RRPN", "rotated proposals", __name__, bases=(nn.Module,))
+PROPOSAL_GENERATOR_REGISTRY.register(RRPN)

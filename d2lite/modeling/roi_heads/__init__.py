@@ -1,4 +1,5 @@
-"""ROI heads, box heads and the Fast R-CNN box predictor."""
+"""ROI heads, box heads and the Fast R-CNN box predictor (mask, keypoint, cascade and rotated
+heads import but are not implemented)."""
 from .box_head import ROI_BOX_HEAD_REGISTRY, FastRCNNConvFCHead, build_box_head
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
 from .roi_heads import (
@@ -9,16 +10,38 @@ from .roi_heads import (
     build_roi_heads,
     select_foreground_proposals,
 )
+from .rotated_fast_rcnn import RROIHeads
+from .unsupported import (
+    ROI_KEYPOINT_HEAD_REGISTRY,
+    ROI_MASK_HEAD_REGISTRY,
+    BaseKeypointRCNNHead,
+    BaseMaskRCNNHead,
+    CascadeROIHeads,
+    KRCNNConvDeconvUpsampleHead,
+    MaskRCNNConvUpsampleHead,
+    build_keypoint_head,
+    build_mask_head,
+)
 
 __all__ = [
+    "BaseKeypointRCNNHead",
+    "BaseMaskRCNNHead",
+    "CascadeROIHeads",
     "FastRCNNConvFCHead",
     "FastRCNNOutputLayers",
+    "KRCNNConvDeconvUpsampleHead",
+    "MaskRCNNConvUpsampleHead",
     "ROIHeads",
+    "RROIHeads",
     "Res5ROIHeads",
     "ROI_BOX_HEAD_REGISTRY",
     "ROI_HEADS_REGISTRY",
+    "ROI_KEYPOINT_HEAD_REGISTRY",
+    "ROI_MASK_HEAD_REGISTRY",
     "StandardROIHeads",
     "build_box_head",
+    "build_keypoint_head",
+    "build_mask_head",
     "build_roi_heads",
     "fast_rcnn_inference",
     "select_foreground_proposals",
