@@ -65,7 +65,8 @@ class ImageList:
             pad_value (float): value of the padding. Defaults to 0.0.
             padding_constraints (dict[str, int] | None): a backbone's ``padding_constraints``;
                 its ``"size_divisibility"`` overrides ``size_divisibility`` and a positive
-                ``"square_size"`` pads every image to that square. Defaults to None.
+                ``"square_size"`` pads every image to that square (then rounded up to the
+                divisibility). Defaults to None.
 
         Returns:
             ImageList: the padded batch.
@@ -80,13 +81,12 @@ class ImageList:
         image_sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
         max_size = [max(s[0] for s in image_sizes), max(s[1] for s in image_sizes)]
 
-        square_size = 0
         if padding_constraints is not None:
-            square_size = padding_constraints.get("square_size", 0)
+            if padding_constraints.get("square_size", 0) > 0:
+                max_size = [padding_constraints["square_size"]] * 2
             size_divisibility = padding_constraints.get("size_divisibility", size_divisibility)
-        if square_size > 0:
-            max_size = [square_size, square_size]
-        elif size_divisibility > 1:
+        # After the square size, as in Detectron2: a square that is not a multiple grows to one.
+        if size_divisibility > 1:
             stride = size_divisibility
             max_size = [math.ceil(s / stride) * stride for s in max_size]
 

@@ -10,6 +10,10 @@ import torch
 __all__ = ["Instances"]
 
 
+class _NotIterableError(TypeError, NotImplementedError):
+    """Detectron2 raises NotImplementedError here, and Python's own protocol TypeError: both."""
+
+
 class Instances:
     """Named fields of equal length describing the objects found in one image.
 
@@ -106,7 +110,7 @@ class Instances:
 
     def __iter__(self):
         # Iterating would silently yield nothing useful; a field-wise loop is what callers want.
-        raise TypeError("`Instances` object is not iterable; index it or iterate over a field")
+        raise _NotIterableError("`Instances` object is not iterable; index it or iterate a field")
 
     @staticmethod
     def cat(instance_lists: list[Instances]) -> Instances:

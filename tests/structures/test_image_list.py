@@ -39,3 +39,11 @@ def test_bad_inputs():
         ImageList.from_tensors([])
     with pytest.raises(AssertionError, match="leading dims"):
         ImageList.from_tensors([torch.zeros(3, 4, 4), torch.zeros(1, 4, 4)])
+
+
+def test_square_size_is_rounded_up_to_the_divisibility():
+    a = torch.zeros(3, 5, 7)
+    il = ImageList.from_tensors([a], 8, padding_constraints={"square_size": 20})
+    assert il.tensor.shape == (1, 3, 24, 24)
+    constraints = {"square_size": 20, "size_divisibility": 0}
+    assert ImageList.from_tensors([a], 8, padding_constraints=constraints).tensor.shape[-1] == 20

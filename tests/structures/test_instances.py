@@ -71,6 +71,8 @@ def test_empty_instances_repr_and_iter():
     assert "num_instances=0" in repr(inst)
     with pytest.raises(TypeError):
         iter(_make())
+    with pytest.raises(NotImplementedError, match="not iterable"):  # what Detectron2 raises
+        iter(_make())
 
 
 def test_pickle_roundtrip():
