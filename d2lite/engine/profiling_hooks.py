@@ -49,7 +49,7 @@ class TorchProfiler(HookBase):
         self._save_tensorboard = save_tensorboard
         self._profiler = None
 
-    def _new_profiler(self):
+    def _new_profiler(self) -> torch.profiler.profile:
         on_trace_ready = None
         if self._save_tensorboard:
             log_dir = os.path.join(
@@ -101,7 +101,7 @@ class AutogradProfiler(TorchProfiler):
         super().__init__(enable_predicate, output_dir, save_tensorboard=False)
         self._use_cuda = use_cuda
 
-    def _new_profiler(self):
+    def _new_profiler(self) -> torch.autograd.profiler.profile:
         # torch dropped the use_cuda argument; on a machine without CUDA, profile the CPU only.
         device = "cuda" if self._use_cuda and torch.cuda.is_available() else None
         return torch.autograd.profiler.profile(use_device=device)

@@ -279,14 +279,8 @@ class SimpleTrainer(TrainerBase):
         prefix: str = "",
         iter: int | None = None,
     ) -> None:
-        """Calls :meth:`write_metrics` every ``gather_metric_period`` iterations.
-
-        Args:
-            loss_dict (dict[str, Tensor]): the scalar losses of the iteration.
-            data_time (float): seconds spent waiting for the batch.
-            prefix (str): prepended to the names in the storage. Defaults to "".
-            iter (int | None): the iteration. Defaults to ``self.iter``.
-        """
+        """Calls :meth:`write_metrics` every ``gather_metric_period`` iterations; ``iter``
+        defaults to ``self.iter``. Overridable with Detectron2's signature."""
         cur_iter = self.iter if iter is None else iter
         if (cur_iter + 1) % self.gather_metric_period != 0:
             return

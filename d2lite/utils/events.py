@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
@@ -330,7 +330,9 @@ class TensorboardXWriter(EventWriter):
 class CommonMetricPrinter(EventWriter):
     """Logs Detectron2's progress line through ``self.logger`` ("d2lite.utils.events"):
     `` eta: 0:01:02  iter: 19  total_loss: 1.2  ...  time: 0.2500  last_time: 0.2400
-    data_time: 0.0100  last_data_time: 0.0090   lr: 0.001  max_mem: 812M``. Losses (names containing "loss") and ``[metric]`` scalars are medians over the last
+    data_time: 0.0100  last_data_time: 0.0090   lr: 0.001  max_mem: 812M``.
+
+    Losses (names containing "loss") and ``[metric]`` scalars are medians over the last
     ``window_size`` iterations; ``time`` is the average since the start, ``data_time`` the
     average over the window; ``max_mem`` appears with CUDA only.
 
@@ -356,12 +358,13 @@ class CommonMetricPrinter(EventWriter):
         # Without an IterationTimer, estimate from the wall time between two writes.
         eta = None
         if self._last_write is not None and iteration > self._last_write[0]:
-            per_iter = (time.perf_counter() - self._last_write[1]) / (iteration - self._last_write[0])
+            last_iter, last_time = self._last_write
+            per_iter = (time.perf_counter() - last_time) / (iteration - last_iter)
             eta = str(datetime.timedelta(seconds=int(per_iter * (self._max_iter - iteration - 1))))
         self._last_write = (iteration, time.perf_counter())
         return eta
 
-    def _medians(self, storage: EventStorage, selected) -> str:
+    def _medians(self, storage: EventStorage, selected: Callable[[str], bool]) -> str:
         return "  ".join(
             f"{k}: {v.median(storage.count_samples(k, self._window_size)):.4g}"
             for k, v in storage.histories().items()
