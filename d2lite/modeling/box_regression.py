@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.nn.functional import smooth_l1_loss
 from torchvision.ops import generalized_box_iou_loss as giou_loss
 
+from ..layers.losses import ciou_loss, diou_loss
 from ..utils.unsupported import unsupported_class
 
 __all__ = [
@@ -147,6 +148,10 @@ Box2BoxTransformRotated = unsupported_class(
 )
 
 
+# Losses on the decoded boxes (the others compare deltas), by BBOX_REG_LOSS_TYPE.
+_IOU_LOSSES = {"giou": giou_loss, "diou": diou_loss, "ciou": ciou_loss}
+
+
 def _cat_boxes(boxes: list) -> Tensor:
     """Concatenates a list of ``Boxes`` or of Tensor[Ri, 4] into one Tensor[R, 4]."""
     return torch.cat([b.tensor if hasattr(b, "tensor") else b for b in boxes], dim=0)
@@ -169,7 +174,7 @@ def _dense_box_regression_loss(
         pred_anchor_deltas (list[Tensor[N, Ri, 4]]): predicted deltas of each level.
         gt_boxes (list[Tensor[R, 4]]): the matched ground-truth box of every anchor, per image.
         fg_mask (Tensor[N, R] | Ellipsis): which anchors are foreground (bool).
-        box_reg_loss_type (str): "smooth_l1" or "giou". Defaults to "smooth_l1".
+        box_reg_loss_type (str): "smooth_l1", "giou", "diou" or "ciou". Defaults to "smooth_l1".
         smooth_l1_beta (float): beta of the smooth-L1 loss; 0 means L1. Defaults to 0.0.
 
     Returns:
@@ -182,9 +187,11 @@ def _dense_box_regression_loss(
         return smooth_l1_loss(
             pred_deltas[fg_mask], gt_deltas[fg_mask], beta=smooth_l1_beta, reduction="sum"
         )
-    if box_reg_loss_type == "giou":
+    if box_reg_loss_type in _IOU_LOSSES:
         pred_boxes = torch.stack([box2box_transform.apply_deltas(k, anchors) for k in pred_deltas])
-        return giou_loss(pred_boxes[fg_mask], torch.stack(gt_boxes)[fg_mask], reduction="sum")
+        loss = _IOU_LOSSES[box_reg_loss_type]
+        return loss(pred_boxes[fg_mask], torch.stack(gt_boxes)[fg_mask], reduction="sum")
     raise ValueError(
-        f"Invalid box regression loss type '{box_reg_loss_type}'; expected 'smooth_l1' or 'giou'."
+        f"Invalid box regression loss type '{box_reg_loss_type}'; expected 'smooth_l1' or one of "
+        f"{sorted(_IOU_LOSSES)}."
     )

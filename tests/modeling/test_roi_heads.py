@@ -181,7 +181,7 @@ def test_select_foreground_proposals():
     assert fg[0].proposal_boxes.tensor[:, 0].tolist() == [0.0, 3.0]
 
 
-@pytest.mark.parametrize("loss_type", ["smooth_l1", "giou"])
+@pytest.mark.parametrize("loss_type", ["smooth_l1", "giou", "diou", "ciou"])
 @pytest.mark.parametrize("agnostic", [False, True])
 def test_box_reg_loss_variants(loss_type, agnostic):
     torch.manual_seed(0)

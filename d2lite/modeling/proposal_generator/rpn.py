@@ -159,7 +159,8 @@ class RPN(nn.Module):
                 are ignored in training; negative keeps all. Defaults to -1.0.
             loss_weight (float | dict[str, float]): weight of both losses, or per loss key.
                 Defaults to 1.0.
-            box_reg_loss_type (str): "smooth_l1" or "giou". Defaults to "smooth_l1".
+            box_reg_loss_type (str): "smooth_l1", "giou", "diou" or "ciou". Defaults to
+                "smooth_l1".
             smooth_l1_beta (float): beta of the smooth-L1 loss; 0 means L1. Defaults to 0.0.
         """
         super().__init__()

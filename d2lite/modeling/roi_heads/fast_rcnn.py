@@ -146,7 +146,8 @@ class FastRCNNOutputLayers(nn.Module):
             cls_agnostic_bbox_reg (bool): one box per ROI instead of one per class.
                 Defaults to False.
             smooth_l1_beta (float): beta of the smooth-L1 loss; 0 means L1. Defaults to 0.0.
-            box_reg_loss_type (str): "smooth_l1" or "giou". Defaults to "smooth_l1".
+            box_reg_loss_type (str): "smooth_l1", "giou", "diou" or "ciou". Defaults to
+                "smooth_l1".
             loss_weight (float | dict[str, float]): weight of both losses or per loss key
                 ("loss_cls", "loss_box_reg"). Defaults to 1.0.
             use_fed_loss (bool): count only the classes of the batch plus sampled negatives in
