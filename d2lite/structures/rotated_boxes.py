@@ -9,4 +9,5 @@ __all__ = ["RotatedBoxes", "pairwise_iou"]
 
 # A subclass of Boxes, as in Detectron2, so that isinstance checks give the same answer.
 RotatedBoxes = unsupported_class("RotatedBoxes", "rotated boxes", __name__, bases=(Boxes,))
-pairwise_iou = unsupported_function("pairwise_iou", "IoU of rotated boxes", __name__)
+# Named as d2lite.structures exports it, so the error names what the script called.
+pairwise_iou = unsupported_function("pairwise_iou_rotated", "IoU of rotated boxes", __name__)

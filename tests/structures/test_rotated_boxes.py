@@ -12,5 +12,5 @@ def test_rotated_boxes_import_and_raise():
     with pytest.raises(NotImplementedError, match="RotatedBoxes.*rotated boxes"):
         RotatedBoxes(torch.zeros(2, 5))
     assert pairwise_iou_rotated is pairwise_iou
-    with pytest.raises(NotImplementedError, match="pairwise_iou"):
+    with pytest.raises(NotImplementedError, match="pairwise_iou_rotated"):
         pairwise_iou(None, None)
