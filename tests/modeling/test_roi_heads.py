@@ -417,3 +417,16 @@ def test_federated_loss_weights_read_from_the_dataset_metadata():
     finally:
         MetadataCatalog.remove("_fed_loss_test_set")
     assert layer.fed_loss_cls_weights.tolist() == [2.0, 4.0]  # by id, count ** 0.5
+
+
+def test_forward_with_given_boxes_returns_the_detections():
+    cfg = _tiny_cfg()
+    detections = Instances((64, 64))
+    detections.pred_boxes = Boxes(torch.tensor([[1.0, 2, 30, 40]]))
+    detections.pred_classes = torch.tensor([1])
+    heads = build_roi_heads(cfg, _SHAPES).eval()
+    assert heads.forward_with_given_boxes({}, [detections]) == [detections]
+    with pytest.raises(AssertionError):
+        heads.forward_with_given_boxes({}, [_proposals((64, 64), [[0, 0, 1, 1]])])
+    with pytest.raises(AssertionError):
+        heads.train().forward_with_given_boxes({}, [detections])

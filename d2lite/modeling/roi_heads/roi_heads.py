@@ -183,6 +183,15 @@ class ROIHeads(nn.Module):
         """Subclasses return (detections or sampled proposals, losses)."""
         raise NotImplementedError  # abstract: StandardROIHeads and Res5ROIHeads implement it
 
+    def forward_with_given_boxes(
+        self, features: dict[str, Tensor], instances: list[Instances]
+    ) -> list[Instances]:
+        """Runs the heads that follow the box branch on given detections; d2lite has no mask
+        or keypoint head, so the detections come back unchanged."""
+        assert not self.training
+        assert instances[0].has("pred_boxes") and instances[0].has("pred_classes")
+        return instances
+
 
 @ROI_HEADS_REGISTRY.register()
 class StandardROIHeads(ROIHeads):
@@ -282,15 +291,6 @@ class StandardROIHeads(ROIHeads):
             proposals = self.label_and_sample_proposals(proposals, targets)
             return proposals, self._forward_box(features, proposals)
         return self._forward_box(features, proposals), {}
-
-    def forward_with_given_boxes(
-        self, features: dict[str, Tensor], instances: list[Instances]
-    ) -> list[Instances]:
-        """Runs the non-box heads on given detections; the box branch has none, so the
-        detections come back unchanged."""
-        assert not self.training
-        assert instances[0].has("pred_boxes") and instances[0].has("pred_classes")
-        return instances
 
     def _forward_box(
         self, features: dict[str, Tensor], proposals: list[Instances]
@@ -408,10 +408,3 @@ class Res5ROIHeads(ROIHeads):
             return proposals, self.box_predictor.losses(predictions, proposals)
         pred_instances, _ = self.box_predictor.inference(predictions, proposals)
         return pred_instances, {}
-
-    def forward_with_given_boxes(
-        self, features: dict[str, Tensor], instances: list[Instances]
-    ) -> list[Instances]:
-        """The box branch has no follow-up heads: the detections come back unchanged."""
-        assert not self.training
-        return instances
