@@ -19,7 +19,8 @@ from fvcore.common.checkpoint import PeriodicCheckpointer as _PeriodicCheckpoint
 from fvcore.common.param_scheduler import ParamScheduler
 from fvcore.common.timer import Timer
 
-from d2lite.utils.events import EventWriter
+from d2lite.solver import LRMultiplier
+from d2lite.utils.events import EventStorage, EventWriter  # noqa: F401  (Detectron2 has it here)
 
 from .eval_hooks import (
     EarlyStopping,
@@ -296,8 +297,6 @@ class LRScheduler(HookBase):
         if isinstance(self._scheduler, ParamScheduler):
             # A bare fvcore schedule (as in Detectron2's LazyConfig recipes) maps progress in
             # [0, 1) to a multiplier; LRMultiplier turns it into a per-iteration LR scheduler.
-            from d2lite.solver import LRMultiplier
-
             self._scheduler = LRMultiplier(
                 self._optimizer,
                 self._scheduler,

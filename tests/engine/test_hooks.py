@@ -402,3 +402,13 @@ def test_torch_memory_stats_logs_max_runs_reports_then_the_summary(monkeypatch, 
     assert [line.split()[1] for line in reports] == ["1", "3"]  # then max_runs is reached
     assert "max_allocated_mem: 5MB" in reports[0] and "reserved_mem: 3MB" in reports[0]
     assert caplog.text.count("SUMMARY TABLE") == 1 and len(resets) == 2
+
+
+def test_detectron2_names_import_from_hooks_and_engine():
+    from d2lite import engine
+    from d2lite.engine.hooks import EventStorage, LRMultiplier  # noqa: F401  (scripts do this)
+    from d2lite.solver import LRMultiplier as SolverLRMultiplier
+
+    assert LRMultiplier is SolverLRMultiplier
+    for name in ("AutogradProfiler", "TorchMemoryStats", "TorchProfiler"):
+        assert getattr(engine, name) is getattr(hooks, name) and name in hooks.__all__
