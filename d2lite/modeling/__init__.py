@@ -74,6 +74,7 @@ from .roi_heads import (
     build_roi_heads,
 )
 from .sampling import subsample_labels
+from .test_time_augmentation import DatasetMapperTTA, GeneralizedRCNNWithTTA
 
 __all__ = [
     "ANCHOR_GENERATOR_REGISTRY",
@@ -86,12 +87,14 @@ __all__ = [
     "BottleneckBlock",
     "Box2BoxTransform",
     "Box2BoxTransformLinear",
+    "DatasetMapperTTA",
     "DefaultAnchorGenerator",
     "FCOS",
     "FPN",
     "FastRCNNConvFCHead",
     "FastRCNNOutputLayers",
     "GeneralizedRCNN",
+    "GeneralizedRCNNWithTTA",
     "META_ARCH_REGISTRY",
     "MMDetBackbone",
     "MMDetDetector",

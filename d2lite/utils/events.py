@@ -31,10 +31,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-# Detectron2 code addresses the metric printer's logger by its Detectron2 name, to silence it
-# or to capture it (assertLogs("detectron2.utils.events")); let that name reach this logger.
-# setdefault: if Detectron2 itself was imported first, its logger is left alone.
-logging.Logger.manager.loggerDict.setdefault("detectron2.utils.events", logger)
 
 _CURRENT_STORAGE_STACK: list["EventStorage"] = []
 

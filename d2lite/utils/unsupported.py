@@ -34,7 +34,10 @@ def unsupported_class(name: str, what: str, module: str, bases: tuple[type, ...]
         raise NotImplementedError(_message(name, what))
 
     doc = f"Not in d2lite ({what}): importable for Detectron2 scripts; instantiating it raises."
-    return type(name, bases, {"__init__": __init__, "__doc__": doc, "__module__": module})
+    cls = type(name, bases, {"__init__": __init__, "__doc__": doc, "__module__": module})
+    # An abstract base (Backbone, DatasetEvaluator) would refuse first with its own TypeError.
+    cls.__abstractmethods__ = frozenset()
+    return cls
 
 
 def unsupported_function(name: str, what: str, module: str) -> Callable[..., Any]:

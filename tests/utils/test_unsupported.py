@@ -30,3 +30,16 @@ def test_function_raises_naming_itself_and_the_scope():
     with pytest.raises(NotImplementedError) as err:
         func(1, 2)
     assert "paste_masks (masks)" in str(err.value) and SCOPE in str(err.value)
+
+
+def test_an_abstract_base_does_not_hide_the_message():
+    import abc
+
+    class AbstractBase(abc.ABC):
+        @abc.abstractmethod
+        def forward(self):
+            ...
+
+    cls = unsupported_class("ViTLike", "transformer backbones", __name__, bases=(AbstractBase,))
+    with pytest.raises(NotImplementedError, match="ViTLike"):
+        cls()

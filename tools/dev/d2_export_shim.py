@@ -1,4 +1,5 @@
-"""Stands in for ``detectron2.export`` (TorchScript / ONNX): every name skips the test using it."""
+"""Stands in for ``detectron2.export`` (TorchScript / ONNX) and ``detectron2.projects``: every
+name skips the test that uses it."""
 from __future__ import annotations
 
 import unittest

@@ -17,6 +17,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -75,6 +76,9 @@ OUT_OF_SCOPE = re.compile(
     r"|test_get_returns_model|test_get_url"  # both build / look up a Mask R-CNN config
     r"|test_schedule"  # instantiates a LazyConfig schedule file
     r"|test_grid_sample_equivalence"  # imports detectron2.projects.point_rend
+    r"|test_default_anchor_generator_centered"  # ends with torch.jit.script
+    r"|test_from_to_instances"  # TorchScript's patch_instances
+    r"|test_setup_config"  # its second half sets up a LazyConfig (mask_rcnn_R_50_FPN_1x.py)
     r"|(?-i:RLE)",
     re.IGNORECASE,
 )
@@ -118,6 +122,20 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__spec__ = importlib.util.find_spec(module.__name__) or module.__spec__
 
 
+def _alias_logger_names() -> None:
+    """Tests capture loggers by their Detectron2 names (``assertLogs("detectron2.utils.events")``):
+    under the alias those names mean the d2lite loggers, as ``__name__`` would after a real prefix
+    change."""
+    get_logger = logging.getLogger
+
+    def getLogger(name=None):
+        if name is not None and (name == "detectron2" or name.startswith("detectron2.")):
+            name = "d2lite" + name[len("detectron2") :]
+        return get_logger(name)
+
+    logging.getLogger = getLogger
+
+
 def install_alias() -> None:
     # Detectron2's test helpers, and its export package (TorchScript / ONNX, which d2lite does
     # not have) that several in-scope test files import at the top for one or two tests.
@@ -126,8 +144,12 @@ def install_alias() -> None:
         "detectron2.export": str(HERE / "d2_export_shim.py"),
         "detectron2.export.torchscript": str(HERE / "d2_export_shim.py"),
         "detectron2.export.torchscript_patch": str(HERE / "d2_export_shim.py"),
+        # PointRend (a mask head) is imported at the top of test_roi_heads for one test.
+        "detectron2.projects": str(HERE / "d2_export_shim.py"),
+        "detectron2.projects.point_rend": str(HERE / "d2_export_shim.py"),
     }
     sys.meta_path.insert(0, _AliasFinder(shims))
+    _alias_logger_names()
 
 
 class _Recorder:
