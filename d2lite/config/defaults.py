@@ -177,9 +177,10 @@ _C.MODEL.ROI_BOX_HEAD.CONV_DIM = 256
 _C.MODEL.ROI_BOX_HEAD.NORM = ""
 # Predict one box per proposal instead of one per class.
 _C.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG = False
-# Cascade-style training on predicted boxes; not supported, must stay False.
+# Train the box head on the proposals refined by the box head itself (detached) instead of the RPN's.
 _C.MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES = False
-# Sigmoid / federated classification losses; not supported, must stay False.
+# Classification loss: per-class sigmoid cross-entropy instead of softmax, and the federated
+# loss (LVIS style: only classes sampled by frequency^POWER, FED_LOSS_NUM_CLASSES per image).
 _C.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE = False
 _C.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = False
 _C.MODEL.ROI_BOX_HEAD.FED_LOSS_FREQ_WEIGHT_POWER = 0.5
