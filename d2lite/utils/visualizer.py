@@ -20,10 +20,14 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from pycocotools import mask as mask_util
 
-from d2lite.structures import Boxes, BoxMode
+from d2lite.data.catalog import MetadataCatalog
+from d2lite.structures import BitMasks, Boxes, BoxMode, Keypoints, PolygonMasks, RotatedBoxes
 from d2lite.utils.unsupported import unsupported_class
 
 __all__ = ["ColorMode", "VisImage", "Visualizer", "random_color", "GenericMask"]
+
+# Detectron2's visualizer module also hands out these names; scripts import them from here.
+_REEXPORTED = (BitMasks, Keypoints, MetadataCatalog, PolygonMasks, RotatedBoxes)
 
 # 20 well-separated colours (RGB 0..255); class i gets _PALETTE[i % 20].
 _PALETTE = [
