@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections import OrderedDict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,9 +27,11 @@ from d2lite.engine import (  # noqa: E402
     DefaultTrainer,
     default_argument_parser,
     default_setup,
+    hooks,
     launch,
 )
 from d2lite.evaluation import COCOEvaluator, verify_results  # noqa: E402
+from d2lite.modeling import GeneralizedRCNNWithTTA  # noqa: E402
 from d2lite.utils import comm  # noqa: E402
 
 logger = logging.getLogger("d2lite")
@@ -60,6 +63,16 @@ class Trainer(DefaultTrainer):
             "no evaluator. Override Trainer.build_evaluator, or pass evaluators to test()."
         )
 
+    @classmethod
+    def test_with_TTA(cls, cfg: CfgNode, model) -> OrderedDict:
+        """Evaluates ``model`` with test-time augmentation (``TEST.AUG.*``); results get "_TTA"."""
+        logger.info("Running inference with test-time augmentation ...")
+        model = GeneralizedRCNNWithTTA(cfg, model)
+        folder = os.path.join(cfg.OUTPUT_DIR, "inference_TTA")
+        evaluators = [cls.build_evaluator(cfg, name, output_folder=folder) for name in cfg.DATASETS.TEST]
+        res = cls.test(cfg, model, evaluators)
+        return OrderedDict((k + "_TTA", v) for k, v in res.items())
+
 
 def setup(args) -> CfgNode:
     """Builds the config from the file and command-line overrides, then runs default_setup."""
@@ -80,11 +93,17 @@ def main(args):
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         res = Trainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:
+            res.update(Trainer.test_with_TTA(cfg, model))
         if comm.is_main_process():
             verify_results(cfg, res)
         return res
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
+    if cfg.TEST.AUG.ENABLED:
+        trainer.register_hooks(
+            [hooks.EvalHook(0, lambda: trainer.test_with_TTA(cfg, trainer.model))]
+        )
     trainer.train()
     # DefaultTrainer.train() returns the results only with TEST.EXPECTED_RESULTS (Detectron2's
     # rule); this tool returns the final evaluation in every case, as its --eval-only does.

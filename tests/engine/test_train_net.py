@@ -77,3 +77,22 @@ def test_train_net_trainer_builds_coco_evaluators_and_names_unknown_types(
             _load_tool("plain_train_net").get_evaluator(cfg, "engine_test_sem")
     finally:
         MetadataCatalog.remove("engine_test_sem")
+
+
+def test_train_net_evaluates_with_tta_when_test_aug_is_enabled(tmp_path, trash_datasets):
+    module = _load_tool("train_net")
+    aug = ["TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(48, 64)", "TEST.AUG.MAX_SIZE", "128"]
+    args = _args(tmp_path, trash_datasets)
+    args.opts += aug
+    module.main(args)
+    # The EvalHook(0, test_with_TTA) of Detectron2's train_net ran after training. As there, it
+    # comes after the writers, so its results are logged but not in metrics.json.
+    assert (tmp_path / "out" / "inference_TTA" / "coco_instances_results.json").exists()
+    assert "bbox_TTA" not in (tmp_path / "out" / "metrics.json").read_text()
+    (tmp_path / "out" / "inference_TTA" / "coco_instances_results.json").unlink()
+    weights = str(tmp_path / "out" / "model_final.pth")
+    args = _args(tmp_path, trash_datasets, "--eval-only", "MODEL.WEIGHTS", weights)
+    args.opts += aug
+    results = module.main(args)
+    assert "AP" in results["bbox"] and "AP" in results["bbox_TTA"]
+    assert (tmp_path / "out" / "inference_TTA" / "coco_instances_results.json").exists()
