@@ -25,7 +25,6 @@ from fvcore.common.checkpoint import PeriodicCheckpointer  # noqa: E402
 from d2lite.checkpoint import DetectionCheckpointer  # noqa: E402
 from d2lite.config import CfgNode, get_cfg  # noqa: E402
 from d2lite.data import (  # noqa: E402
-    MetadataCatalog,
     build_detection_test_loader,
     build_detection_train_loader,
 )
@@ -36,7 +35,11 @@ from d2lite.engine import (  # noqa: E402
     default_writers,
     launch,
 )
-from d2lite.evaluation import COCOEvaluator, inference_on_dataset, print_csv_format  # noqa: E402
+from d2lite.evaluation import (  # noqa: E402
+    build_coco_evaluator,
+    inference_on_dataset,
+    print_csv_format,
+)
 from d2lite.modeling import build_model  # noqa: E402
 from d2lite.solver import build_lr_scheduler, build_optimizer  # noqa: E402
 from d2lite.utils import comm  # noqa: E402
@@ -46,21 +49,10 @@ logger = logging.getLogger("d2lite")
 
 
 def get_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
-    """Returns a ``COCOEvaluator`` for datasets whose metadata ``evaluator_type`` is "coco" or
-    unset (as ``tools/train_net.py``'s ``Trainer.build_evaluator``).
-
-    Raises:
-        NotImplementedError: for another ``evaluator_type``, naming it and the dataset.
-    """
+    """A ``COCOEvaluator`` for datasets whose metadata ``evaluator_type`` is "coco" or unset,
+    as ``tools/train_net.py``'s ``Trainer.build_evaluator``."""
     # USER: return your own DatasetEvaluator here for other data.
-    output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
-    evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
-    if evaluator_type in (None, "coco"):
-        return COCOEvaluator(dataset_name, output_dir=output_folder)
-    raise NotImplementedError(
-        f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}, for which d2lite has "
-        "no evaluator. Change get_evaluator in tools/plain_train_net.py."
-    )
+    return build_coco_evaluator(cfg, dataset_name, output_folder)
 
 
 def do_test(cfg: CfgNode, model: torch.nn.Module) -> dict:

@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from d2lite.checkpoint import DetectionCheckpointer  # noqa: E402
 from d2lite.config import CfgNode, get_cfg  # noqa: E402
-from d2lite.data import MetadataCatalog  # noqa: E402
 from d2lite.engine import (  # noqa: E402
     DefaultTrainer,
     default_argument_parser,
@@ -30,7 +29,7 @@ from d2lite.engine import (  # noqa: E402
     hooks,
     launch,
 )
-from d2lite.evaluation import COCOEvaluator, verify_results  # noqa: E402
+from d2lite.evaluation import build_coco_evaluator, verify_results  # noqa: E402
 from d2lite.modeling import GeneralizedRCNNWithTTA  # noqa: E402
 from d2lite.utils import comm  # noqa: E402
 
@@ -46,22 +45,10 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
-        """Returns a ``COCOEvaluator`` writing to ``output_folder`` (defaults to
-        ``OUTPUT_DIR/inference``) for datasets whose metadata ``evaluator_type`` is "coco" or
-        unset.
-
-        Raises:
-            NotImplementedError: for another ``evaluator_type``, naming it and the dataset.
-        """
+        """A ``COCOEvaluator`` writing to ``output_folder`` (``OUTPUT_DIR/inference`` when None),
+        for datasets whose metadata ``evaluator_type`` is "coco" or unset."""
         # USER: return your own DatasetEvaluator here for other data.
-        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
-        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
-        if evaluator_type in (None, "coco"):
-            return COCOEvaluator(dataset_name, output_dir=output_folder)
-        raise NotImplementedError(
-            f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}, for which d2lite has "
-            "no evaluator. Override Trainer.build_evaluator, or pass evaluators to test()."
-        )
+        return build_coco_evaluator(cfg, dataset_name, output_folder)
 
     @classmethod
     def test_with_TTA(cls, cfg: CfgNode, model) -> OrderedDict:

@@ -31,7 +31,7 @@ from d2lite.evaluation.evaluator import DatasetEvaluator
 from d2lite.structures import BoxMode, Instances
 from d2lite.utils import comm
 
-__all__ = ["COCOEvaluator", "instances_to_coco_json"]
+__all__ = ["COCOEvaluator", "instances_to_coco_json", "build_coco_evaluator"]
 
 logger = logging.getLogger(__name__)
 
@@ -298,3 +298,29 @@ def _boxes_per_image(
     gt = [(boxes(gt_by_img[i]), classes(gt_by_img[i])) for i in img_ids]
     dt = [(boxes(dt_by_img[i]), scores(dt_by_img[i]), classes(dt_by_img[i])) for i in img_ids]
     return gt, dt
+
+
+def build_coco_evaluator(
+    cfg: CfgNode, dataset_name: str, output_folder: str | None = None
+) -> COCOEvaluator:
+    """The evaluator d2lite's tools use for a dataset (Detectron2's own trainer has none).
+
+    Args:
+        cfg (CfgNode): the config; ``OUTPUT_DIR/inference`` is the default output folder.
+        dataset_name (str): a registered dataset whose metadata ``evaluator_type`` is "coco"
+            or unset.
+        output_folder (str | None): where results go. Defaults to None (``OUTPUT_DIR/inference``).
+
+    Raises:
+        NotImplementedError: for another ``evaluator_type``, naming it and the dataset.
+    """
+    # USER: return your own DatasetEvaluator here for other data.
+    output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+    evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+    if evaluator_type in (None, "coco"):
+        return COCOEvaluator(dataset_name, output_dir=output_folder)
+    raise NotImplementedError(
+        f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}, for which d2lite has "
+        "no evaluator. Override build_evaluator (tools/train_net.py) or get_evaluator "
+        "(tools/plain_train_net.py), or pass evaluators to test()."
+    )

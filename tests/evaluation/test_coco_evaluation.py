@@ -324,3 +324,18 @@ def test_tiny_faster_rcnn_outputs_evaluate_to_plain_floats(dataset, tmp_path):
     # Predictions are rescaled to 100x120 and mapped back to dataset ids.
     assert saved and all(r["category_id"] in ID_MAP for r in saved)
     assert max(r["bbox"][0] + r["bbox"][2] for r in saved) <= 120.0 + 1e-3
+
+
+def test_build_coco_evaluator_for_coco_datasets_and_names_other_types(tmp_path):
+    from d2lite.config import get_cfg
+    from d2lite.data import MetadataCatalog
+    from d2lite.evaluation import build_coco_evaluator
+
+    cfg = get_cfg()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    MetadataCatalog.get("eval_test_voc").set(evaluator_type="pascal_voc")
+    try:
+        with pytest.raises(NotImplementedError, match="'eval_test_voc'.*'pascal_voc'"):
+            build_coco_evaluator(cfg, "eval_test_voc")
+    finally:
+        MetadataCatalog.remove("eval_test_voc")
