@@ -4,8 +4,9 @@ N: masks, H, W: image size.
 
 Datasets and tests often attach ``gt_masks`` to their ground truth even for a box model, so
 :class:`BitMasks` is a real container: it stores, indexes, moves and concatenates the masks
-and gives their bounding boxes. What only a mask head needs (``crop_and_resize``, conversion
-from polygons) raises ``NotImplementedError``, and so do the other mask types.
+and gives their bounding boxes, and ``polygons_to_bitmask`` rasterises polygons. What only a
+mask head needs (``crop_and_resize``, conversion from polygon masks) raises
+``NotImplementedError``, and so do the other mask types.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 from torch import Tensor
+
+from pycocotools import mask as mask_util
 
 from ..utils.unsupported import unsupported_class, unsupported_function
 from .boxes import Boxes
@@ -24,7 +27,24 @@ _MASKS = "instance segmentation masks"
 
 PolygonMasks = unsupported_class("PolygonMasks", _MASKS, __name__)
 ROIMasks = unsupported_class("ROIMasks", _MASKS, __name__)
-polygons_to_bitmask = unsupported_function("polygons_to_bitmask", _MASKS, __name__)
+
+
+def polygons_to_bitmask(polygons: list[np.ndarray], height: int, width: int) -> np.ndarray:
+    """Rasterises one instance's polygons (COCO style, flat ``[x0, y0, x1, y1, ...]``).
+
+    Args:
+        polygons (list[np.ndarray]): the instance's polygons, each of at least 3 points.
+        height (int): mask height.
+        width (int): mask width.
+
+    Returns:
+        np.ndarray[H, W]: bool mask, True inside any of the polygons.
+    """
+    if len(polygons) == 0:
+        return np.zeros((height, width), dtype=bool)
+    flat = [np.asarray(p, dtype=np.float64).ravel() for p in polygons]
+    rles = mask_util.frPyObjects(flat, height, width)
+    return mask_util.decode(mask_util.merge(rles)).astype(bool)
 
 
 class BitMasks:

@@ -21,7 +21,15 @@ from PIL import Image, ImageDraw, ImageFont
 from pycocotools import mask as mask_util
 
 from d2lite.data.catalog import MetadataCatalog
-from d2lite.structures import BitMasks, Boxes, BoxMode, Keypoints, PolygonMasks, RotatedBoxes
+from d2lite.structures import (
+    BitMasks,
+    Boxes,
+    BoxMode,
+    Keypoints,
+    PolygonMasks,
+    RotatedBoxes,
+    polygons_to_bitmask,
+)
 from d2lite.utils.unsupported import unsupported_class
 
 __all__ = ["ColorMode", "VisImage", "Visualizer", "random_color", "GenericMask"]
@@ -157,13 +165,7 @@ def _mask_to_array(mask: Any, height: int, width: int) -> np.ndarray:
         mask = mask.detach().cpu().numpy()
     if isinstance(mask, np.ndarray) and mask.ndim == 2:
         return mask.astype(bool)
-    canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
-    for poly in mask:
-        xy = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
-        if len(xy) >= 3:
-            draw.polygon([tuple(p) for p in xy], fill=1)
-    return np.asarray(canvas, dtype=bool)
+    return polygons_to_bitmask([p for p in mask if len(p) >= 6], height, width)
 
 
 def _mask_boxes(masks: list[np.ndarray]) -> np.ndarray:

@@ -55,5 +55,11 @@ def test_mask_head_operations_raise():
     for cls in (PolygonMasks, ROIMasks):
         with pytest.raises(NotImplementedError, match=cls.__name__):
             cls([[[0, 0, 1, 0, 1, 1]]])
-    with pytest.raises(NotImplementedError, match="polygons_to_bitmask"):
-        polygons_to_bitmask([[0, 0, 1, 0, 1, 1]], 6, 8)
+
+
+def test_polygons_to_bitmask_rasterises_every_polygon_of_an_instance():
+    # Two squares of one instance; the Visualizer draws polygon ground truth through this.
+    mask = polygons_to_bitmask([[1, 1, 3, 1, 3, 3, 1, 3], [5, 0, 7, 0, 7, 2, 5, 2]], 6, 8)
+    assert mask.dtype == bool and mask.shape == (6, 8)
+    assert mask[2, 2] and mask[1, 6] and not mask[4, 4] and not mask[0, 0]
+    assert polygons_to_bitmask([], 6, 8).sum() == 0
