@@ -213,4 +213,5 @@ def _distributed_worker(
         comm.synchronize()
         return result
     finally:
+        comm.release_process_groups()
         dist.destroy_process_group()

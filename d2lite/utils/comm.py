@@ -27,6 +27,7 @@ __all__ = [
     "shared_random_seed",
     "create_local_process_group",
     "get_local_process_group",
+    "release_process_groups",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,19 @@ def create_local_process_group(num_workers_per_machine: int) -> None:
         group = dist.new_group(ranks)
         if i == machine_rank:
             _LOCAL_PROCESS_GROUP = group
+
+
+def release_process_groups() -> None:
+    """Drops this module's references to process groups; ``launch`` calls it before
+    ``destroy_process_group``, so every group is freed while the process is still running.
+
+    A group still referenced at interpreter exit is torn down with the C++ runtime, and Gloo's
+    threads can then abort the process ("terminate called without an active exception").
+    """
+    global _LOCAL_PROCESS_GROUP
+    _LOCAL_PROCESS_GROUP = None
+    create_local_process_group.cache_clear()
+    _get_global_gloo_group.cache_clear()
 
 
 def get_local_process_group():
