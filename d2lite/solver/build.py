@@ -284,17 +284,40 @@ class _StepWithFixedGammaToTheEnd(StepWithFixedGammaParamScheduler):
         return super().__call__(min(where, self.num_decays / (self.num_decays + 1)))
 
 
+def _checked_steps(steps: tuple[int, ...], max_iter: int) -> list[int]:
+    """The ``SOLVER.STEPS`` a multi-step schedule uses, or a ValueError naming the keys.
+
+    As in Detectron2, steps above ``MAX_ITER`` are dropped with a warning, and the rest must be
+    strictly increasing, positive and below ``MAX_ITER``: Detectron2 fails on those too, inside
+    fvcore's ``MultiStepParamScheduler``, with a message that names no config key.
+    """
+    beyond = tuple(x for x in steps if x > max_iter)
+    if beyond:
+        logger.warning(
+            f"SOLVER.STEPS {steps}: the values {beyond} are larger than SOLVER.MAX_ITER "
+            f"({max_iter}) and are ignored, as in Detectron2."
+        )
+    kept = [x for x in steps if x <= max_iter]
+    if max_iter in kept:
+        raise ValueError(
+            f"SOLVER.STEPS {steps} contains {max_iter}, which equals SOLVER.MAX_ITER "
+            f"({max_iter}): a step at the end of training never applies; lower or remove it "
+            "(Detectron2 fails on it too)."
+        )
+    if any(b <= a for a, b in zip([0] + kept, kept)):
+        raise ValueError(
+            f"SOLVER.STEPS {steps} must be strictly increasing iterations above 0 "
+            f"(and below SOLVER.MAX_ITER {max_iter})."
+        )
+    return kept
+
+
 def _build_multiplier(cfg: CfgNode) -> ParamScheduler:
     """The schedule (before warm-up) named by ``SOLVER.LR_SCHEDULER_NAME``."""
     solver = cfg.SOLVER
     name = solver.LR_SCHEDULER_NAME
     if name == "WarmupMultiStepLR":
-        steps = [x for x in solver.STEPS if x <= solver.MAX_ITER]
-        if len(steps) != len(solver.STEPS):
-            logger.warning(
-                f"SOLVER.STEPS {tuple(solver.STEPS)} contains values larger than "
-                f"SOLVER.MAX_ITER {solver.MAX_ITER}; these values are ignored."
-            )
+        steps = _checked_steps(tuple(solver.STEPS), solver.MAX_ITER)
         return MultiStepParamScheduler(
             values=[solver.GAMMA**k for k in range(len(steps) + 1)],
             milestones=steps,

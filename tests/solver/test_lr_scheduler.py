@@ -233,3 +233,25 @@ def test_lr_scheduler_is_torchs_base_class():
 
     assert LRScheduler is TorchLRScheduler
     assert isinstance(build_lr_scheduler(_cfg(), _optimizer()), LRScheduler)
+
+
+def test_step_equal_to_max_iter_is_an_error_naming_the_keys():
+    # Detectron2 keeps a step == MAX_ITER and fvcore then raises ValueError("Milestone must be
+    # smaller than total number of updates"), naming no config key.
+    with pytest.raises(ValueError, match=r"SOLVER\.STEPS.*100.*SOLVER\.MAX_ITER \(100\)"):
+        build_lr_scheduler(_cfg(STEPS=(50, 100)), _optimizer())
+
+
+def test_steps_beyond_max_iter_warning_names_the_values(caplog):
+    with caplog.at_level(logging.WARNING, logger="d2lite.solver.build"):
+        build_lr_scheduler(_cfg(STEPS=(50, 150, 200)), _optimizer())
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "SOLVER.STEPS" in message and "(150, 200)" in message
+    assert "SOLVER.MAX_ITER (100)" in message
+
+
+@pytest.mark.parametrize("steps", [(0, 50), (60, 50), (50, 50)])
+def test_steps_not_increasing_from_one_name_the_key(steps):
+    # fvcore raises for these too ("Milestone must be smaller than start epoch").
+    with pytest.raises(ValueError, match=r"SOLVER\.STEPS"):
+        build_lr_scheduler(_cfg(STEPS=steps), _optimizer())
