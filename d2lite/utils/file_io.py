@@ -1,18 +1,36 @@
-"""The package-wide iopath ``PathManager``: local paths, http(s) URLs and ``detectron2://``.
+"""The package-wide iopath ``PathManager`` and the output-path helpers every writer shares.
 
-Remote files are downloaded once into a cache directory (``$D2LITE_CACHE``, else
-``~/.torch/iopath_cache``) and then read locally.
+``PathManager`` reads local paths, http(s) URLs and ``detectron2://``. Remote files are
+downloaded once into a cache directory (``$D2LITE_CACHE``, else ``~/.torch/iopath_cache``)
+and then read locally.
+
+``safe_output_path`` turns a name taken from data (a dataset ``file_name``, an image id) into a
+path that cannot leave its output folder, and ``atomic_output`` writes a file so that readers
+see either the previous file or the complete new one, never a partial one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from typing import Any
+import re
+import uuid
+from typing import Any, Iterator
 
 from iopath.common.file_io import HTTPURLHandler, PathHandler
 from iopath.common.file_io import PathManager as PathManagerBase
 
-__all__ = ["PathManager", "PathHandler", "Detectron2Handler", "CachedHTTPURLHandler"]
+__all__ = [
+    "PathManager",
+    "PathHandler",
+    "Detectron2Handler",
+    "CachedHTTPURLHandler",
+    "safe_output_path",
+    "atomic_output",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def _cache_dir() -> str:
@@ -70,3 +88,97 @@ PathManager = PathManagerBase()
 _url_handler = CachedHTTPURLHandler()
 PathManager.register_handler(_url_handler)
 PathManager.register_handler(Detectron2Handler(_url_handler))
+
+
+def _confined_parts(name: str) -> tuple[list[str], bool]:
+    """The segments of ``name`` once normalised lexically, and whether any had to be dropped.
+
+    A root (or drive) and any ``..`` that would climb above the start are dropped; a ``..``
+    inside the name cancels the segment before it, as the OS would for plain folders.
+    """
+    drive, rest = os.path.splitdrive(name)
+    dropped = bool(drive) or os.path.isabs(name)
+    separators = re.escape(os.sep + (os.altsep or ""))
+    parts: list[str] = []
+    for part in re.split(f"[{separators}]", rest):
+        if part == "..":
+            dropped = dropped or not parts
+            parts = parts[:-1]
+        elif part not in ("", "."):
+            parts.append(part)
+    return parts, dropped
+
+
+def safe_output_path(output_dir: str, name: str, *, source: str | None = None) -> str:
+    """The path under ``output_dir`` where a file named ``name`` (taken from data) goes.
+
+    ``name`` keeps its layout while it stays inside: ``"test/0000.jpg"`` becomes
+    ``OUTPUT/test/0000.jpg``. What would leave the folder is dropped, with a warning naming
+    ``name``: a leading ``/`` and ``..`` segments climbing above it (``"../../victim.jpg"``
+    becomes ``OUTPUT/victim.jpg``, ``"/data/x/a.jpg"`` becomes ``OUTPUT/data/x/a.jpg``). The
+    result contains no ``..``, so no symlink in it can be climbed back out of.
+
+    Args:
+        output_dir (str): the folder to stay in. It may itself be a symlink (e.g. to a bigger
+            disk); only what lies below it must resolve inside it.
+        name (str): the relative name wanted, e.g. a dataset ``file_name``.
+        source (str | None): the input ``name`` comes from, also named in warnings and
+            errors. Defaults to None.
+
+    Returns:
+        str: ``os.path.join(output_dir, <confined name>)``.
+
+    Raises:
+        ValueError: if ``name`` names no file (``""``, ``"."``, ``"a/.."``), or if the path
+            resolves outside ``output_dir`` through a symlink: a subfolder that is a symlink
+            pointing elsewhere, or a symlink (even a dangling one) at the destination.
+    """
+    parts, dropped = _confined_parts(name)
+    origin = f" (from {source})" if source else ""
+    if not parts:
+        raise ValueError(f"Output name {name!r}{origin} names no file inside {output_dir}")
+    path = os.path.join(output_dir, *parts)
+    if dropped:
+        logger.warning(
+            f"Output name {name!r}{origin} points outside {output_dir}; writing {path} instead"
+        )
+    root = os.path.realpath(output_dir)
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root:
+        raise ValueError(
+            f"Refusing to write {name!r}{origin}: {path} leads through a symlink to {real}, "
+            f"outside {output_dir}. Remove the symlink or choose another output folder."
+        )
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """Yields a temporary path to write ``path``'s content to; renames it onto ``path`` after.
+
+    The temporary file lies in the same folder (the same filesystem, so the rename is atomic)
+    and ends with ``path``'s extension (PIL and matplotlib choose the format from it). It is
+    fsync'ed before the rename, so a crash leaves the previous file or the complete new one.
+    If the block raises, the temporary file is removed and ``path`` is untouched. The rename
+    replaces a symlink at ``path`` instead of writing through it. Parent folders are created.
+
+    Example::
+
+        with atomic_output(csv_path) as tmp, open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(rows)
+    """
+    directory, base = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    stem, ext = os.path.splitext(base)
+    tmp = os.path.join(directory, f".{stem}.{uuid.uuid4().hex[:12]}.tmp{ext}")
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
