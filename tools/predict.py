@@ -16,6 +16,11 @@ else the image path relative to ``--image-root`` (default: the parent of the ima
 ``datasets/trash/test/0000.jpg`` becomes ``test/0000.jpg``). The CSV keeps every detection the
 model returns (``MODEL.ROI_HEADS.SCORE_THRESH_TEST``, what mAP wants); the pictures show only
 those scoring at least ``--confidence-threshold``.
+
+The pictures mirror the image ids under ``--output`` and never leave it: an id climbing out
+(``../x.jpg``, ``/abs/x.jpg``) keeps only the part inside, with a warning, and a symlink that
+leads outside is refused before the model runs (``d2lite.utils.file_io.safe_output_path``).
+The CSV is written atomically: a failed run leaves the previous CSV, never a partial one.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ from d2lite.config import get_cfg
 from d2lite.data import MetadataCatalog
 from d2lite.data.detection_utils import read_image
 from d2lite.engine import DefaultPredictor
+from d2lite.utils.file_io import atomic_output, safe_output_path
 from d2lite.utils.logger import setup_logger
 from d2lite.utils.visualizer import Visualizer
 
@@ -131,6 +137,47 @@ def setup_cfg(args: argparse.Namespace):
     return cfg
 
 
+def picture_paths(
+    output_dir: str, images: list[tuple[str, str]], reserved: tuple[str, ...] = ()
+) -> list[str]:
+    """Where each image's annotated picture goes: ``output_dir/<image_id>``, confined to it.
+
+    A path already taken (a duplicate id, two ids confined to the same name, a ``reserved``
+    path such as the CSV) gets a ``_1``, ``_2``, ... suffix, with a warning, so that no picture
+    overwrites another.
+
+    Args:
+        output_dir (str): the ``--output`` folder.
+        images (list[tuple[str, str]]): ``(path, image_id)`` pairs from ``collect_images``.
+        reserved (tuple[str, ...]): paths the pictures must not take. Defaults to ().
+
+    Raises:
+        ValueError: if an id leads outside ``output_dir`` through a symlink, naming the id.
+    """
+    taken = {os.path.abspath(p) for p in reserved}
+    paths = []
+    for path, image_id in images:
+        out = first = safe_output_path(output_dir, image_id, source=path)
+        stem, ext = os.path.splitext(os.path.relpath(first, output_dir))
+        k = 0
+        while os.path.abspath(out) in taken:
+            k += 1
+            out = safe_output_path(output_dir, f"{stem}_{k}{ext}", source=path)
+        if k:
+            logger.warning(f"{image_id!r} ({path}): {first} is taken; drawing it to {out}")
+        taken.add(os.path.abspath(out))
+        paths.append(out)
+    return paths
+
+
+def write_csv(path: str, rows: list[tuple[str, str]]) -> None:
+    """Writes the submission atomically: readers see the previous file or the complete one."""
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["PredictionString", "image_id"])
+        writer.writerows(rows)
+
+
 def main(argv: list[str] | None = None) -> str:
     """Runs the tool; returns the path of the CSV written."""
     args = get_parser().parse_args(argv)
@@ -138,26 +185,22 @@ def main(argv: list[str] | None = None) -> str:
         setup_logger(name="d2lite")
     cfg = setup_cfg(args)
     images = collect_images(args.input, args.image_root)
+    # --csv is the user's own choice; only the default, a fixed name, is checked like the ids.
+    csv_path = args.csv or safe_output_path(args.output, "submission.csv")
+    # Every output path is checked before the model is built, so a bad name costs no time.
+    out_paths = picture_paths(args.output, images, reserved=(csv_path,))
     predictor = DefaultPredictor(cfg)
     metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if len(cfg.DATASETS.TEST) else None
-    csv_path = args.csv or os.path.join(args.output, "submission.csv")
-    os.makedirs(os.path.dirname(os.path.abspath(csv_path)), exist_ok=True)
     rows = []
-    for path, image_id in _progress(images, "predict"):
+    for (path, image_id), out_path in zip(_progress(images, "predict"), out_paths):
         image_bgr = read_image(path, format="BGR")
         instances = predictor(image_bgr)["instances"].to("cpu")
         rows.append((prediction_string(instances), image_id))
         shown = instances[instances.scores >= args.confidence_threshold]
         vis = Visualizer(np.ascontiguousarray(image_bgr[:, :, ::-1]), metadata)
-        # Pictures mirror the image ids, except ids pointing outside --image-root.
-        safe = not image_id.startswith("..") and not os.path.isabs(image_id)
-        out_path = os.path.join(args.output, image_id if safe else os.path.basename(path))
-        os.makedirs(os.path.dirname(out_path), exist_ok=True)
-        vis.draw_instance_predictions(shown).save(out_path)
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["PredictionString", "image_id"])
-        writer.writerows(rows)
+        with atomic_output(out_path) as tmp:
+            vis.draw_instance_predictions(shown).save(tmp)
+    write_csv(csv_path, rows)
     logger.info(f"Wrote {len(rows)} annotated images to {args.output} and the CSV {csv_path}")
     return csv_path
 
