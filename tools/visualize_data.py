@@ -11,6 +11,9 @@ Examples::
 images. ``dataloader`` draws what the training loader yields: images after the mapper's
 resizing and augmentation (converted from ``INPUT.FORMAT`` to RGB) with their transformed boxes,
 the best way to check that augmentations keep boxes on their objects.
+
+Pictures are named after the images' file names, inside ``--output``: one whose path leads
+outside through a symlink is refused (``d2lite.utils.file_io.safe_output_path``).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from d2lite.config import get_cfg
 from d2lite.data import DatasetCatalog, MetadataCatalog, build_detection_train_loader
 from d2lite.data.detection_utils import read_image
 from d2lite.structures import BoxMode
+from d2lite.utils.file_io import atomic_output, safe_output_path
 from d2lite.utils.logger import setup_logger
 from d2lite.utils.visualizer import Visualizer
 
@@ -98,10 +102,11 @@ def main(argv: list[str] | None = None) -> list[str]:
     for file_name, vis in itertools.islice(source(cfg, metadata, args.scale), args.num):
         stem = os.path.splitext(os.path.basename(file_name))[0]
         # The loader repeats images (infinite sampler); number repeats instead of overwriting.
-        path = os.path.join(args.output, f"{stem}.png")
+        path = safe_output_path(args.output, f"{stem}.png", source=file_name)
         if path in written:
-            path = os.path.join(args.output, f"{stem}_{len(written)}.png")
-        vis.get_output().save(path)
+            path = safe_output_path(args.output, f"{stem}_{len(written)}.png", source=file_name)
+        with atomic_output(path) as tmp:
+            vis.get_output().save(tmp)
         written.append(path)
     logger.info(f"Wrote {len(written)} pictures to {args.output}")
     return written

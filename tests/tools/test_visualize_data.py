@@ -51,3 +51,18 @@ def test_empty_train_datasets_is_an_error(tiny_config, tmp_path, load_tool):
             ["--config-file", str(tiny_config), "--source", "annotation"]
             + ["--output", str(tmp_path), "DATASETS.TRAIN", "()"]
         )
+
+
+def test_a_symlinked_picture_pointing_outside_is_refused(tiny_config, tmp_path, load_tool):
+    vis = load_tool("visualize_data")
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"precious")
+    out = tmp_path / "gt"
+    out.mkdir()
+    (out / "0000.png").symlink_to(victim)
+    with pytest.raises(ValueError, match="0000.png.*train/0000.jpg"):
+        vis.main(
+            ["--config-file", str(tiny_config), "--source", "annotation", "--output", str(out)]
+            + ["--num", "1"]
+        )
+    assert victim.read_bytes() == b"precious"
