@@ -1,4 +1,5 @@
-"""Read image files into HWC arrays in the format a model expects, and check their size.
+"""Read image files into HWC arrays in the format a model expects, and check their size and
+where their paths lead.
 
 ``detection_utils`` re-exports these under Detectron2's names (``detection_utils.read_image``).
 """
@@ -6,6 +7,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -20,6 +23,7 @@ __all__ = [
     "read_image",
     "check_image_size",
     "high_bit_depth_note",
+    "find_paths_outside_root",
 ]
 
 logger = logging.getLogger(__name__)
@@ -201,3 +205,39 @@ def check_image_size(dataset_dict: dict, image: np.ndarray) -> None:
             )
     dataset_dict.setdefault("width", image_wh[0])
     dataset_dict.setdefault("height", image_wh[1])
+
+
+def find_paths_outside_root(paths: Sequence[str], image_root: str) -> list[int]:
+    """Indices of the ``paths`` that resolve (symlinks followed) outside ``image_root``.
+
+    A "../" or absolute ``file_name``, or a symlink out of the root, makes a dataset read files
+    its author may not have meant; Detectron2 reads them, so callers warn. An empty root (file
+    names are absolute by design) or a URL root has no outside.
+
+    Args:
+        paths (Sequence[str]): image paths, already joined to ``image_root``.
+        image_root (str): the directory they should stay in.
+
+    Returns:
+        list[int]: positions in ``paths``, in order.
+    """
+    if not image_root or "://" in image_root:
+        return []
+    real_root = os.path.realpath(image_root)
+    # Both sides are normalised real paths, so a prefix test is exact (and 10x faster than
+    # os.path.commonpath); the separator keeps "root2/x" out of "root".
+    prefix = real_root.rstrip(os.sep) + os.sep
+    # Images share a few directories: resolving each directory once and testing only whether
+    # the file itself is a link costs one lstat per image (COCO train: 118k of them).
+    real_dirs: dict[str, str] = {}
+    outside = []
+    for i, path in enumerate(paths):
+        directory, base = os.path.split(path)
+        if directory not in real_dirs:
+            real_dirs[directory] = os.path.realpath(directory)
+        real = os.path.normpath(os.path.join(real_dirs[directory], base))
+        if os.path.islink(real):
+            real = os.path.realpath(real)
+        if real != real_root and not real.startswith(prefix):
+            outside.append(i)
+    return outside

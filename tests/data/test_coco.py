@@ -322,3 +322,42 @@ def test_other_dataset_loaders_import_and_refuse(name):
 
     with pytest.raises(NotImplementedError, match=name):
         getattr(datasets, name)("a", "b")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_bbox_is_an_error_naming_file_and_annotation(tmp_path, value):
+    data = _minimal()
+    data["annotations"][0]["bbox"] = [0, value, 5, 5]
+    f = tmp_path / "nonfinite.json"
+    f.write_text(json.dumps(data))  # json writes NaN / Infinity and reads them back
+    with pytest.raises(ValueError, match="nonfinite.json") as info:
+        load_coco_json(str(f), "r", dataset_name="coco_nonfinite")
+    assert "annotation id 1" in str(info.value) and "non-finite" in str(info.value)
+
+
+def test_image_paths_outside_image_root_warn_once_with_a_count(tmp_path, caplog):
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "out.jpg").write_bytes(b"")
+    (root / "link.jpg").symlink_to(tmp_path / "out.jpg")
+    names = ["../out.jpg", str(tmp_path / "out.jpg"), "link.jpg", "sub/../ok.jpg", "ok.jpg"]
+    names += [f"../many{i}.jpg" for i in range(20)]
+    images = [{"id": i, "file_name": n, "width": 4, "height": 4} for i, n in enumerate(names)]
+    f = _write(tmp_path / "escape.json", _minimal(images=images, annotations=[]))
+    with caplog.at_level(logging.WARNING, logger="d2lite.data.datasets.coco"):
+        dicts = load_coco_json(str(f), str(root))
+    assert len(dicts) == 25  # Detectron2 reads them: warn, do not refuse
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "escape.json" in warnings[0] and "23 of 25" in warnings[0]
+    assert "../out.jpg" in warnings[0] and str(root) in warnings[0]
+
+
+def test_image_paths_inside_a_symlinked_root_do_not_warn(tmp_path, caplog):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    f = _write(tmp_path / "in.json", _minimal())
+    with caplog.at_level(logging.WARNING, logger="d2lite.data.datasets.coco"):
+        load_coco_json(str(f), str(tmp_path / "linked"))
+        load_coco_json(str(f), "")  # no root to escape from
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]

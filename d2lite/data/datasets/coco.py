@@ -11,6 +11,7 @@ import datetime
 import functools
 import json
 import logging
+import math
 import os
 import time
 from typing import Any
@@ -21,6 +22,7 @@ import pycocotools.mask as mask_util
 from ...structures import BoxMode
 from ...utils.unsupported import unsupported_function
 from ..catalog import DatasetCatalog, MetadataCatalog
+from ..image_io import find_paths_outside_root
 
 __all__ = [
     "load_coco_json",
@@ -92,17 +94,23 @@ def _group_annotations(data: dict, image_ids: set, json_file: str) -> dict[Any, 
                 f"{json_file}: annotation id {ann_id} has category_id {a.get('category_id')}, "
                 f"which is not in 'categories'"
             )
-        bbox = a.get("bbox")
-        if (
-            not isinstance(bbox, (list, tuple))
-            or len(bbox) != 4
-            or not all(isinstance(v, (int, float)) for v in bbox)
-        ):
-            raise ValueError(
-                f"{json_file}: annotation id {ann_id} needs a 4-number 'bbox', got {bbox}"
-            )
+        _check_bbox(a.get("bbox"), ann_id, json_file)
         per_image.setdefault(a["image_id"], []).append(a)
     return per_image
+
+
+def _check_bbox(bbox: Any, ann_id: Any, json_file: str) -> None:
+    if (
+        not isinstance(bbox, (list, tuple))
+        or len(bbox) != 4
+        or not all(isinstance(v, (int, float)) for v in bbox)
+    ):
+        raise ValueError(f"{json_file}: annotation id {ann_id} needs a 4-number 'bbox', got {bbox}")
+    # Python's json reads NaN and Infinity; such a box would turn the losses into NaN later.
+    if not all(math.isfinite(v) for v in bbox):
+        raise ValueError(
+            f"{json_file}: annotation id {ann_id} has a non-finite 'bbox' {bbox} (NaN or Infinity)"
+        )
 
 
 def _check_images(images: list[dict], json_file: str) -> None:
@@ -111,6 +119,19 @@ def _check_images(images: list[dict], json_file: str) -> None:
         for key in ("file_name", "height", "width"):
             if key not in img:
                 raise ValueError(f"{json_file}: image id {img['id']} has no '{key}'")
+
+
+def _warn_paths_outside_root(images: list[dict], image_root: str, json_file: str) -> None:
+    """One warning for the whole dataset, with a count and the first few file names."""
+    paths = [os.path.join(image_root, img["file_name"]) for img in images]
+    outside = find_paths_outside_root(paths, image_root)
+    if outside:
+        examples = ", ".join(repr(images[i]["file_name"]) for i in outside[:3])
+        logger.warning(
+            f"{json_file}: {len(outside)} of {len(images)} image paths resolve outside "
+            f"image_root {image_root!r} (a '../' or absolute file_name, or a symlink out of "
+            f"it), e.g. {examples}"
+        )
 
 
 def _image_record(img: dict, image_root: str) -> dict:
@@ -171,7 +192,11 @@ def load_coco_json(
 
     Raises:
         ValueError: malformed JSON, missing keys, an annotation naming an unknown image or
-            category, or a duplicate image/annotation/category id; the message names the file.
+            category, a bbox that is not 4 finite numbers, or a duplicate image/annotation/
+            category id; the message names the file and the id.
+
+    Image paths that resolve outside ``image_root`` are read, as in Detectron2, after one
+    warning with their count.
     """
     start = time.perf_counter()
     data = _read_json(json_file)
@@ -187,8 +212,10 @@ def load_coco_json(
         id_map = None
 
     ann_keys = ["iscrowd", "bbox", "category_id"] + (extra_annotation_keys or [])
+    images = sorted(data["images"], key=lambda i: i["id"])
+    _warn_paths_outside_root(images, image_root, json_file)
     dataset_dicts, num_dropped, num_bad_segm = [], 0, 0
-    for img in sorted(data["images"], key=lambda i: i["id"]):
+    for img in images:
         record = _image_record(img, image_root)
         objs = []
         for anno in per_image.get(img["id"], []):
