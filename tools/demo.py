@@ -28,6 +28,7 @@ from d2lite.config import get_cfg  # noqa: E402
 from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin  # noqa: E402
 from d2lite.data.datasets.synthetic import make_trash_dataset  # noqa: E402
 from d2lite.engine import default_setup  # noqa: E402
+from d2lite.utils.file_io import safe_output_path  # noqa: E402
 
 logger = logging.getLogger("d2lite.demo")
 
@@ -91,29 +92,40 @@ def _summary(results: dict | None) -> list[str]:
     return lines
 
 
-def write_predictions(args: argparse.Namespace, cfg, data_dir: str) -> dict[str, str]:
+def output_paths(output_dir: str) -> dict[str, str]:
+    """The demo's outputs in ``output_dir``, checked before anything is written.
+
+    Raises:
+        ValueError: if one of them leads outside ``output_dir`` through a symlink, naming it.
+    """
+    names = {
+        "inference": "inference",
+        "pictures": "pictures",
+        "val_csv": "pictures/val_predictions.csv",
+        "test": "test_predictions",
+        "csv": "submission.csv",
+    }
+    out = {key: safe_output_path(output_dir, name) for key, name in names.items()}
+    # The checkpointer replaces model_final.pth atomically, so a symlink there is not followed.
+    out["weights"] = os.path.join(output_dir, "model_final.pth")
+    return out
+
+
+def write_predictions(args: argparse.Namespace, data_dir: str, out: dict[str, str]) -> None:
     """Draws predictions on a few val images and predicts the test split into the CSV."""
     predict = _load_tool("predict")
-    out = {
-        "weights": os.path.join(cfg.OUTPUT_DIR, "model_final.pth"),
-        "pictures": os.path.join(cfg.OUTPUT_DIR, "pictures"),
-        "test": os.path.join(cfg.OUTPUT_DIR, "test_predictions"),
-        "csv": os.path.join(cfg.OUTPUT_DIR, "submission.csv"),
-    }
     common = ["--config-file", args.config_file]
     overrides = [*args.opts, "MODEL.WEIGHTS", out["weights"]]
     val_names = sorted(os.listdir(os.path.join(data_dir, "val")))[: args.num_pictures]
     val_images = [os.path.join(data_dir, "val", name) for name in val_names]
-    val_csv = os.path.join(out["pictures"], "val_predictions.csv")
     predict.main(
-        [*common, "--input", *val_images, "--output", out["pictures"], "--csv", val_csv]
+        [*common, "--input", *val_images, "--output", out["pictures"], "--csv", out["val_csv"]]
         + overrides
     )
     test_json = os.path.join(data_dir, "test.json")
     predict.main(
         [*common, "--input", test_json, "--output", out["test"], "--csv", out["csv"]] + overrides
     )
-    return out
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -126,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     # Absolute paths, so the summary says where things are whatever the reader's directory.
     cfg.OUTPUT_DIR = os.path.abspath(cfg.OUTPUT_DIR)
     cfg.freeze()
+    out = output_paths(cfg.OUTPUT_DIR)  # before training, so a bad output folder costs no time
     default_setup(cfg, args)
     data_dir = ensure_dataset(args)
 
@@ -135,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     trainer.train()  # evaluates on DATASETS.TEST after the last iteration
     results = trainer._last_eval_results
     train_time = time.perf_counter() - train_start
-    out = write_predictions(args, cfg, data_dir)
+    write_predictions(args, data_dir, out)
 
     logs = os.path.join(cfg.OUTPUT_DIR, "log.txt")
     lines = [
@@ -147,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         f"dataset:            {data_dir}",
         f"model weights:      {out['weights']}",
         f"training log:       {logs} (and metrics.json, TensorBoard events)",
-        f"evaluation:         {os.path.join(cfg.OUTPUT_DIR, 'inference')}",
+        f"evaluation:         {out['inference']}",
         f"val predictions:    {os.path.join(out['pictures'], 'val')}",
         f"test predictions:   {os.path.join(out['test'], 'test')}",
         f"submission CSV:     {out['csv']}",

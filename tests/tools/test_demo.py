@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import csv
+import os
+
+import pytest
 
 from d2lite.data import DatasetCatalog
 from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin
@@ -58,3 +61,23 @@ def test_demo_reuses_an_existing_dataset(tmp_path, monkeypatch, load_tool):
         assert DatasetCatalog.get("coco_trash_val")[0]["file_name"].startswith(str(tmp_path))
     finally:
         register_all_builtin(original_root)
+
+
+def test_demo_refuses_a_symlinked_output_subfolder_before_training(
+    tmp_path, monkeypatch, load_tool
+):
+    original_root = get_builtin_root()
+    monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path / "datasets"))
+    demo = load_tool("demo")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "pictures").symlink_to(elsewhere)
+    try:
+        with pytest.raises(ValueError, match="pictures"):
+            demo.main(_FAST + ["OUTPUT_DIR", str(out)])
+    finally:
+        register_all_builtin(original_root)
+    assert not (tmp_path / "datasets").exists(), "refused before writing data or training"
+    assert os.listdir(elsewhere) == [] and sorted(os.listdir(out)) == ["pictures"]
