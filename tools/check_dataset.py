@@ -7,7 +7,8 @@ Examples::
     python tools/check_dataset.py --dataset coco_trash_train
 
 Prints errors and warnings (with the ids at fault), the class histogram and the box-size
-distribution. The exit code is 1 when there are errors, 0 otherwise.
+distribution. Every image is read as training reads it (fully decoded, EXIF orientation applied),
+so one that passes here loads there. The exit code is 1 when there are errors, 0 otherwise.
 """
 from __future__ import annotations
 
@@ -22,8 +23,13 @@ def _check_registered(name: str, check_images: bool) -> CheckReport:
     from d2lite.data import DatasetCatalog, MetadataCatalog
 
     dicts = DatasetCatalog.get(name)
-    classes = MetadataCatalog.get(name).get("thing_classes", None)
-    report = check_dataset_dicts(dicts, classes, check_images=check_images)
+    metadata = MetadataCatalog.get(name)
+    classes = metadata.get("thing_classes", None)
+    # register_coco_instances records image_root; the file names should stay inside it.
+    image_root = metadata.get("image_root", None)
+    report = check_dataset_dicts(
+        dicts, classes, check_images=check_images, image_root=image_root
+    )
     report.info.insert(0, f"Dataset: {name} (registered)")
     return report
 

@@ -5,10 +5,14 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from d2lite.data import DatasetCatalog, MetadataCatalog
+from d2lite.data.datasets import register_coco_instances
 from d2lite.data.datasets.check import check_coco_dict, check_coco_json, check_dataset_dicts
+from d2lite.data.detection_utils import SizeMismatchError, check_image_size, read_image
 from d2lite.structures import BoxMode
 
 
@@ -150,3 +154,120 @@ def test_command_line_registered_dataset(trash_dir, capsys, load_tool):
     out = capsys.readouterr().out
     assert "Dataset: tools_trash_train (registered)" in out and "Images: 6" in out
     assert "9 Clothing" in out
+
+
+def _exif_rotated_jpeg(path: Path, orientation: int) -> None:
+    """A 40x30 (stored) JPEG whose EXIF says to rotate it: upright, it is 30x40."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new("RGB", (40, 30), (90, 20, 20)).save(path, exif=exif.tobytes())
+
+
+def _one_image(file_name: str, width: int, height: int) -> dict:
+    return {
+        "images": [{"id": 7, "file_name": file_name, "width": width, "height": height}],
+        "categories": [{"id": 0, "name": "Paper"}],
+        "annotations": [{"id": 0, "image_id": 7, "category_id": 0, "bbox": [1, 1, 5, 5]}],
+    }
+
+
+def test_truncated_jpeg_is_an_error_as_in_the_loader(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (30, 40, 3), np.uint8)).save(tmp_path / "full.jpg")
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])  # its header (size) still reads
+    with pytest.raises(OSError, match="cut.jpg"):
+        read_image(str(tmp_path / "cut.jpg"))
+    report = check_coco_dict(_one_image("cut.jpg", 40, 30), str(tmp_path))
+    assert not report.ok
+    assert "image 7" in report.errors["unreadable_image"][0]
+    assert "truncated" in report.errors["unreadable_image"][0]
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_exif_rotated_image_is_checked_upright_as_the_loader_sees_it(tmp_path, orientation):
+    _exif_rotated_jpeg(tmp_path / "r.jpg", orientation)
+    loaded = read_image(str(tmp_path / "r.jpg"))
+    assert loaded.shape[:2] == (40, 30)
+    upright = check_coco_dict(_one_image("r.jpg", 30, 40), str(tmp_path))
+    assert upright.ok, upright.format()
+    stored = check_coco_dict(_one_image("r.jpg", 40, 30), str(tmp_path))
+    # The loader rejects the stored size too, so the checker must.
+    with pytest.raises(SizeMismatchError):
+        check_image_size({"file_name": "r.jpg", "width": 40, "height": 30}, loaded)
+    message = stored.errors["image_size_mismatch"][0]
+    assert "image 7" in message and "is 30x40" in message and "annotated 40x30" in message
+    assert "EXIF" in message
+
+
+def test_non_finite_boxes_are_errors_naming_the_annotation(tmp_path):
+    data = _dataset(tmp_path)
+    data["annotations"][0]["bbox"] = [1, float("nan"), 5, 5]
+    data["annotations"][2]["bbox"] = [2, 2, float("inf"), 8]
+    # Python's json writes (and reads back) NaN and Infinity.
+    (tmp_path / "nan.json").write_text(json.dumps(data))
+    report = check_coco_json(str(tmp_path / "nan.json"), str(tmp_path))
+    assert not report.ok
+    assert [m.split(":")[0] for m in report.errors["non_finite_box"]] == [
+        "annotation 0",
+        "annotation 2",
+    ]
+    assert "nan.json" in report.format()
+    dicts = [
+        {"file_name": "x.jpg", "image_id": 3, "height": 30, "width": 40, "annotations": [
+            {"bbox": [float("nan"), 1, 10, 10], "bbox_mode": BoxMode.XYXY_ABS, "category_id": 0},
+        ]},
+    ]  # fmt: skip
+    by_dicts = check_dataset_dicts(dicts, ["a"], check_images=False)
+    assert by_dicts.errors["non_finite_box"][0].startswith("image 3 annotation #0")
+
+
+def test_image_paths_outside_the_root_are_reported(tmp_path):
+    root = tmp_path / "root"
+    data = _dataset(root)
+    outside = tmp_path / "elsewhere.jpg"
+    Image.new("RGB", (40, 30)).save(outside)
+    (root / "imgs" / "link.jpg").symlink_to(outside)
+    data["images"] += [
+        {"id": 2, "file_name": "../elsewhere.jpg", "width": 40, "height": 30},
+        {"id": 3, "file_name": str(outside), "width": 40, "height": 30},
+        {"id": 4, "file_name": "imgs/link.jpg", "width": 40, "height": 30},
+        {"id": 5, "file_name": "imgs/../imgs/a.jpg", "width": 40, "height": 30},
+    ]
+    report = check_coco_dict(data, str(root))
+    messages = report.warnings["image_outside_root"]
+    assert [m.split(":")[0] for m in messages] == ["image 2", "image 3", "image 4"]
+    assert "../elsewhere.jpg" in messages[0] and str(root) in messages[0]
+    assert report.ok  # Detectron2 reads them: a warning, not an error
+    dicts = [{"file_name": str(root / "imgs" / "link.jpg"), "image_id": 9, "annotations": []}]
+    by_dicts = check_dataset_dicts(dicts, ["a"], image_root=str(root))
+    assert by_dicts.warnings["image_outside_root"][0].startswith("image 9")
+
+
+def test_high_bit_depth_images_are_reported(tmp_path):
+    data = _dataset(tmp_path)
+    Image.fromarray(np.full((30, 40), 60000, np.uint16)).save(tmp_path / "imgs" / "a.png")
+    data["images"][0]["file_name"] = "imgs/a.png"
+    report = check_coco_dict(data, str(tmp_path))
+    assert report.ok
+    assert report.warnings["high_bit_depth"][0].startswith("image 0")
+    assert "I;16" in report.warnings["high_bit_depth"][0]
+
+
+def test_command_line_registered_dataset_reports_paths_outside_its_root(
+    tmp_path, capsys, load_tool
+):
+    tool = load_tool("check_dataset")
+    root = tmp_path / "root"
+    data = _dataset(root)
+    Image.new("RGB", (40, 30)).save(tmp_path / "out.jpg")
+    data["images"][1]["file_name"] = "../out.jpg"
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    register_coco_instances("check_outside", {}, str(tmp_path / "d.json"), str(root))
+    try:
+        assert tool.main(["--dataset", "check_outside"]) == 0
+    finally:
+        DatasetCatalog.remove("check_outside")
+        MetadataCatalog.pop("check_outside")
+    out = capsys.readouterr().out
+    assert "image_outside_root (1):" in out and "image 1: " in out

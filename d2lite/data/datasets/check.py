@@ -1,15 +1,20 @@
 """Check a detection dataset before training on it; ``tools/check_dataset.py`` is its command line.
 
 ``check_coco_json(json_file, image_root)`` validates a COCO instances file (schema and field types,
-duplicate and dangling ids, the category id scheme, boxes, the images on disk and their sizes) and
-``check_dataset_dicts(dicts, thing_classes)`` does the same checks that make sense for Detectron2
-dataset dicts (e.g. a registered dataset). Both return a ``CheckReport``: errors (the dataset will
-break or silently mislead training), warnings (worth a look), and statistics (class histogram,
-COCO small/medium/large box counts and size quantiles).
+duplicate and dangling ids, the category id scheme, boxes, the images on disk and their sizes,
+paths leaving the image root) and ``check_dataset_dicts(dicts, thing_classes)`` does the same
+checks that make sense for Detectron2 dataset dicts (e.g. a registered dataset). Both return a
+``CheckReport``: errors (the dataset will break or silently mislead training), warnings (worth a
+look), and statistics (class histogram, COCO small/medium/large box counts and size quantiles).
+
+Images are judged by the loader's own functions (``read_image`` then ``check_image_size``, as
+``DatasetMapper`` calls them), so an image passes here exactly when training can read it: every
+pixel decoded (a truncated file fails) and its size taken after the EXIF orientation.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -17,6 +22,14 @@ from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
+
+from ..image_io import (
+    SizeMismatchError,
+    check_image_size,
+    find_paths_outside_root,
+    high_bit_depth_note,
+    read_image,
+)
 
 __all__ = ["CheckReport", "check_coco_json", "check_coco_dict", "check_dataset_dicts"]
 
@@ -97,7 +110,8 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and np.isfinite(v)
+    # NaN and Infinity are numbers here; _check_content reports them by annotation id.
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _is_str(v: Any) -> bool:
@@ -189,6 +203,9 @@ def check_coco_dict(data: Any, image_root: str | None, *, check_images: bool = T
     boxes = [(f"annotation {a['id']}", a["image_id"], a["category_id"], a["bbox"]) for a in anns]
     root = image_root if check_images else None
     _check_content(report, rows, boxes, names, root)
+    if image_root is not None:
+        named = [(im_id, name, os.path.join(image_root, name)) for im_id, name, *_ in rows]
+        _check_paths_inside(report, named, image_root)
     return report
 
 
@@ -209,7 +226,11 @@ def check_coco_json(
 
 
 def check_dataset_dicts(
-    dicts: list[dict], thing_classes: Sequence[str] | None = None, *, check_images: bool = True
+    dicts: list[dict],
+    thing_classes: Sequence[str] | None = None,
+    *,
+    check_images: bool = True,
+    image_root: str | None = None,
 ) -> CheckReport:
     """Checks Detectron2 dataset dicts (``file_name`` as given, boxes in their ``bbox_mode``).
 
@@ -218,6 +239,8 @@ def check_dataset_dicts(
         thing_classes (Sequence[str] | None): class names; contiguous ids 0..K-1 are then
             required. Defaults to None (any id accepted).
         check_images (bool): see ``check_coco_dict``. Defaults to True.
+        image_root (str | None): the directory the images should stay in (e.g. the metadata's
+            ``image_root``); files resolving outside it are warned about. Defaults to None.
 
     Returns:
         CheckReport: the findings.
@@ -239,25 +262,54 @@ def check_dataset_dicts(
     else:
         names = {c: str(c) for c in sorted({b[2] for b in boxes})}
     _check_content(report, rows, boxes, names, "" if check_images else None)
+    if image_root is not None:
+        _check_paths_inside(report, [(r[0], r[1], r[1]) for r in rows], image_root)
     return report
 
 
+def _check_paths_inside(report: CheckReport, named: list[tuple], image_root: str) -> None:
+    """Warns about each image whose path resolves outside ``image_root``, as the loader does.
+
+    Args:
+        named: (image_id, file name as written in the dataset, path to read) per image.
+    """
+    for i in find_paths_outside_root([path for *_, path in named], image_root):
+        image_id, name, path = named[i]
+        report.warn(
+            "image_outside_root",
+            f"image {image_id}: {name} resolves to {os.path.realpath(path)}, outside {image_root}",
+        )
+
+
 def _check_image_file(report: CheckReport, row: tuple, image_root: str) -> None:
+    """Reads the image as the loader does and reports what would stop or mislead training."""
     image_id, file_name, width, height = row
     path = os.path.join(image_root, file_name)
     if not os.path.isfile(path):
         report.error("missing_image", f"image {image_id}: {path} does not exist")
         return
     try:
-        with Image.open(path) as img:
-            size = img.size
-    except OSError as e:
-        report.error("unreadable_image", f"image {image_id}: {path}: {e}")
+        image = read_image(path)
+    except OSError as e:  # read_image's message names the path and says why
+        report.error("unreadable_image", f"image {image_id}: {e}")
         return
-    if width is not None and size != (width, height):
+    with Image.open(path) as stored:  # the header only: size before EXIF orientation, mode
+        stored_size, mode = stored.size, stored.mode
+    if high_bit_depth_note(mode):
+        report.warn("high_bit_depth", f"image {image_id}: {path}: mode {high_bit_depth_note(mode)}")
+    claimed = {k: v for k, v in (("width", width), ("height", height)) if v is not None}
+    try:
+        check_image_size({"file_name": path, **claimed}, image)
+    except SizeMismatchError:
+        loaded = (image.shape[1], image.shape[0])
+        # A phone photo's file is stored sideways; say so, or "is 30x40" looks like a lie.
+        exif = ""
+        if stored_size != loaded:
+            exif = f" after its EXIF orientation (stored {stored_size[0]}x{stored_size[1]})"
         report.error(
             "image_size_mismatch",
-            f"image {image_id}: {path} is {size[0]}x{size[1]}, annotated {width}x{height}",
+            f"image {image_id}: {path} is {loaded[0]}x{loaded[1]}{exif}, "
+            f"annotated {width}x{height}",
         )
 
 
@@ -282,6 +334,10 @@ def _check_content(
             report.error("dangling_image_id", f"{label} -> image {image_id} not in images")
         if cat not in names:
             report.error("unknown_category_id", f"{label} -> category {cat} not in categories")
+        if not all(math.isfinite(v) for v in (x, y, w, h)):
+            # load_coco_json refuses these; a NaN box makes every loss NaN.
+            report.error("non_finite_box", f"{label}: bbox [x, y, w, h] = {[x, y, w, h]}")
+            continue
         if not (w > 0 and h > 0):
             report.error("non_positive_box", f"{label}: bbox [x, y, w, h] = {[x, y, w, h]}")
             continue
