@@ -9,6 +9,9 @@ logs a per-class table and, when ``output_dir`` is set, writes:
 - ``per_class_results.md``: class, AP, AP50, number of GT boxes and of detections;
 - ``pr_curves.png``: per-class precision-recall at IoU 0.5;
 - ``confusion_matrix.png`` / ``.csv``: see :mod:`d2lite.evaluation.plots`.
+
+Each is written atomically, at a path checked by ``safe_output_path`` when the evaluator is
+built, so a symlink leading outside ``output_dir`` is refused before inference runs.
 """
 from __future__ import annotations
 
@@ -30,10 +33,19 @@ from d2lite.evaluation import coco_metrics, plots
 from d2lite.evaluation.evaluator import DatasetEvaluator
 from d2lite.structures import BoxMode, Instances
 from d2lite.utils import comm
+from d2lite.utils.file_io import atomic_output, safe_output_path
 
 __all__ = ["COCOEvaluator", "instances_to_coco_json", "build_coco_evaluator"]
 
 logger = logging.getLogger(__name__)
+
+_OUTPUT_FILES = (
+    "coco_instances_results.json",
+    "per_class_results.md",
+    "pr_curves.png",
+    "confusion_matrix.csv",
+    "confusion_matrix.png",
+)
 
 
 def instances_to_coco_json(instances: Instances, img_id: int) -> list[dict]:
@@ -96,6 +108,9 @@ class COCOEvaluator(DatasetEvaluator):
     ) -> None:
         self._distributed = distributed
         self._output_dir = output_dir
+        # Checked now, before inference runs, so a symlink leading outside costs no time.
+        names = _OUTPUT_FILES if output_dir else ()
+        self._output_paths = {n: safe_output_path(output_dir, n) for n in names}
         self._use_fast_impl = use_fast_impl
         self._max_dets_per_image = [1, 10, max_dets_per_image or 100]
         self._confusion_score_threshold = confusion_score_threshold
@@ -130,7 +145,8 @@ class COCOEvaluator(DatasetEvaluator):
         from d2lite.data.datasets.coco import convert_to_coco_json
 
         out_dir = self._output_dir or tempfile.mkdtemp(prefix="d2lite_coco_")
-        cache_path = os.path.join(out_dir, f"{dataset_name}_coco_format.json")
+        # Dataset names are free text ("../x" or "a/b" are valid); keep the file inside.
+        cache_path = safe_output_path(out_dir, f"{dataset_name}_coco_format.json")
         logger.info(f"Trying to convert '{dataset_name}' to COCO format in {cache_path} ...")
         convert_to_coco_json(dataset_name, cache_path, allow_cached=allow_cached)
         self._metadata.json_file = cache_path
@@ -170,10 +186,9 @@ class COCOEvaluator(DatasetEvaluator):
         coco_results = list(itertools.chain(*[p["instances"] for p in predictions]))
         coco_results = self._unmap_category_ids(coco_results)
         if self._output_dir:
-            PathManager.mkdirs(self._output_dir)
-            path = os.path.join(self._output_dir, "coco_instances_results.json")
+            path = self._output_paths["coco_instances_results.json"]
             logger.info(f"Saving results to {path}")
-            with PathManager.open(path, "w") as f:
+            with atomic_output(path) as tmp, open(tmp, "w") as f:
                 json.dump(coco_results, f)
         if not self._do_evaluation:
             logger.info(f"{self._metadata.json_file} has no annotations; nothing to evaluate.")
@@ -249,13 +264,13 @@ class COCOEvaluator(DatasetEvaluator):
     def _write_reports(
         self, coco_eval: Any, coco_results: list[dict], rows: list[dict], names: list[str]
     ) -> None:
-        out = self._output_dir
-        with PathManager.open(os.path.join(out, "per_class_results.md"), "w") as f:
+        paths = self._output_paths
+        with atomic_output(paths["per_class_results.md"]) as tmp, open(tmp, "w") as f:
             f.write(coco_metrics.per_class_markdown(rows))
         iou50 = int(abs(coco_eval.params.iouThrs - 0.5).argmin())
         precision = coco_eval.eval["precision"][iou50, :, :, 0, -1]
         recall = coco_eval.params.recThrs
-        plots.plot_pr_curves(precision, recall, names, os.path.join(out, "pr_curves.png"))
+        plots.plot_pr_curves(precision, recall, names, paths["pr_curves.png"])
         gt, dt = _boxes_per_image(
             self._coco_api.dataset["annotations"],
             coco_results,
@@ -264,9 +279,12 @@ class COCOEvaluator(DatasetEvaluator):
         )
         threshold = self._confusion_score_threshold
         matrix = plots.confusion_matrix(gt, dt, len(names), score_threshold=threshold)
-        plots.save_confusion_matrix_csv(matrix, names, os.path.join(out, "confusion_matrix.csv"))
-        plots.plot_confusion_matrix(matrix, names, os.path.join(out, "confusion_matrix.png"))
-        logger.info(f"Wrote per_class_results.md, pr_curves.png, confusion_matrix.png/csv to {out}")
+        plots.save_confusion_matrix_csv(matrix, names, paths["confusion_matrix.csv"])
+        plots.plot_confusion_matrix(matrix, names, paths["confusion_matrix.png"])
+        logger.info(
+            "Wrote per_class_results.md, pr_curves.png, confusion_matrix.png/csv to "
+            f"{self._output_dir}"
+        )
 
 
 def _boxes_per_image(

@@ -8,7 +8,6 @@ classes plus a last "background" column (ground truth that no detection matched:
 from __future__ import annotations
 
 import csv
-import os
 
 import numpy as np
 import torch
@@ -16,6 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.ops import box_iou
+
+from d2lite.utils.file_io import atomic_output
 
 __all__ = [
     "confusion_matrix",
@@ -103,7 +104,7 @@ def confusion_matrix(
 def save_confusion_matrix_csv(matrix: np.ndarray, class_names: list[str], path: str) -> None:
     """Writes the matrix with a header row and a label column ("gt \\ pred")."""
     labels = list(class_names) + ["background"]
-    with open(path, "w", newline="") as f:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["gt \\ pred"] + labels)
         for label, row in zip(labels, matrix):
@@ -111,10 +112,11 @@ def save_confusion_matrix_csv(matrix: np.ndarray, class_names: list[str], path: 
 
 
 def _save(fig: Figure, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     # Drawing on an explicit Agg canvas keeps pyplot's global state and backend untouched.
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100)
+    # The temporary file keeps the extension, from which savefig picks the format.
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100)
 
 
 def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str) -> None:

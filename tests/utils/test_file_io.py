@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 
+import numpy as np
 import pytest
 
+from d2lite.data import DatasetCatalog, MetadataCatalog
+from d2lite.evaluation import COCOEvaluator
+from d2lite.evaluation.plots import save_confusion_matrix_csv
+from d2lite.structures import BoxMode
 from d2lite.utils.file_io import atomic_output, safe_output_path
 
 
@@ -100,3 +106,55 @@ def test_atomic_output_replaces_a_symlink_instead_of_writing_through_it(tmp_path
             f.write("new")
     assert victim.read_text() == "precious"
     assert not link.is_symlink() and link.read_text() == "new"
+
+
+# The library's own writers that build output paths: the COCO evaluator and its plots.
+# (They sit here because their test files belong to other parts of the tree.)
+
+
+def _register_tiny_dataset(name: str) -> None:
+    record = {"file_name": "0.jpg", "image_id": 0, "height": 40, "width": 50}
+    box = {"bbox": [5, 5, 20, 20], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0}
+    record["annotations"] = [box]
+    DatasetCatalog.register(name, lambda: [dict(record)])
+    MetadataCatalog.get(name).thing_classes = ["cat"]
+
+
+def test_coco_evaluator_keeps_a_dataset_named_with_dot_dot_inside_output(tmp_path):
+    name = f"../escape_{uuid.uuid4().hex[:8]}"
+    _register_tiny_dataset(name)
+    out = tmp_path / "inference"
+    out.mkdir()
+    try:
+        COCOEvaluator(name, output_dir=str(out))
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    assert os.listdir(tmp_path) == ["inference"], "nothing written beside the output folder"
+    assert os.listdir(out) == [f"{name[3:]}_coco_format.json"]
+
+
+def test_coco_evaluator_refuses_a_symlinked_result_file_before_inference(tmp_path):
+    name = f"symlinked_{uuid.uuid4().hex[:8]}"
+    _register_tiny_dataset(name)
+    victim = tmp_path / "victim.json"
+    victim.write_text("precious")
+    out = tmp_path / "inference"
+    out.mkdir()
+    (out / "coco_instances_results.json").symlink_to(victim)
+    try:
+        with pytest.raises(ValueError, match="coco_instances_results.json"):
+            COCOEvaluator(name, output_dir=str(out))
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    assert victim.read_text() == "precious"
+
+
+def test_a_failed_confusion_matrix_csv_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "confusion_matrix.csv"
+    path.write_text("previous\n")
+    broken = np.array([[1, None], [0, 0]], dtype=object)
+    with pytest.raises(TypeError):
+        save_confusion_matrix_csv(broken, ["cat"], str(path))
+    assert path.read_text() == "previous\n" and os.listdir(tmp_path) == ["confusion_matrix.csv"]
