@@ -21,6 +21,7 @@ from d2lite.modeling import (
 )
 from d2lite.modeling.meta_arch import build as meta_arch_build
 from d2lite.structures import Boxes, Instances
+from d2lite.utils.events import EventStorage
 
 FIXTURE = os.path.join(
     os.path.dirname(__file__), "..", "fixtures", "detectron2_R50_FPN_10cls_state_dict_shapes.json"
@@ -354,3 +355,57 @@ def test_build_model_takes_both_styles_of_user_model():
     assert SimpleConfigurableModel(width=4).mod.out_features == 4  # a plain call
     cfg.MODEL.META_ARCHITECTURE = "OldStyleModel"
     assert build_model(cfg).mod.out_features == 2
+
+
+def _sampled_per_image(storage):
+    latest = {k: v for k, (v, _) in storage.latest().items()}
+    rpn = latest["rpn/num_pos_anchors"] + latest["rpn/num_neg_anchors"]
+    return rpn, latest["roi_head/num_fg_samples"] + latest["roi_head/num_bg_samples"]
+
+
+def test_training_samples_each_image_by_iteration_and_id_whatever_the_batch():
+    # What makes 2 processes of 1 image train as 1 process of 2 (DDP): an image's sampled
+    # anchors and proposals must not depend on the other images of its batch.
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    model = build_model(cfg).train()
+    # Larger logits than the init's, so that which anchors and proposals are sampled shows.
+    nn.init.normal_(model.proposal_generator.rpn_head.objectness_logits.weight, std=1.0)
+    nn.init.normal_(model.roi_heads.box_predictor.cls_score.weight, std=1.0)
+    a = {**make_input(64, 64, [[10, 12, 40, 50]], [0]), "image_id": 3}
+    b = {**make_input(64, 64, [[20, 5, 60, 30], [5, 30, 30, 60]], [1, 0]), "image_id": "b.jpg"}
+    state = torch.get_rng_state()
+    with EventStorage(start_iter=7) as storage:
+        pair = model([a, b])
+        # The batch sizes are filled, so the per-batch normalisation is the mean over images.
+        assert _sampled_per_image(storage) == (64, 64)
+        alone = [model([a]), model([b])]
+        assert _sampled_per_image(storage) == (64, 64)
+        again = model([a, b])
+        storage.iter = 8
+        later = model([a, b])
+    assert torch.equal(torch.get_rng_state(), state)
+    for k in LOSS_KEYS:
+        torch.testing.assert_close(pair[k], (alone[0][k] + alone[1][k]) / 2)
+        torch.testing.assert_close(pair[k], again[k], rtol=0, atol=0)
+    assert pair["loss_rpn_cls"] != later["loss_rpn_cls"]
+
+
+def test_training_without_trainer_or_image_ids_samples_from_the_global_rng():
+    # Detectron2's golden-loss tests and unit tests rely on torch.manual_seed.
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg()).train()
+    batch = [make_input(64, 64, [[10, 12, 40, 50]], [0]), make_input(64, 64, [], [])]
+    with_ids = [{**x, "image_id": i} for i, x in enumerate(batch)]
+    for inputs, storage in ((with_ids, None), (batch, EventStorage())):
+        losses = []
+        for _ in range(2):
+            torch.manual_seed(5)
+            if storage is None:
+                losses.append(model(inputs))
+            else:
+                with storage:
+                    losses.append(model(inputs))
+            assert not torch.equal(torch.get_rng_state(), torch.manual_seed(5).get_state())
+        for k in LOSS_KEYS:
+            torch.testing.assert_close(losses[0][k], losses[1][k], rtol=0, atol=0)

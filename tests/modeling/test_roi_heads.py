@@ -19,6 +19,7 @@ from d2lite.modeling.roi_heads import (
     fast_rcnn_inference,
     select_foreground_proposals,
 )
+from d2lite.modeling.sampling import sampling_generators
 from d2lite.structures import Boxes, ImageList, Instances
 from d2lite.utils.events import EventStorage
 
@@ -430,3 +431,31 @@ def test_forward_with_given_boxes_returns_the_detections():
         heads.forward_with_given_boxes({}, [_proposals((64, 64), [[0, 0, 1, 1]])])
     with pytest.raises(AssertionError):
         heads.train().forward_with_given_boxes({}, [detections])
+
+
+def test_proposal_sampling_uses_each_image_s_generator_when_given():
+    torch.manual_seed(0)
+    heads = _tiny_roi_heads()
+    heads.batch_size_per_image = 8
+    boxes = torch.rand(60, 2) * 40
+    boxes = torch.cat([boxes, boxes + 4 + torch.rand(60, 2) * 20], dim=1).tolist()
+    props = [_proposals((64, 64), boxes), _proposals((64, 64), boxes)]
+    gt = [_gt((64, 64), [[1, 1, 20, 20]], [1]), _gt((64, 64), [[30, 30, 60, 60]], [0])]
+
+    def sample(index, seeds):
+        with sampling_generators([torch.Generator().manual_seed(s) for s in seeds]):
+            out = heads.label_and_sample_proposals(
+                [props[i] for i in index], [gt[i] for i in index]
+            )
+        return [x.proposal_boxes.tensor for x in out]
+
+    state = torch.get_rng_state()
+    pair = sample([0, 1], [1, 2])
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(len(x) == 8 for x in pair)
+    # An image's sample depends on its own generator only, not on the rest of the batch.
+    assert torch.equal(pair[0], sample([0], [1])[0])
+    assert torch.equal(pair[1], sample([1], [2])[0])
+    assert not torch.equal(pair[1], sample([1], [3])[0])
+    heads.label_and_sample_proposals(props[:1], gt[:1])
+    assert not torch.equal(torch.get_rng_state(), state)

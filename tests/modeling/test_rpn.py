@@ -18,6 +18,7 @@ from d2lite.modeling.proposal_generator import (
 from d2lite.modeling.proposal_generator.proposal_utils import (
     add_ground_truth_to_proposals_single_image,
 )
+from d2lite.modeling.sampling import sampling_generators
 from d2lite.structures import Boxes, ImageList, Instances
 from d2lite.utils.events import EventStorage
 
@@ -272,3 +273,26 @@ def test_find_top_rpn_proposals_drops_infinite_logits_at_test_time():
     assert len(out) == 3 and 0 < len(out[1]) <= 25
     with pytest.raises(FloatingPointError):
         find_top_rpn_proposals([boxes], [logits], [(10, 10)] * 3, 0.5, 1000, 1000, 0, True)
+
+
+def test_anchor_sampling_uses_each_image_s_generator_when_given():
+    torch.manual_seed(0)
+    rpn = _build_rpn()
+    features = [torch.zeros(1, 8, 16, 16), torch.zeros(1, 8, 8, 8)]
+    anchors = rpn.anchor_generator(features)
+    gt_a, gt_b = _gt((64, 64), [[8, 8, 24, 24]]), _gt((64, 64), [[30, 30, 62, 62]])
+
+    def labels(gt, seeds):
+        with sampling_generators([torch.Generator().manual_seed(s) for s in seeds]):
+            return rpn.label_and_sample_anchors(anchors, gt)[0]
+
+    state = torch.get_rng_state()
+    pair = labels([gt_a, gt_b], [1, 2])
+    assert torch.equal(torch.get_rng_state(), state)
+    # An image's sample depends on its own generator only, not on the rest of the batch.
+    assert torch.equal(pair[0], labels([gt_a], [1])[0])
+    assert torch.equal(pair[1], labels([gt_b], [2])[0])
+    assert not torch.equal(pair[1], labels([gt_b], [3])[0])
+    # Without generators the global RNG draws, as in Detectron2.
+    rpn.label_and_sample_anchors(anchors, [gt_a])
+    assert not torch.equal(torch.get_rng_state(), state)

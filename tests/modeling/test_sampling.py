@@ -1,6 +1,6 @@
 import torch
 
-from d2lite.modeling.sampling import subsample_labels
+from d2lite.modeling.sampling import get_sampling_generator, sampling_generators, subsample_labels
 
 
 def test_positive_fraction_respected():
@@ -28,3 +28,39 @@ def test_bg_label_is_num_classes_and_ignored_never_sampled():
 def test_empty_labels():
     pos, neg = subsample_labels(torch.zeros(0, dtype=torch.int64), 10, 0.5, 0)
     assert pos.numel() == 0 and neg.numel() == 0
+
+
+def test_a_generator_makes_the_draw_repeatable_and_leaves_the_global_rng_alone():
+    labels = torch.tensor([1] * 50 + [0] * 100)
+    state = torch.get_rng_state()
+    first = subsample_labels(labels, 20, 0.5, 0, generator=torch.Generator().manual_seed(7))
+    again = subsample_labels(labels, 20, 0.5, 0, generator=torch.Generator().manual_seed(7))
+    other = subsample_labels(labels, 20, 0.5, 0, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    assert not torch.equal(first[1], other[1])
+    assert len(first[0]) == 10 and len(first[1]) == 10
+
+
+def test_without_a_generator_the_global_rng_draws_as_before():
+    labels = torch.tensor([1] * 50 + [0] * 100)
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    first = subsample_labels(labels, 20, 0.5, 0)
+    assert not torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(3)
+    # The draw of Detectron2's subsample_labels: one randperm per class, positives first.
+    perm_pos = torch.randperm(50)[:10]
+    perm_neg = torch.randperm(100)[:10]
+    assert torch.equal(first[0], perm_pos) and torch.equal(first[1], 50 + perm_neg)
+
+
+def test_sampling_generators_are_scoped_to_the_with_block():
+    assert get_sampling_generator(0) is None
+    gens = [torch.Generator(), torch.Generator()]
+    with sampling_generators(gens):
+        assert get_sampling_generator(1) is gens[1]
+        with sampling_generators(None):
+            assert get_sampling_generator(0) is None
+        assert get_sampling_generator(0) is gens[0]
+    assert get_sampling_generator(0) is None

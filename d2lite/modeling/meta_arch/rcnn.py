@@ -4,6 +4,7 @@ N: images in the batch, C: image channels, H, W: padded image size, Hi, Wi: size
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import torch
@@ -12,10 +13,12 @@ from torch import Tensor, nn
 from ...config import CfgNode, configurable
 from ...layers import move_device_like
 from ...structures import ImageList, Instances
+from ...utils.events import event_storage_or_none
 from ..backbone import Backbone, build_backbone
 from ..postprocessing import detector_postprocess
 from ..proposal_generator import build_proposal_generator
 from ..roi_heads import build_roi_heads
+from ..sampling import sampling_generators
 from .build import META_ARCH_REGISTRY
 
 __all__ = ["GeneralizedRCNN", "ProposalNetwork"]
@@ -55,6 +58,30 @@ def _postprocess_all(
         width = input_i.get("width", image_size[1])
         processed.append({key: detector_postprocess(results_i, height, width)})
     return processed
+
+
+def _sampling_seed(iteration: int, image_id: object) -> int:
+    """Returns the seed of an image's label sampling at an iteration: a stable hash (the same
+    in every process and run, unlike ``hash()`` of a string) of both."""
+    digest = hashlib.blake2b(f"{iteration}/{image_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1  # 63 bits: any torch.Generator takes it
+
+
+def _per_image_generators(
+    batched_inputs: list[dict], device: torch.device
+) -> list[torch.Generator] | None:
+    """One generator per image, seeded by the trainer's iteration and the image's "image_id",
+    so that an image's sampled anchors and proposals do not depend on which images share its
+    batch or its process: 2 processes of 1 image then train as 1 process of 2. None (torch's
+    global RNG, as in Detectron2) outside an event storage or when an input has no id.
+    """
+    storage = event_storage_or_none()
+    if storage is None or not all("image_id" in x for x in batched_inputs):
+        return None
+    return [
+        torch.Generator(device=device).manual_seed(_sampling_seed(storage.iter, x["image_id"]))
+        for x in batched_inputs
+    ]
 
 
 class _ImageNormalizer(nn.Module):
@@ -149,7 +176,8 @@ class GeneralizedRCNN(_ImageNormalizer):
             batched_inputs (list[dict]): per image, "image" (Tensor[C, Hi, Wi] in
                 ``input_format``), "instances" (Instances with ``gt_boxes``, ``gt_classes``;
                 training only), optional "height"/"width" of the wanted output and optional
-                "proposals".
+                "proposals". In training inside an event storage, the "image_id"s of the inputs
+                (all or none) seed each image's label sampling (see ``_per_image_generators``).
 
         Returns:
             In training, dict[str, Tensor]: ``loss_rpn_cls``, ``loss_rpn_loc``, ``loss_cls``,
@@ -161,8 +189,11 @@ class GeneralizedRCNN(_ImageNormalizer):
         images = self.preprocess_image(batched_inputs)
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
         features = self.backbone(images.tensor)
-        proposals, proposal_losses = self._proposals(images, features, batched_inputs, gt_instances)
-        _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
+        with sampling_generators(_per_image_generators(batched_inputs, self.device)):
+            proposals, proposal_losses = self._proposals(
+                images, features, batched_inputs, gt_instances
+            )
+            _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
         return {**detector_losses, **proposal_losses}
 
     def _proposals(
@@ -266,7 +297,9 @@ class ProposalNetwork(_ImageNormalizer):
         gt_instances = None
         if "instances" in batched_inputs[0]:
             gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-        proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
+        generators = _per_image_generators(batched_inputs, self.device) if self.training else None
+        with sampling_generators(generators):
+            proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
         if self.training:
             return proposal_losses
         return _postprocess_all(proposals, batched_inputs, images.image_sizes, "proposals")

@@ -18,7 +18,7 @@ from ...utils.unsupported import unsupported_class
 from ..anchor_generator import build_anchor_generator
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
 from ..matcher import Matcher
-from ..sampling import subsample_labels
+from ..sampling import get_sampling_generator, subsample_labels
 from .build import PROPOSAL_GENERATOR_REGISTRY
 from .proposal_utils import find_top_rpn_proposals
 
@@ -215,10 +215,11 @@ class RPN(nn.Module):
             "smooth_l1_beta": rpn.SMOOTH_L1_BETA,
         }
 
-    def _subsample_labels(self, label: Tensor) -> Tensor:
-        """Keeps a balanced random sample of the labels in {0, 1}; the rest become -1."""
+    def _subsample_labels(self, label: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Keeps a balanced random sample of the labels in {0, 1}; the rest become -1.
+        ``generator`` (on the labels' device) defaults to None: torch's global RNG."""
         pos_idx, neg_idx = subsample_labels(
-            label, self.batch_size_per_image, self.positive_fraction, 0
+            label, self.batch_size_per_image, self.positive_fraction, 0, generator=generator
         )
         label.fill_(-1)
         label.scatter_(0, pos_idx, 1)
@@ -229,7 +230,8 @@ class RPN(nn.Module):
     def label_and_sample_anchors(
         self, anchors: list[Boxes], gt_instances: list[Instances]
     ) -> tuple[list[Tensor], list[Tensor]]:
-        """Matches the anchors to each image's ground truth and samples the ones for the loss.
+        """Matches the anchors to each image's ground truth and samples the ones for the loss
+        (the i-th image from ``get_sampling_generator(i)``, see ``modeling.sampling``).
 
         Args:
             anchors (list[Boxes]): per level, Ri anchors (the same for every image).
@@ -243,7 +245,7 @@ class RPN(nn.Module):
         """
         anchors = Boxes.cat(anchors)
         gt_labels, matched_gt_boxes = [], []
-        for gt_per_image in gt_instances:
+        for i, gt_per_image in enumerate(gt_instances):
             gt_boxes_i = gt_per_image.gt_boxes
             match_quality_matrix = pairwise_iou(gt_boxes_i, anchors)
             matched_idxs, gt_labels_i = self.anchor_matcher(match_quality_matrix)
@@ -251,7 +253,7 @@ class RPN(nn.Module):
             if self.anchor_boundary_thresh >= 0:
                 inside = anchors.inside_box(gt_per_image.image_size, self.anchor_boundary_thresh)
                 gt_labels_i[~inside] = -1
-            gt_labels.append(self._subsample_labels(gt_labels_i))
+            gt_labels.append(self._subsample_labels(gt_labels_i, get_sampling_generator(i)))
             if len(gt_boxes_i) == 0:
                 matched_gt_boxes.append(torch.zeros_like(anchors.tensor))
             else:

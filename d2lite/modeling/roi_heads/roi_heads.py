@@ -19,7 +19,7 @@ from ..backbone.resnet import BottleneckBlock, ResNet
 from ..matcher import Matcher
 from ..poolers import ROIPooler
 from ..proposal_generator.proposal_utils import add_ground_truth_to_proposals
-from ..sampling import subsample_labels
+from ..sampling import get_sampling_generator, subsample_labels
 from .box_head import build_box_head
 from .fast_rcnn import FastRCNNOutputLayers
 
@@ -114,9 +114,14 @@ class ROIHeads(nn.Module):
         }
 
     def _sample_proposals(
-        self, matched_idxs: Tensor, matched_labels: Tensor, gt_classes: Tensor
+        self,
+        matched_idxs: Tensor,
+        matched_labels: Tensor,
+        gt_classes: Tensor,
+        generator: torch.Generator | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Returns the indices of the sampled proposals and their classes (K = background)."""
+        """Returns the indices of the sampled proposals and their classes (K = background),
+        drawn from ``generator`` (defaults to None: torch's global RNG)."""
         if gt_classes.numel() > 0:
             gt_classes = gt_classes[matched_idxs]
             gt_classes[matched_labels == 0] = self.num_classes
@@ -124,7 +129,11 @@ class ROIHeads(nn.Module):
         else:
             gt_classes = torch.zeros_like(matched_idxs) + self.num_classes
         fg_idxs, bg_idxs = subsample_labels(
-            gt_classes, self.batch_size_per_image, self.positive_fraction, self.num_classes
+            gt_classes,
+            self.batch_size_per_image,
+            self.positive_fraction,
+            self.num_classes,
+            generator=generator,
         )
         sampled_idxs = torch.cat([fg_idxs, bg_idxs], dim=0)
         return sampled_idxs, gt_classes[sampled_idxs]
@@ -133,7 +142,8 @@ class ROIHeads(nn.Module):
     def label_and_sample_proposals(
         self, proposals: list[Instances], targets: list[Instances]
     ) -> list[Instances]:
-        """Samples the proposals of each image and attaches their training targets.
+        """Samples the proposals of each image and attaches their training targets (the i-th
+        image drawn from ``get_sampling_generator(i)``, see ``modeling.sampling``).
 
         Args:
             proposals (list[Instances]): per image, ``proposal_boxes`` and ``objectness_logits``.
@@ -147,11 +157,11 @@ class ROIHeads(nn.Module):
         if self.proposal_append_gt:
             proposals = add_ground_truth_to_proposals(targets, proposals)
         sampled, num_fg, num_bg = [], [], []
-        for proposals_i, targets_i in zip(proposals, targets):
+        for i, (proposals_i, targets_i) in enumerate(zip(proposals, targets)):
             iou = pairwise_iou(targets_i.gt_boxes, proposals_i.proposal_boxes)
             matched_idxs, matched_labels = self.proposal_matcher(iou)
             sampled_idxs, gt_classes = self._sample_proposals(
-                matched_idxs, matched_labels, targets_i.gt_classes
+                matched_idxs, matched_labels, targets_i.gt_classes, get_sampling_generator(i)
             )
             proposals_i = proposals_i[sampled_idxs]
             proposals_i.gt_classes = gt_classes
