@@ -107,7 +107,9 @@ def _check_bbox(bbox: Any, ann_id: Any, json_file: str) -> None:
     ):
         raise ValueError(f"{json_file}: annotation id {ann_id} needs a 4-number 'bbox', got {bbox}")
     # Python's json reads NaN and Infinity; such a box would turn the losses into NaN later.
-    if not all(math.isfinite(v) for v in bbox):
+    # A finite sum proves every value finite, at under half the cost of testing each (COCO has
+    # 860k boxes); only an overflowing sum needs the full test.
+    if not math.isfinite(sum(bbox)) and not all(math.isfinite(v) for v in bbox):
         raise ValueError(
             f"{json_file}: annotation id {ann_id} has a non-finite 'bbox' {bbox} (NaN or Infinity)"
         )
