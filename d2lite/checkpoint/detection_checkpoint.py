@@ -17,6 +17,13 @@ Names are converted by the rules of ``c2_model_loading``:
   file, or a path ending in ``?matching_heuristics=True``) gets Detectron2's suffix matching
   (``align_and_update_state_dicts``). A bare state dict is not flagged in Detectron2, so it
   skips this step: its Detectron2-style names load exactly as they are.
+
+What is on disk stays whole (``file_integrity``, ``state_checks``): saves are atomic and leave
+no temporary file behind except when killed, and then the next checkpointer on the same
+directory removes it; a model or optimizer state with NaN/inf is refused rather than saved; a
+zip ``.pth`` has its CRC-32s checked before loading. Legacy (non-zip) torch files and pickles
+carry no CRC; a ``.pkl`` named like a model-zoo file (``model_final_<md5 prefix>.pkl``) has its
+md5 prefix checked instead, with a warning on a mismatch.
 """
 
 from __future__ import annotations
@@ -25,10 +32,9 @@ import logging
 import os
 import pickle
 import re
-import uuid
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable
-from typing import IO, Any
+import zipfile
+from collections import defaultdict
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -40,7 +46,14 @@ from torch import nn
 from d2lite.utils.file_io import PathManager
 
 from .c2_model_loading import align_and_update_state_dicts, convert_to_model_names
+from .file_integrity import (
+    atomic_write,
+    model_zoo_md5_mismatch,
+    remove_stale_temp_files,
+    verify_zip_crcs,
+)
 from .safe_pickle import safe_load_pickle
+from .state_checks import non_finite_tensors, non_finite_training_state, weights_only_safe
 
 __all__ = ["DetectionCheckpointer", "format_incompatible_keys"]
 
@@ -56,89 +69,18 @@ def _is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Writes ``path`` so that readers see either the old file or the complete new one.
-
-    The data goes to a temporary file in the same directory (same filesystem, so the rename
-    is atomic), is fsync'ed, and only then replaces ``path``. If ``write`` fails, the
-    temporary file is removed and ``path`` is untouched.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    # os.open with 0o666 honours the umask, unlike mkstemp's 0o600.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        # Persist the rename itself, so a power loss cannot bring the old entry back.
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-_PLAIN_TYPES = (
-    int,
-    float,
-    complex,
-    bool,
-    str,
-    bytes,
-    type(None),
-    torch.Tensor,
-    torch.Size,
-    torch.dtype,
-    torch.device,
-)
-
-
-def _weights_only_safe(obj: Any, where: str) -> Any:
-    """Returns ``obj`` with numpy values turned into tensors/numbers, so that the saved file
-    loads with ``torch.load(weights_only=True)``; other objects raise a TypeError naming them.
-
-    Unchanged containers are returned as the same object (a state dict keeps its
-    ``_metadata``, which versioned modules need when loading).
-    """
-    # np.float64 subclasses float but pickles as a numpy global: test numpy types first.
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(obj.copy())
-    if isinstance(obj, _PLAIN_TYPES):
-        return obj
-    if isinstance(obj, dict):
-        new = {k: _weights_only_safe(v, f"{where}[{k!r}]") for k, v in obj.items()}
-        if all(new[k] is obj[k] for k in obj):
-            return obj
-        return OrderedDict(new) if isinstance(obj, OrderedDict) else new
-    # Exact types only: a namedtuple or list subclass would pickle as its own class.
-    if type(obj) in (list, tuple, set, frozenset):
-        new_items = [_weights_only_safe(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-        if all(a is b for a, b in zip(new_items, obj)):
-            return obj
-        return type(obj)(new_items)
-    raise TypeError(
-        f"Cannot save {where} (a {type(obj).__module__}.{type(obj).__qualname__}) in a "
-        "checkpoint: only tensors, numbers, strings and lists/tuples/dicts of them load with "
-        "torch.load(weights_only=True). Convert it in the owner's state_dict()."
-    )
-
-
 def _ndarrays_to_tensors(state_dict: dict[str, Any]) -> None:
     """In place (keeping a state dict's ``_metadata``): numpy arrays and scalars -> tensors."""
     for k, v in list(state_dict.items()):
         if isinstance(v, (np.ndarray, np.generic)):
             # np.array copies, so read-only buffers from pickles become writable tensors.
             state_dict[k] = torch.from_numpy(np.array(v))
+
+
+def _some(names: list[str], limit: int = 5) -> str:
+    """``"a, b, c and 7 more"``."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _group_keys(keys: list[str]) -> list[str]:
@@ -182,7 +124,8 @@ def format_incompatible_keys(
 
 
 class DetectionCheckpointer(Checkpointer):
-    """fvcore's ``Checkpointer`` with atomic saves and d2lite/Detectron2/Caffe2 weight formats.
+    """fvcore's ``Checkpointer`` with atomic, checked saves, CRC-checked loads, and the
+    d2lite/Detectron2/Caffe2 weight formats.
 
     Example::
 
@@ -220,6 +163,9 @@ class DetectionCheckpointer(Checkpointer):
         self._force_conversion = False
         # Set while loading a bare state dict, which only d2lite's explicit maps convert.
         self._bare_state_dict = False
+        if self.save_dir and self.save_to_disk:
+            # Before any load or save: the next run (or --resume) clears what a killed one left.
+            remove_stale_temp_files(self.save_dir)
 
     def save(self, name: str, **kwargs: Any) -> None:
         """Atomically writes ``{save_dir}/{name}.pth`` and then points ``last_checkpoint`` to it.
@@ -227,6 +173,10 @@ class DetectionCheckpointer(Checkpointer):
         Args:
             name (str): file name without extension.
             **kwargs: extra data stored in the checkpoint (e.g. ``iteration=...``).
+
+        Raises:
+            FloatingPointError: the model or an optimizer state holds NaN or infinity; nothing
+                is written and ``last_checkpoint`` keeps naming the previous file.
         """
         if not self.save_dir or not self.save_to_disk:
             return
@@ -234,21 +184,45 @@ class DetectionCheckpointer(Checkpointer):
         for key, obj in self.checkpointables.items():
             data[key] = obj.state_dict()
         data.update(kwargs)
-        data = _weights_only_safe(data, "checkpoint")
+        data = weights_only_safe(data, "checkpoint")
 
         basename = f"{name}.pth"
         save_file = os.path.join(self.save_dir, basename)
         if os.path.basename(save_file) != basename:
             raise ValueError(f"Checkpoint name {name!r} must not contain a directory")
+        self._refuse_non_finite(data, save_file)
         os.makedirs(self.save_dir, exist_ok=True)
+        # Also here: a killed writer on another host becomes stale only after a while.
+        remove_stale_temp_files(self.save_dir)
         self.logger.info(f"Saving checkpoint to {save_file}")
-        _atomic_write(save_file, lambda f: torch.save(data, f))
+        atomic_write(save_file, lambda f: torch.save(data, f))
         self.tag_last_checkpoint(basename)
+
+    def _refuse_non_finite(self, data: dict[str, Any], save_file: str) -> None:
+        """Raises FloatingPointError if the model or an optimizer state holds NaN or inf.
+
+        Resuming from such a file would continue a diverged run, so it is never written.
+        """
+        bad = non_finite_training_state(data)
+        if not bad:
+            return
+        if self.has_checkpoint():
+            previous = (
+                f"last_checkpoint still names {self.get_checkpoint_file()}, the last checkpoint "
+                "saved; resume from it"
+            )
+        else:
+            previous = f"There is no earlier checkpoint in {self.save_dir}; start again"
+        raise FloatingPointError(
+            f"Not saving {save_file}: NaN or infinite values in {_some(bad)}. Training has "
+            f"diverged. {previous} with a lower SOLVER.BASE_LR or with gradient clipping "
+            "(SOLVER.CLIP_GRADIENTS)."
+        )
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         """Atomically writes ``last_checkpoint`` (the basename of the newest checkpoint)."""
         save_file = os.path.join(self.save_dir, "last_checkpoint")
-        _atomic_write(save_file, lambda f: f.write(last_filename_basename.encode("utf-8")))
+        atomic_write(save_file, lambda f: f.write(last_filename_basename.encode("utf-8")))
 
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
         """Loads the model (and the named checkpointables) from a file, URL or detectron2:// path.
@@ -276,6 +250,7 @@ class DetectionCheckpointer(Checkpointer):
                 path = self.path_manager.get_local_path(path)
                 if not os.path.isfile(path):
                     raise FileNotFoundError(f"Checkpoint {path} not found")
+                self._check_model_zoo_md5(path)
             self._loading_path = path
             return super().load(path, checkpointables)
         finally:
@@ -298,8 +273,28 @@ class DetectionCheckpointer(Checkpointer):
             loaded["matching_heuristics"] = True
         return loaded
 
+    def _check_model_zoo_md5(self, filename: str) -> None:
+        """Warns if a file named like a Detectron2 model-zoo file does not match its md5 prefix.
+
+        Pickles carry no CRC, so this name is the only check a model-zoo .pkl gets. A warning,
+        not an error: a file of the user's own may happen to be named that way.
+        """
+        actual = model_zoo_md5_mismatch(filename)
+        if actual:
+            self.logger.warning(
+                f"{filename} may be damaged or incompletely downloaded: Detectron2's model zoo "
+                f"names each file by its md5 prefix, but this file's md5 is {actual}. If it came "
+                "from the model zoo, delete it to download it again. Loading it anyway."
+            )
+
     def _torch_load(self, filename: str) -> Any:
-        """``torch.load`` with ``weights_only=True`` and errors that name the file."""
+        """``torch.load`` with ``weights_only=True``, CRCs checked first, errors naming the file."""
+        try:
+            with self.path_manager.open(filename, "rb") as f:
+                # torch.load skips the CRCs, so a flipped byte in tensor data would load.
+                verify_zip_crcs(filename, f)
+        except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError) as e:
+            raise self._corrupt(filename, e) from e
         try:
             with self.path_manager.open(filename, "rb") as f:
                 return torch.load(f, map_location="cpu", weights_only=True)
@@ -347,6 +342,13 @@ class DetectionCheckpointer(Checkpointer):
     def _load_model(self, checkpoint: dict[str, Any]) -> Any:
         """Converts foreign names, loads (fvcore skips wrong shapes), hides config buffers."""
         _ndarrays_to_tensors(checkpoint["model"])
+        non_finite = non_finite_tensors(checkpoint["model"], "model")
+        if non_finite:
+            # Loading still works as in Detectron2, but every output would be NaN.
+            self.logger.warning(
+                f"{self._loading_path} holds NaN or infinite weights in {_some(non_finite)}; "
+                "it was saved from a diverged run, and the model will compute NaN."
+            )
         if checkpoint.get("matching_heuristics", False):
             model_state = self.model.state_dict()
             weights = convert_to_model_names(checkpoint["model"], model_state.keys())
