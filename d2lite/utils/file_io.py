@@ -115,8 +115,8 @@ def safe_output_path(output_dir: str, name: str, *, source: str | None = None) -
     ``name`` keeps its layout while it stays inside: ``"test/0000.jpg"`` becomes
     ``OUTPUT/test/0000.jpg``. What would leave the folder is dropped, with a warning naming
     ``name``: a leading ``/`` and ``..`` segments climbing above it (``"../../victim.jpg"``
-    becomes ``OUTPUT/victim.jpg``, ``"/data/x/a.jpg"`` becomes ``OUTPUT/data/x/a.jpg``). The
-    result contains no ``..``, so no symlink in it can be climbed back out of.
+    becomes ``OUTPUT/victim.jpg``, ``"/data/x/a.jpg"`` becomes ``OUTPUT/data/x/a.jpg``).
+    ``..`` is resolved on the text, never by the OS, so it cannot climb out of a symlink.
 
     Args:
         output_dir (str): the folder to stay in. It may itself be a symlink (e.g. to a bigger
