@@ -27,9 +27,7 @@ def _check_registered(name: str, check_images: bool) -> CheckReport:
     classes = metadata.get("thing_classes", None)
     # register_coco_instances records image_root; the file names should stay inside it.
     image_root = metadata.get("image_root", None)
-    report = check_dataset_dicts(
-        dicts, classes, check_images=check_images, image_root=image_root
-    )
+    report = check_dataset_dicts(dicts, classes, check_images=check_images, image_root=image_root)
     report.info.insert(0, f"Dataset: {name} (registered)")
     return report
 
