@@ -22,7 +22,7 @@ from torch import nn
 
 import d2lite.checkpoint.detection_checkpoint as dc
 import d2lite.checkpoint.file_integrity as fi
-from d2lite.checkpoint import DetectionCheckpointer
+from d2lite.checkpoint import DetectionCheckpointer, PeriodicCheckpointer
 
 
 def _model() -> nn.Module:
@@ -163,6 +163,32 @@ def test_non_finite_optimizer_state_is_not_saved(tmp_path):
         checkpointer.save("model_0000002")
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
     assert not (tmp_path / "model_0000002.pth").exists()
+
+
+def test_periodic_checkpointer_keeps_last_good_file_when_weights_diverge(tmp_path):
+    model = _model()
+    checkpointer = DetectionCheckpointer(model, str(tmp_path))
+    periodic = PeriodicCheckpointer(checkpointer, period=2, max_iter=8, max_to_keep=1)
+    for it in range(3):
+        periodic.step(it)
+    with torch.no_grad():
+        model[2].weight.fill_(float("inf"))
+    with pytest.raises(FloatingPointError, match=r"model_0000003\.pth.*model_0000001\.pth"):
+        periodic.step(3)
+    # max_to_keep deletes old files only after a successful save: the good one stays.
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000001.pth"]
+    resumed = DetectionCheckpointer(_model(), str(tmp_path)).resume_or_load("")
+    assert resumed["iteration"] == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_non_finite_cuda_model_is_not_saved(tmp_path):
+    model = _model().cuda()
+    with torch.no_grad():
+        model[1].weight[3] = float("nan")
+    with pytest.raises(FloatingPointError, match=r"1\.weight"):
+        DetectionCheckpointer(model, str(tmp_path)).save("model_0000000")
+    assert os.listdir(tmp_path) == []
 
 
 def test_loading_non_finite_weights_warns(tmp_path, caplog):
