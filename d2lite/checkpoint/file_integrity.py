@@ -101,7 +101,7 @@ def _pid_running(pid: int) -> bool:
     return True
 
 
-def _is_stale(match: re.Match, mtime: float, now: float) -> bool:
+def _is_stale(match: re.Match[str], mtime: float, now: float) -> bool:
     """A temp file is stale if its writer, on this host, has exited, or else if it is old."""
     pid = match.group("pid")
     # Our own pid may be a previous incarnation (containers reuse pids): judge it by age.
@@ -199,9 +199,9 @@ def verify_zip_crcs(filename: str, f: IO[bytes]) -> None:
     if damaged:
         raise RuntimeError(
             f"Checkpoint {filename} is corrupt: its entry '{damaged}' "
-            f"({_describe_zip_entry(damaged)}) fails its CRC-32 check, so bytes changed after "
-            "it was written (a disk, copy or transfer error). Copy it again, or resume from an "
-            "earlier checkpoint by writing that file's name into last_checkpoint."
+            f"({_describe_zip_entry(damaged)}) fails its CRC-32 or header check, so bytes "
+            "changed after it was written (a disk, copy or transfer error). Copy it again, or "
+            "resume from an earlier checkpoint by writing that file's name into last_checkpoint."
         )
 
 
