@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +135,9 @@ def test_degenerate_boxes_dropped_with_one_warning(tmp_path, caplog):
     assert len(warnings) == 1 and "dropped 2 annotations" in warnings[0].getMessage()
 
 
-def test_large_json_loads_fast(tmp_path):
+def test_large_json_loads_every_annotation(tmp_path):
+    # Once also a wall-clock limit (3 s); timings belong to tools/benchmark.py, not to tests that
+    # run on a shared CI machine, so this checks what the 100k-annotation load returns.
     n_images, per_image = 2000, 50
     images = [
         {"id": i, "file_name": f"{i}.jpg", "width": 64, "height": 48} for i in range(n_images)
@@ -153,11 +154,11 @@ def test_large_json_loads_fast(tmp_path):
     ]
     cats = [{"id": c, "name": str(c)} for c in range(10)]
     f = _write(tmp_path / "big.json", {"images": images, "annotations": anns, "categories": cats})
-    start = time.perf_counter()
     dicts = load_coco_json(str(f), "r", dataset_name="coco_big")
-    elapsed = time.perf_counter() - start
     assert sum(len(d["annotations"]) for d in dicts) == 100_000
-    assert elapsed < 3.0, f"loading 100k annotations took {elapsed:.2f}s"
+    assert [d["image_id"] for d in dicts] == list(range(n_images))
+    assert all(len(d["annotations"]) == per_image for d in dicts)
+    assert dicts[7]["annotations"][3]["category_id"] == (7 * per_image + 3) % 10
 
 
 def test_register_is_lazy_idempotent_and_checks_conflicts(coco_dir):
