@@ -1,7 +1,8 @@
 """Checkpoint files on disk stay whole: atomic writes, stale temporary files, CRC and md5 checks.
 
-* :func:`atomic_write` writes through a hidden temporary file named
-  ``.{target}.{host}-{pid}.{random}.tmp`` next to the target, then renames it.
+* :func:`atomic_write` (d2lite.utils.file_io's, the one every writer uses) writes through a
+  hidden temporary file ``.{target}.{host}-{pid}.{random}.tmp[.ext]`` next to the target, then
+  renames it.
 * :func:`remove_stale_temp_files` deletes such files left behind by a killed writer, but never
   one that a live process may still be writing (see its docstring for the rule).
 * :func:`verify_zip_crcs` checks the CRC-32 of every entry of a torch zip checkpoint, which
@@ -16,12 +17,11 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import time
-import uuid
 import zipfile
-from collections.abc import Callable
 from typing import IO
+
+from ..utils.file_io import _host, atomic_write
 
 __all__ = [
     "atomic_write",
@@ -42,50 +42,10 @@ STALE_AFTER_S = 15 * 60
 # "{host}-{pid}." part is absent in files written before d2lite named the writer.
 _TEMP_NAME = re.compile(
     r"^\.(?P<target>.+\.pth|last_checkpoint)\."
-    r"(?:(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)\.)?[0-9a-f]{32}\.tmp$"
+    r"(?:(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)\.)?[0-9a-f]{32}\.tmp(?:\.pth)?$"
 )
 _ZIP_MAGIC = b"PK\x03\x04"
 _MODEL_ZOO_NAME = re.compile(r"^model_final_(?P<md5>[0-9a-f]{6})\.pkl$")
-
-
-def _host() -> str:
-    """This machine's name, reduced to the characters a temporary file name may carry."""
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64]
-
-
-def _temp_path(path: str) -> str:
-    directory, base = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{base}.{_host()}-{os.getpid()}.{uuid.uuid4().hex}.tmp")
-
-
-def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Writes ``path`` so that readers see either the old file or the complete new one.
-
-    The data goes to a temporary file in the same directory (same filesystem, so the rename
-    is atomic), is fsync'ed, and only then replaces ``path``. If ``write`` fails, the
-    temporary file is removed and ``path`` is untouched; if the process is killed, the
-    temporary file stays until :func:`remove_stale_temp_files` removes it.
-    """
-    tmp = _temp_path(path)
-    # os.open with 0o666 honours the umask, unlike mkstemp's 0o600.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        # Persist the rename itself, so a power loss cannot bring the old entry back.
-        dir_fd = os.open(os.path.dirname(tmp), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def _pid_running(pid: int) -> bool:

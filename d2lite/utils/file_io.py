@@ -15,8 +15,10 @@ import contextlib
 import logging
 import os
 import re
+import socket
 import uuid
-from typing import Any, Iterator
+from collections.abc import Callable
+from typing import IO, Any, Iterator
 
 from iopath.common.file_io import HTTPURLHandler, PathHandler
 from iopath.common.file_io import PathManager as PathManagerBase
@@ -28,6 +30,8 @@ __all__ = [
     "CachedHTTPURLHandler",
     "safe_output_path",
     "atomic_output",
+    "atomic_write",
+    "temp_path_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -152,25 +156,52 @@ def safe_output_path(output_dir: str, name: str, *, source: str | None = None) -
     return path
 
 
+def _host() -> str:
+    """This machine's name, reduced to the characters a temporary file name may carry."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64]
+
+
+def temp_path_for(path: str) -> str:
+    """The hidden temporary name every atomic write of ``path`` goes through.
+
+    ``.{name}.{host}-{pid}.{32 hex}.tmp{ext}``: the writer is named, so a later run can tell a
+    killed writer's file from a live one's (``remove_stale_temp_files`` in d2lite.checkpoint),
+    and the target's extension comes last, so PIL and matplotlib pick the right format.
+    """
+    directory, base = os.path.split(os.path.abspath(path))
+    ext = os.path.splitext(base)[1]
+    return os.path.join(directory, f".{base}.{_host()}-{os.getpid()}.{uuid.uuid4().hex}.tmp{ext}")
+
+
+def _fsync_directory(directory: str) -> None:
+    if hasattr(os, "O_DIRECTORY"):  # persist the rename itself, so a power loss keeps it
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str) -> Iterator[str]:
     """Yields a temporary path to write ``path``'s content to; renames it onto ``path`` after.
 
-    The temporary file lies in the same folder (the same filesystem, so the rename is atomic)
-    and ends with ``path``'s extension (PIL and matplotlib choose the format from it). It is
-    fsync'ed before the rename, so a crash leaves the previous file or the complete new one.
-    If the block raises, the temporary file is removed and ``path`` is untouched. The rename
-    replaces a symlink at ``path`` instead of writing through it. Parent folders are created.
+    The temporary file (:func:`temp_path_for`) lies in the same folder, so the rename is
+    atomic, and is fsync'ed before it, so a crash leaves the previous file or the complete new
+    one. If the block raises, the temporary file is removed and ``path`` is untouched. The
+    rename replaces a symlink at ``path`` instead of writing through it. Parent folders are
+    created.
 
     Example::
 
         with atomic_output(csv_path) as tmp, open(tmp, "w", newline="") as f:
             csv.writer(f).writerows(rows)
     """
-    directory, base = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    stem, ext = os.path.splitext(base)
-    tmp = os.path.join(directory, f".{stem}.{uuid.uuid4().hex[:12]}.tmp{ext}")
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = temp_path_for(path)
+    # Created here, exclusively, with 0o666 (the umask applies, unlike mkstemp's 0o600).
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)
@@ -179,6 +210,13 @@ def atomic_output(path: str) -> Iterator[str]:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+        _fsync_directory(os.path.dirname(path))
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
+
+
+def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """:func:`atomic_output` for a writer of bytes: ``write(f)`` fills the open binary file."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        write(f)

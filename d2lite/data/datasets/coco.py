@@ -20,6 +20,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 
 from ...structures import BoxMode
+from ...utils.file_io import atomic_output
 from ...utils.unsupported import unsupported_function
 from ..catalog import DatasetCatalog, MetadataCatalog
 from ..image_io import find_paths_outside_root
@@ -419,13 +420,10 @@ def convert_to_coco_json(dataset_name: str, output_file: str, allow_cached: bool
     if os.path.exists(output_file) and allow_cached:
         logger.warning(f"Using previously cached COCO format annotations at '{output_file}'.")
         return
-    os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
     coco_dict = convert_to_coco_dict(dataset_name)
     # Write-then-rename so a crash (or a second process) never sees a half-written file.
-    tmp_file = f"{output_file}.tmp{os.getpid()}"
-    with open(tmp_file, "w", encoding="utf-8") as f:
+    with atomic_output(output_file) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(coco_dict, f)
-    os.replace(tmp_file, output_file)
 
 
 load_sem_seg = unsupported_function("load_sem_seg", "semantic segmentation datasets", __name__)
