@@ -40,6 +40,7 @@ from d2lite.evaluation import (  # noqa: E402
     inference_on_dataset,
     print_csv_format,
 )
+from d2lite.utils.file_io import safe_output_path  # noqa: E402
 from d2lite.modeling import build_model  # noqa: E402
 from d2lite.solver import build_lr_scheduler, build_optimizer  # noqa: E402
 from d2lite.utils import comm  # noqa: E402
@@ -60,7 +61,8 @@ def do_test(cfg: CfgNode, model: torch.nn.Module) -> dict:
     results: OrderedDict = OrderedDict()
     for dataset_name in cfg.DATASETS.TEST:
         data_loader = build_detection_test_loader(cfg, dataset_name)
-        output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        # A dataset name is data: it must not lead outside OUTPUT_DIR ("../x").
+        output_folder = safe_output_path(os.path.join(cfg.OUTPUT_DIR, "inference"), dataset_name)
         evaluator = get_evaluator(cfg, dataset_name, output_folder)
         results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
         if comm.is_main_process():
