@@ -40,11 +40,11 @@ from d2lite.evaluation import (  # noqa: E402
     inference_on_dataset,
     print_csv_format,
 )
-from d2lite.utils.file_io import safe_output_path  # noqa: E402
 from d2lite.modeling import build_model  # noqa: E402
 from d2lite.solver import build_lr_scheduler, build_optimizer  # noqa: E402
 from d2lite.utils import comm  # noqa: E402
 from d2lite.utils.events import EventStorage  # noqa: E402
+from d2lite.utils.file_io import safe_output_path  # noqa: E402
 
 logger = logging.getLogger("d2lite")
 
