@@ -105,3 +105,21 @@ def test_grouped_batch_sampler_keeps_groups_apart_in_order():
         GroupedBatchSampler(list(range(7)), groups, 2)
     with pytest.raises(ValueError, match="1-D"):
         GroupedBatchSampler(SequentialSampler(range(2)), [[0], [1]], 2)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda seed: TrainingSampler(7, seed=seed),
+        lambda seed: RepeatFactorTrainingSampler(torch.tensor([1.0, 0.5, 2.5, 1.0]), seed=seed),
+        lambda seed: RandomSubsetTrainingSampler(9, 0.5, seed_shuffle=seed, seed_subset=seed + 1),
+    ],
+    ids=["training", "repeat_factor", "random_subset"],
+)
+def test_training_samplers_restore_their_stream_from_state_dict(make):
+    saved = make(3)
+    resumed = make(4)  # a resumed run may draw other seeds (SEED < 0)
+    assert _take(resumed, 30) != _take(saved, 30)
+    resumed.load_state_dict(saved.state_dict())
+    assert resumed.state_dict() == saved.state_dict()
+    assert _take(resumed, 30) == _take(saved, 30)

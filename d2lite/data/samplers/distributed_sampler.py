@@ -57,6 +57,15 @@ class TrainingSampler(Sampler):
         """The shuffle seed."""
         return self._seed
 
+    def state_dict(self) -> dict:
+        """Returns ``{"seed": seed}``: the stream depends on it only, so a data loader saves a
+        position in it plus this to resume (a resumed run may have drawn another seed)."""
+        return {"seed": self._seed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restores the seed of :meth:`state_dict`; the next ``iter()`` replays its stream."""
+        self._seed = int(state_dict["seed"])
+
     def __iter__(self) -> Iterator[int]:
         yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
 
@@ -104,11 +113,24 @@ class RandomSubsetTrainingSampler(TrainingSampler):
                 f"RandomSubsetTrainingSampler: subset_ratio={subset_ratio} of {size} elements "
                 f"keeps none, or is outside (0, 1]"
             )
-        self._seed_subset = comm.shared_random_seed() if seed_subset is None else int(seed_subset)
-        g = torch.Generator()
-        g.manual_seed(self._seed_subset)
-        self._indexes_subset = torch.randperm(size, generator=g)[:subset_size]
+        self._subset_size = subset_size
+        self._pick_subset(comm.shared_random_seed() if seed_subset is None else int(seed_subset))
         logger.info(f"RandomSubsetTrainingSampler: sampling {subset_size} of {size} elements")
+
+    def _pick_subset(self, seed_subset: int) -> None:
+        self._seed_subset = seed_subset
+        g = torch.Generator()
+        g.manual_seed(seed_subset)
+        self._indexes_subset = torch.randperm(self._size, generator=g)[: self._subset_size]
+
+    def state_dict(self) -> dict:
+        """Returns ``{"seed": shuffle seed, "seed_subset": subset seed}``."""
+        return {**super().state_dict(), "seed_subset": self._seed_subset}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restores both seeds, and so the subset too."""
+        super().load_state_dict(state_dict)
+        self._pick_subset(int(state_dict["seed_subset"]))
 
     def _infinite_indices(self) -> Iterator[int]:
         g = torch.Generator()
@@ -146,6 +168,13 @@ class RepeatFactorTrainingSampler(Sampler):
     def seed(self) -> int:
         """The shuffle seed."""
         return self._seed
+
+    def state_dict(self) -> dict:
+        """Returns ``{"seed": seed}``, as ``TrainingSampler.state_dict``."""
+        return {"seed": self._seed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._seed = int(state_dict["seed"])
 
     @staticmethod
     def repeat_factors_from_category_frequency(
