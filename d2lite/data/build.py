@@ -78,6 +78,25 @@ def worker_init_reset_seed(worker_id: int) -> None:
     _seed_worker(worker_id)
 
 
+class _StreamDataLoader(torchdata.DataLoader):
+    """A ``DataLoader`` over a resumable ``ToIterableDataset`` (its ``dataset``) that can save
+    and restore its position in that stream, as ``AspectRatioGroupedDataset`` does."""
+
+    def __iter__(self) -> Any:
+        self._received = 0
+        for batch in super().__iter__():
+            # Each batch holds the next batch_size positions: the workers take whole batches.
+            self._received += self.batch_size
+            yield batch
+
+    def state_dict(self) -> dict:
+        return self.dataset.state_after(getattr(self, "_received", 0))
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.dataset.load_state_dict(state_dict)
+        self._received = 0
+
+
 def _per_process_batch_size(total_batch_size: int | None, single_gpu_batch_size: int | None) -> int:
     if single_gpu_batch_size:
         if total_batch_size:
@@ -133,18 +152,21 @@ def build_batch_data_loader(
     """
     batch_size = _per_process_batch_size(total_batch_size, single_gpu_batch_size)
     logger.info(f"Making a batched data loader with batch_size={batch_size}")
+    base_seed = seed if seed is not None else getattr(sampler, "seed", None)
     if isinstance(dataset, torchdata.IterableDataset):
         assert sampler is None, "sampler must be None if dataset is an IterableDataset"
     else:
         # Grouped loaders batch after the workers, so a chunk of 1 keeps the sampler's order;
         # otherwise each worker fills whole batches, so only the very last one can be short.
         chunk = 1 if aspect_ratio_grouping else batch_size
-        dataset = ToIterableDataset(dataset, sampler, shard_chunk_size=chunk)
-    base_seed = seed if seed is not None else getattr(sampler, "seed", None)
+        dataset = ToIterableDataset(dataset, sampler, shard_chunk_size=chunk, seed=base_seed)
+    stream = dataset if isinstance(dataset, ToIterableDataset) and dataset.resumable else None
     generator = None
-    if seed is not None:
+    if base_seed is not None:
+        # Seeds torch's worker seeding; without it, iter() would draw from the global RNG,
+        # which the model's sampling uses too (a resumed run would draw once more).
         generator = torch.Generator()
-        generator.manual_seed(seed)
+        generator.manual_seed(base_seed)
     loader_kwargs = dict(
         num_workers=num_workers,
         worker_init_fn=functools.partial(_seed_worker, base_seed=base_seed, rank=comm.get_rank()),
@@ -158,9 +180,9 @@ def build_batch_data_loader(
         assert drop_last, "Aspect ratio grouping drops incomplete batches: it needs drop_last"
         # batch_size=1 + itemgetter(0): the workers hand over single mapped dicts.
         loader = torchdata.DataLoader(dataset, collate_fn=operator.itemgetter(0), **loader_kwargs)
-        loader = AspectRatioGroupedDataset(loader, batch_size)
+        loader = AspectRatioGroupedDataset(loader, batch_size, stream=stream)
         return loader if collate_fn is None else MapDataset(loader, collate_fn)
-    return torchdata.DataLoader(
+    return (torchdata.DataLoader if stream is None else _StreamDataLoader)(
         dataset,
         batch_size=batch_size,
         drop_last=drop_last,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import logging
 import pickle
 import random
@@ -13,6 +14,8 @@ import numpy as np
 import torch
 import torch.utils.data as data
 from torch.utils.data.sampler import Sampler
+
+from ..utils import comm
 
 try:  # pickles lambdas and closures (a mapper written inline); plain pickle is the fallback
     import cloudpickle
@@ -162,6 +165,14 @@ class _MapIterableDataset(data.IterableDataset):
             if x is not None:
                 yield x
 
+    def state_dict(self) -> dict | None:
+        """The wrapped dataset's position (see ``AspectRatioGroupedDataset.state_dict``)."""
+        inner = getattr(self._dataset, "state_dict", None)
+        return inner() if callable(inner) else None
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._dataset.load_state_dict(state_dict)
+
 
 class MapDataset(data.Dataset):
     """Apply ``map_func`` to each element of a dataset.
@@ -228,6 +239,36 @@ def _shard_for_dataloader_worker(iterable: Iterable, chunk_size: int = 1) -> Ite
             yield item
 
 
+def _at_positions(indices: Iterator[int], positions: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Yields ``(position, index)`` for the given increasing positions of ``indices``."""
+    current = 0  # the position of the next element of ``indices``
+    for position in positions:
+        if position > current:
+            # islice skips in C: a resume late in a long run replays millions of indices.
+            next(itertools.islice(indices, position - current, position - current), None)
+        index = next(indices, None)
+        if index is None:
+            return
+        current = position + 1
+        yield position, index
+
+
+@contextlib.contextmanager
+def _seeded_rngs(seed: int) -> Iterator[None]:
+    """Seeds Python's, numpy's and torch's (CPU) RNGs for the block, then restores them: the
+    caller's streams (the model's, without loader workers) do not depend on the data."""
+    saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.default_generator.manual_seed(seed)  # not torch.manual_seed: it reseeds CUDA too
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+
+
 class ToIterableDataset(data.IterableDataset):
     """Turn a map-style dataset plus an index sampler into an iterable dataset.
 
@@ -235,6 +276,15 @@ class ToIterableDataset(data.IterableDataset):
     keeps only its share (see ``shard_chunk_size``), so together the workers produce each
     sampled index once. ``DataLoader`` collects the workers' outputs in turn, so with a batch
     size equal to ``shard_chunk_size`` the batches follow the sampler's order exactly.
+
+    With a ``seed``, the element at position p is made with the RNGs seeded from (seed, rank,
+    p): its augmentation depends on its place in the stream only, not on the worker mapping it
+    or on what came before, so the stream can restart anywhere (``load_state_dict``).
+
+    Attributes:
+        start (int): the first position produced after ``replay``. Defaults to 0.
+        replay (list[int]): earlier positions produced first, in increasing order (the images a
+            consumer held back when its state was saved). Defaults to [].
     """
 
     def __init__(
@@ -243,6 +293,8 @@ class ToIterableDataset(data.IterableDataset):
         sampler: Sampler,
         shard_sampler: bool = True,
         shard_chunk_size: int = 1,
+        *,
+        seed: int | None = None,
     ) -> None:
         """
         Args:
@@ -252,6 +304,9 @@ class ToIterableDataset(data.IterableDataset):
                 it to False for a sampler that already shards by worker. Defaults to True.
             shard_chunk_size (int): consecutive indices each worker takes at a time.
                 Defaults to 1.
+            seed (int | None): seed each element's RNGs from this (the same on all ranks),
+                the rank and the element's position. Defaults to None (elements use the
+                process's RNGs, as in Detectron2).
         """
         assert not isinstance(dataset, data.IterableDataset), f"Not map-style: {dataset}"
         assert isinstance(sampler, Sampler), f"Not a Sampler: {sampler}"
@@ -259,16 +314,59 @@ class ToIterableDataset(data.IterableDataset):
         self.sampler = sampler
         self.shard_sampler = shard_sampler
         self.shard_chunk_size = shard_chunk_size
+        self.seed = seed
+        # Taken here, in the main process: the ranks share the seed, not their streams.
+        self._rank = comm.get_rank()
+        self.start = 0
+        self.replay: list[int] = []
+
+    def positions(self) -> Iterator[int]:
+        """The stream positions ``__iter__`` produces, in order: ``replay``, then ``start``..."""
+        yield from self.replay
+        yield from itertools.count(self.start)
 
     def __iter__(self) -> Iterator[Any]:
-        indices: Iterable[int] = self.sampler
+        stream: Iterable[tuple[int, int]] = _at_positions(iter(self.sampler), self.positions())
         if self.shard_sampler:
-            indices = _shard_for_dataloader_worker(indices, self.shard_chunk_size)
-        for idx in indices:
-            yield self.dataset[idx]
+            stream = _shard_for_dataloader_worker(stream, self.shard_chunk_size)
+        for position, idx in stream:
+            if self.seed is None:
+                yield self.dataset[idx]
+                continue
+            entropy = [self.seed, self._rank, position]
+            element_seed = np.random.SeedSequence(entropy).generate_state(1)[0]
+            with _seeded_rngs(int(element_seed)):
+                item = self.dataset[idx]
+            yield item  # outside the block: the consumer runs with its own RNG state
 
     def __len__(self) -> int:
         return len(self.sampler)
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a restart reproduces the stream: a seed, and a sampler with a state."""
+        return self.seed is not None and callable(getattr(self.sampler, "state_dict", None))
+
+    def state_after(self, received: int, held: Iterable[int] = ()) -> dict:
+        """Returns ``{"start", "replay", "seed", "sampler"}`` to continue where a consumer
+        stands that took ``received`` elements of a pass and has not used those at positions
+        ``held`` yet (a restart produces them again first)."""
+        assert self.resumable, "state_after() needs a seed and a sampler with state_dict()"
+        replay = self.replay[received:] + list(held)
+        start = self.start + max(0, received - len(self.replay))
+        return {
+            "start": start,
+            "replay": sorted(replay),
+            "seed": self.seed,
+            "sampler": self.sampler.state_dict(),
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Makes the next ``iter()`` continue the stream that :meth:`state_after` described."""
+        self.start = int(state_dict["start"])
+        self.replay = [int(p) for p in state_dict["replay"]]
+        self.seed = int(state_dict["seed"])
+        self.sampler.load_state_dict(state_dict["sampler"])
 
 
 class AspectRatioGroupedDataset(data.IterableDataset):
@@ -276,26 +374,60 @@ class AspectRatioGroupedDataset(data.IterableDataset):
 
     Padding a batch to its largest image wastes less memory and compute when all images are
     oriented the same way.
+
+    Fed by a resumable ``ToIterableDataset`` (``stream``), it saves its position in that
+    stream (``state_dict``), including the images its buckets hold back, so a restarted run
+    gets the same next batches.
     """
 
-    def __init__(self, dataset: Iterable[dict], batch_size: int) -> None:
+    def __init__(
+        self, dataset: Iterable[dict], batch_size: int, *, stream: ToIterableDataset | None = None
+    ) -> None:
         """
         Args:
             dataset (Iterable[dict]): yields mapped dicts with ``width`` and ``height``.
             batch_size (int): images per batch.
+            stream (ToIterableDataset | None): the stream ``dataset`` yields, one element per
+                position (e.g. through a ``DataLoader`` of batch size 1). Defaults to None
+                (no ``state_dict``).
         """
         self.dataset = dataset
         self.batch_size = batch_size
+        self.stream = stream
         # Two groups: width > height, and the rest.
         self._buckets: list[list[dict]] = [[], []]
+        # The stream positions of the bucketed elements, and how many were received.
+        self._held: list[list[int]] = [[], []]
+        self._received = 0
 
     def __iter__(self) -> Iterator[list[dict]]:
-        for d in self.dataset:
-            bucket = self._buckets[0 if d["width"] > d["height"] else 1]
+        self._received = 0
+        positions = self.stream.positions() if self.stream is not None else itertools.count()
+        for position, d in zip(positions, self.dataset):
+            self._received += 1
+            group = 0 if d["width"] > d["height"] else 1
+            bucket, held = self._buckets[group], self._held[group]
             bucket.append(d)
+            held.append(position)
             if len(bucket) == self.batch_size:
                 batch = bucket[:]
                 # Emptied before the yield: a consumer that stops iterating never resumes
                 # this frame, and a full bucket left behind would grow on the next pass.
-                del bucket[:]
+                del bucket[:], held[:]
                 yield batch
+
+    def state_dict(self) -> dict | None:
+        """Returns the state to continue after the last batch yielded, or None without a
+        resumable ``stream``."""
+        if self.stream is None or not self.stream.resumable:
+            return None
+        return self.stream.state_after(self._received, itertools.chain(*self._held))
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Makes the next ``iter()`` continue where :meth:`state_dict` was taken."""
+        if self.stream is None:
+            raise ValueError("AspectRatioGroupedDataset without a stream cannot load a state")
+        self.stream.load_state_dict(state_dict)
+        for bucket, held in zip(self._buckets, self._held):
+            del bucket[:], held[:]
+        self._received = 0

@@ -335,3 +335,40 @@ def test_test_loader_cfg_form_takes_overrides(registered):
     assert list(loader) == [3, 1]
     named = build_detection_test_loader(cfg, dataset_name=registered, mapper=_identity)
     assert [b[0]["image_id"] for b in named] == [1, 2, 3, 4]
+
+
+def _augmented(idx):
+    """Landscape or portrait by index, with a random draw standing for augmentation."""
+    return {"idx": idx, "draw": float(np.random.rand()), "width": 2 + idx % 3, "height": 3}
+
+
+@pytest.mark.parametrize("grouping", [True, False], ids=["grouped", "plain"])
+def test_batch_loader_resumes_its_stream_with_and_without_workers(grouping):
+    from d2lite.data import DatasetFromList, MapDataset, build_batch_data_loader
+
+    def loader(num_workers, sampler_seed=7):
+        ds = MapDataset(DatasetFromList(list(range(5))), _augmented)
+        sampler = TrainingSampler(5, seed=sampler_seed)
+        return build_batch_data_loader(
+            ds, sampler, 2, aspect_ratio_grouping=grouping, num_workers=num_workers
+        )
+
+    first = loader(0)
+    batches = iter(first)
+    taken = [next(batches) for _ in range(3)]
+    state = first.state_dict()
+    assert bool(state["replay"]) == grouping  # grouping holds an image back here
+    continued = [next(batches) for _ in range(4)]
+    for num_workers in (0, 2):
+        assert list(itertools.islice(loader(num_workers), 3)) == taken
+        resumed = loader(num_workers, sampler_seed=8)  # the state carries the seeds
+        resumed.load_state_dict(state)
+        assert list(itertools.islice(resumed, 4)) == continued
+        del resumed
+
+
+def test_batch_loader_for_inference_stays_a_plain_data_loader():
+    from d2lite.data import DatasetFromList, build_batch_data_loader
+
+    loader = build_batch_data_loader(DatasetFromList([1, 2]), InferenceSampler(2), 2)
+    assert type(loader) is torch.utils.data.DataLoader

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import itertools
 import pickle
+import random
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import torch
 import torch.utils.data as torchdata
 
 from d2lite.data import common
@@ -14,7 +18,7 @@ from d2lite.data.common import (
     ToIterableDataset,
     set_default_dataset_from_list_serialize_method,
 )
-from d2lite.data.samplers import InferenceSampler
+from d2lite.data.samplers import InferenceSampler, TrainingSampler
 
 
 def _records():
@@ -110,3 +114,67 @@ def test_aspect_ratio_grouping_leaves_no_full_bucket_behind():
             if i == 1:
                 break
         assert all(len(b) < 2 for b in grouped._buckets)
+
+
+def _draws(idx):
+    """A mapper whose output depends on the global RNGs, as random augmentation does."""
+    return (idx, float(np.random.rand()), random.random(), float(torch.rand(())))
+
+
+def _stream(seed=5):
+    dataset = MapDataset(DatasetFromList(list(range(4))), _draws)
+    return ToIterableDataset(dataset, TrainingSampler(4, seed=1), seed=seed)
+
+
+def test_a_seeded_stream_maps_each_position_alike_and_restarts_anywhere(monkeypatch):
+    before = np.random.get_state()[1].copy(), random.getstate(), torch.get_rng_state()
+    first = list(itertools.islice(_stream(), 10))
+    # The caller's RNGs are left as they were: the model's streams do not see the data.
+    assert (np.random.get_state()[1] == before[0]).all() and random.getstate() == before[1]
+    assert torch.equal(torch.get_rng_state(), before[2])
+    assert list(itertools.islice(_stream(), 10)) == first
+    assert list(itertools.islice(_stream(seed=6), 10)) != first
+
+    restarted = _stream(seed=99)
+    restarted.load_state_dict(_stream().state_after(6, held=[2, 4]))
+    assert list(itertools.islice(restarted, 5)) == [first[2], first[4]] + first[6:9]
+
+    _as_worker(monkeypatch, 1, 2)  # a loader worker maps its share exactly as the main process
+    assert list(itertools.islice(_stream(), 5)) == first[1::2]
+
+
+def test_an_unseeded_stream_is_detectron2s_and_not_resumable():
+    stream = ToIterableDataset(DatasetFromList(list(range(3))), InferenceSampler(3))
+    assert list(stream) == [0, 1, 2] and not stream.resumable
+
+
+def _grouped(stream):
+    def orient(item):  # index 1 is portrait, the others landscape
+        idx = item[0]
+        return {"idx": idx, "draw": item[1], "width": 1 if idx == 1 else 2, "height": 1.5}
+
+    return AspectRatioGroupedDataset(MapDataset(stream, orient), 2, stream=stream)
+
+
+def test_aspect_ratio_grouping_saves_the_images_it_holds_back():
+    grouped = _grouped(_stream())
+    batches = iter(grouped)
+    taken = [next(batches) for _ in range(3)]
+    state = grouped.state_dict()
+    assert state["replay"], "a portrait image should be waiting for its batch"
+    continued = [next(batches) for _ in range(4)]
+
+    resumed = _grouped(_stream(seed=42))
+    resumed.load_state_dict(state)
+    resumed_batches = iter(resumed)
+    assert [next(resumed_batches) for _ in range(4)] == continued
+    assert all(len({d["width"] for d in batch}) == 1 for batch in taken + continued)
+    # A collate function over the grouping keeps its state reachable.
+    assert MapDataset(_grouped(_stream()), list).state_dict() == _stream().state_after(0)
+
+
+def test_aspect_ratio_grouping_of_a_plain_iterable_has_no_state():
+    grouped = AspectRatioGroupedDataset([{"width": 1, "height": 1}] * 2, 2)
+    assert grouped.state_dict() is None
+    with pytest.raises(ValueError, match="stream"):
+        grouped.load_state_dict({})
