@@ -19,6 +19,7 @@ from d2lite.utils import comm
 from d2lite.utils.events import EventStorage
 
 from ..evaluation.testing import flatten_results_dict
+from .rng_state import fork_rng
 from .train_loop import HookBase, _sum_losses
 
 __all__ = ["EvalHook", "PreciseBN", "ValidationLoss", "EarlyStopping", "flatten_results_dict"]
@@ -57,7 +58,10 @@ class EvalHook(HookBase):
         self._eval_after_train = eval_after_train
 
     def _do_eval(self) -> None:
-        results = self._func()
+        # Under fork_rng: a test loader draws its seed from torch's RNG, and the training's
+        # random streams must not depend on whether (or how often) it is evaluated.
+        with fork_rng():
+            results = self._func()
         if comm.get_world_size() > 1:
             # Evaluators return results on rank 0 only; sharing them keeps the decisions of
             # EarlyStopping identical on every rank.
@@ -131,8 +135,9 @@ class PreciseBN(HookBase):
         from fvcore.nn.precise_bn import update_bn_stats
 
         logger.info("Running precise-BN for %d iterations...", self._num_iter)
-        # A throwaway storage: scalars the model logs here are not training statistics.
-        with EventStorage():
+        # A throwaway storage: scalars the model logs here are not training statistics; and
+        # the training's random streams continue as if this had not run.
+        with EventStorage(), fork_rng():
             update_bn_stats(self._model, batches, self._num_iter)
 
 
@@ -187,10 +192,8 @@ class ValidationLoss(HookBase):
         """Returns ``{"val_total_loss": ..., "val_<loss>": ...}`` averaged over the batches."""
         sums: dict[str, float] = {}
         num = 0
-        device = next(self._model.parameters()).device
         batches = itertools.islice(self._data_loader, self._num_batches)
-        devices = [device] if device.type == "cuda" else []
-        with torch.no_grad(), _frozen_bn(self._model), torch.random.fork_rng(devices=devices):
+        with torch.no_grad(), _frozen_bn(self._model), fork_rng():
             with EventStorage():  # the model's own scalars are not training statistics
                 for data in batches:
                     total, loss_dict = _sum_losses(self._model(data))

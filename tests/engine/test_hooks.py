@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 
+import numpy as np
 import pytest
 import torch
 from engine_toys import ToyModel, make_checkpointer, random_batches, seeded_batches
@@ -412,3 +414,22 @@ def test_detectron2_names_import_from_hooks_and_engine():
     assert LRMultiplier is SolverLRMultiplier
     for name in ("AutogradProfiler", "TorchMemoryStats", "TorchProfiler"):
         assert getattr(engine, name) is getattr(hooks, name) and name in hooks.__all__
+
+
+def test_evaluation_leaves_the_training_random_streams_alone():
+    def run(eval_function):
+        torch.manual_seed(0)
+        trainer = _trainer(data=seeded_batches(0))
+        noise = hooks.CallbackHook(
+            after_step=lambda t: t.storage.put_scalar("noise", torch.rand(()))
+        )
+        trainer.register_hooks([hooks.EvalHook(2, eval_function), noise])
+        trainer.train(0, 6)
+        return [v for v, _ in trainer.storage.history("noise").values()]
+
+    def draws_like_a_test_loader():
+        # A DataLoader draws its base seed from torch's RNG when iterated; numpy too here.
+        torch.rand(()), np.random.rand(), random.random()
+        return {"bbox": {"AP": 1.0}}
+
+    assert run(draws_like_a_test_loader) == run(lambda: {})
