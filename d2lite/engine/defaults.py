@@ -219,7 +219,10 @@ class DefaultTrainer(TrainerBase):
 
     def state_dict(self) -> dict:
         ret = super().state_dict()
-        ret["_trainer"] = self._trainer.state_dict()
+        inner = self._trainer.state_dict()
+        # One process, one RNG state: this trainer's, restored when its train() starts.
+        inner.pop("rng", None)
+        ret["_trainer"] = inner
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:

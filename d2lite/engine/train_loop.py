@@ -17,9 +17,14 @@ from torch import nn
 from d2lite.utils import comm
 from d2lite.utils.events import EventStorage, get_event_storage
 
+from .rng_state import get_rng_state, set_rng_state
+
 __all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
 
 logger = logging.getLogger(__name__)
+
+# What load_state_dict leaves to restore when the checkpoint has no RNG state.
+_NO_RNG_STATE = "no RNG state"
 
 
 class HookBase:
@@ -71,6 +76,8 @@ class TrainerBase:
         self.max_iter: int = 0
         self.storage: EventStorage
         self._stop_requested = False
+        # Set by load_state_dict, restored by train() right before the first step.
+        self._rng_state_to_restore: dict | str | None = None
 
     def register_hooks(self, hooks: Iterable[HookBase | None]) -> None:
         """Appends hooks, skipping None; they run in registration order."""
@@ -104,6 +111,7 @@ class TrainerBase:
         with EventStorage(start_iter) as self.storage:
             try:
                 self.before_train()
+                self._restore_rng_state()
                 for self.iter in range(start_iter, max_iter):
                     self.before_step()
                     self.run_step()
@@ -118,6 +126,17 @@ class TrainerBase:
                 raise
             finally:
                 self.after_train()
+
+    def _restore_rng_state(self) -> None:
+        # Here, after before_train: the uninterrupted run's next step drew from this state too.
+        state, self._rng_state_to_restore = self._rng_state_to_restore, None
+        if state == _NO_RNG_STATE:
+            logger.warning(
+                "The checkpoint holds no RNG state (saved by an older d2lite): the random "
+                "streams of the training restart from the seed."
+            )
+        elif state is not None:
+            set_rng_state(state)
 
     def before_train(self) -> None:
         for h in self._hooks:
@@ -146,8 +165,9 @@ class TrainerBase:
         raise NotImplementedError  # abstract: SimpleTrainer and AMPTrainer implement it
 
     def state_dict(self) -> dict:
-        """Returns ``{"iteration": iter, "hooks": {hook qualname: state}}`` (stateful hooks)."""
-        ret: dict[str, Any] = {"iteration": self.iter}
+        """Returns ``{"iteration": iter, "rng": RNG states, "hooks": {hook qualname: state}}``
+        (stateful hooks only)."""
+        ret: dict[str, Any] = {"iteration": self.iter, "rng": get_rng_state()}
         hooks_state = {}
         for h in self._hooks:
             sd = h.state_dict()
@@ -163,8 +183,10 @@ class TrainerBase:
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restores ``iter`` and the state of each hook found in ``state_dict["hooks"]``."""
+        """Restores ``iter`` and the state of each hook found in ``state_dict["hooks"]``; the
+        RNG states are restored when ``train`` starts."""
         self.iter = state_dict["iteration"]
+        self._rng_state_to_restore = state_dict.get("rng", _NO_RNG_STATE)
         for key, value in state_dict.get("hooks", {}).items():
             for h in self._hooks:
                 if type(h).__qualname__ == key:
@@ -172,6 +194,12 @@ class TrainerBase:
                     break
             else:
                 logger.warning("Cannot find the hook '%s', its state_dict is ignored.", key)
+
+
+def _data_loader_state(data_loader: Any) -> dict | None:
+    """The loader's position, if it can save one (see ``AspectRatioGroupedDataset``)."""
+    state_dict = getattr(data_loader, "state_dict", None)
+    return state_dict() if callable(state_dict) else None
 
 
 def _sum_losses(loss_dict: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -329,13 +357,35 @@ class SimpleTrainer(TrainerBase):
             storage.put_scalars(cur_iter=cur_iter, **{prefix + k: v for k, v in metrics.items()})
 
     def state_dict(self) -> dict:
+        """Adds ``"optimizer"`` and, when the loader can save its position, ``"data_loader"``."""
         ret = super().state_dict()
         ret["optimizer"] = self.optimizer.state_dict()
+        loader_state = _data_loader_state(self.data_loader)
+        if loader_state is not None:
+            ret["data_loader"] = loader_state
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self.optimizer.load_state_dict(state_dict["optimizer"])
+        self._load_data_loader_state(state_dict.get("data_loader"))
+
+    def _load_data_loader_state(self, state: dict | None) -> None:
+        load = getattr(self.data_loader, "load_state_dict", None)
+        if state is not None and callable(load):
+            load(state)
+            self._data_loader_iter_obj = None  # the next batch comes from the loaded position
+        elif state is not None:
+            logger.warning(
+                "The checkpoint holds a data loader position, but the data loader (a %s) "
+                "cannot load it: the data order restarts from the beginning.",
+                type(self.data_loader).__name__,
+            )
+        elif _data_loader_state(self.data_loader) is not None:
+            logger.warning(
+                "The checkpoint holds no data loader position (saved by an older d2lite): "
+                "the data order restarts from the beginning."
+            )
 
     def after_train(self) -> None:
         # Before the hooks, unlike Detectron2: the writers' last write must see the metrics of

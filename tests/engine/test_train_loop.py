@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import copy
+import io
 import math
+import random
 import time
 
+import numpy as np
 import pytest
 import torch
 from engine_toys import ToyModel, random_batches, seeded_batches
@@ -309,3 +313,114 @@ def test_write_metrics_prefixes_every_loss_and_defaults_to_the_current_storage()
     assert latest["val_total_loss"] == (3.0, 3)
     assert latest["val_loss_a"] == (1.0, 3) and "loss_a" not in latest
     assert latest["data_time"] == (0.5, 3)
+
+
+class _NoisyModel(ToyModel):
+    """Its losses draw from the global torch, numpy and Python RNGs, as dropout or a user's
+    random augmentation inside the model would."""
+
+    def forward(self, batch):
+        out = super().forward(batch)
+        noise = torch.rand(()) + float(np.random.rand()) + random.random()
+        return {**out, "loss_noise": noise * 1e-3}
+
+
+def _losses(trainer) -> list[float]:
+    return [v for v, _ in trainer.storage.history("total_loss").values()]
+
+
+def test_a_loaded_state_continues_the_global_random_streams():
+    torch.manual_seed(0)
+    model = _NoisyModel()
+    initial = copy.deepcopy(model.state_dict())
+    trainer = _trainer(model=model, data=seeded_batches(0))
+    saved = {}
+
+    class Save(HookBase):
+        def after_step(self):
+            if self.trainer.iter == 2:
+                # Through torch.save/load(weights_only=True), as a checkpoint goes.
+                buffer = io.BytesIO()
+                torch.save({"model": model.state_dict(), "trainer": trainer.state_dict()}, buffer)
+                saved.update(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True))
+
+    trainer.register_hooks([Save()])
+    trainer.train(0, 6)
+    full = _losses(trainer)
+
+    resumed_model = _NoisyModel()
+    resumed_model.load_state_dict(initial)
+    resumed_model.load_state_dict(saved["model"])
+    resumed = _trainer(model=resumed_model, data=seeded_batches(3))
+    resumed.load_state_dict(saved["trainer"])
+    # Whatever ran in between, train() starts from the saved random state.
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)
+    resumed.train(resumed.iter + 1, 6)
+    assert _losses(resumed) == full[3:]
+
+
+def test_a_state_without_rng_still_loads_and_warns_at_train(caplog):
+    trainer = _trainer()
+    trainer.train(0, 2)
+    old = trainer.state_dict()
+    del old["rng"]  # as d2lite saved it before
+    other = _trainer()
+    other.load_state_dict(old)
+    other.train(old["iteration"] + 1, 4)
+    assert "no RNG state" in caplog.text
+    assert other.iter == 4
+
+
+def _jittered(row):
+    return row + torch.from_numpy(np.random.rand(5).astype(np.float32)) * 0.01
+
+
+def _resumable_loader(seed: int = 0):
+    """Rows of the toy regression with random jitter, from d2lite's resumable batch loader."""
+    from d2lite.data import DatasetFromList, MapDataset, build_batch_data_loader
+    from d2lite.data.samplers import TrainingSampler
+
+    rows = list(torch.rand(7, 5, generator=torch.Generator().manual_seed(0)))
+    dataset = MapDataset(DatasetFromList(rows), _jittered)
+    sampler = TrainingSampler(7, seed=seed)
+    return build_batch_data_loader(dataset, sampler, 3, collate_fn=torch.stack)
+
+
+class _SaveAt(HookBase):
+    """Keeps the trainer's and the model's state after iteration ``it``, as a checkpoint."""
+
+    def __init__(self, it: int) -> None:
+        self.it, self.trainer_state, self.model_state = it, {}, {}
+
+    def after_step(self):
+        if self.trainer.iter == self.it:
+            self.trainer_state = copy.deepcopy(self.trainer.state_dict())
+            self.model_state = copy.deepcopy(self.trainer.model.state_dict())
+
+
+def test_the_data_loader_position_is_saved_and_resumed():
+    torch.manual_seed(0)
+    trainer = _trainer(data=_resumable_loader())
+    saved = _SaveAt(2)
+    trainer.register_hooks([saved])
+    trainer.train(0, 6)
+    assert saved.trainer_state["data_loader"]["start"] == 9  # 3 batches of 3 rows
+
+    model = ToyModel()
+    model.load_state_dict(saved.model_state)
+    resumed = _trainer(model=model, data=_resumable_loader(seed=5))
+    resumed.load_state_dict(saved.trainer_state)
+    resumed.train(3, 6)
+    assert _losses(resumed) == _losses(trainer)[3:]
+
+
+def test_a_state_without_data_loader_position_warns_that_the_order_restarts(caplog):
+    trainer = _trainer(data=_resumable_loader())
+    trainer.train(0, 2)
+    old = trainer.state_dict()
+    del old["data_loader"]  # as d2lite saved it before
+    _trainer(data=_resumable_loader()).load_state_dict(old)
+    assert "data order restarts" in caplog.text
+    caplog.clear()
+    _trainer(data=random_batches()).load_state_dict(trainer.state_dict())
+    assert "cannot load it: the data order restarts" in caplog.text
