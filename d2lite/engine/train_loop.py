@@ -113,9 +113,12 @@ class TrainerBase:
                 self.before_train()
                 self._restore_rng_state()
                 for self.iter in range(start_iter, max_iter):
-                    self.before_step()
-                    self.run_step()
-                    self.after_step()
+                    try:
+                        self.before_step()
+                        self.run_step()
+                        self.after_step()
+                    except FloatingPointError as e:
+                        raise _diverged(e, self.iter, self.storage) from e
                     if self._stop_requested:
                         logger.info("Training stopped at iteration %d on request.", self.iter)
                         break
@@ -196,6 +199,19 @@ class TrainerBase:
                 logger.warning("Cannot find the hook '%s', its state_dict is ignored.", key)
 
 
+def _diverged(error: FloatingPointError, it: int, storage: EventStorage) -> FloatingPointError:
+    """``error`` with the iteration and the last logged losses (the failing step may have
+    none: a non-finite box is found inside the model, before any loss is logged)."""
+    losses = {k: v for k, v in storage.latest().items() if "loss" in k}
+    if losses:
+        logged_at = max(i for _, i in losses.values())
+        values = ", ".join(f"{k}={v:.6g}" for k, (v, _) in sorted(losses.items()))
+        last = f"last logged losses (iteration {logged_at}): {values}"
+    else:
+        last = "no loss was logged before"
+    return FloatingPointError(f"Training diverged at iteration {it}: {error}\n{last}")
+
+
 def _data_loader_state(data_loader: Any) -> dict | None:
     """The loader's position, if it can save one (see ``AspectRatioGroupedDataset``)."""
     state_dict = getattr(data_loader, "state_dict", None)
@@ -256,6 +272,7 @@ class SimpleTrainer(TrainerBase):
         # on the first task only, and it is public: hooks may hand it other non-critical work.
         self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self._metrics_storage: EventStorage | None = None
+        self._metrics_writes: list[concurrent.futures.Future] = []
 
     @property
     def _data_loader_iter(self):
@@ -294,11 +311,25 @@ class SimpleTrainer(TrainerBase):
         # may have entered a throwaway storage (PreciseBN, ValidationLoss) on this thread.
         self._metrics_storage = get_event_storage()
         if self.async_write_metrics:
-            self.concurrent_executor.submit(
-                self._write_metrics, loss_dict, data_time, iter=self.iter
+            self._raise_failed_metrics_writes()
+            self._metrics_writes.append(
+                self.concurrent_executor.submit(
+                    self._write_metrics, loss_dict, data_time, iter=self.iter
+                )
             )
         else:
             self._write_metrics(loss_dict, data_time)
+
+    def _raise_failed_metrics_writes(self) -> None:
+        """Raises, in the training thread, the FloatingPointError of a finished background
+        write (a NaN loss); Detectron2 only logs it and trains on."""
+        pending = []
+        for future in self._metrics_writes:
+            if not future.done():
+                pending.append(future)
+            elif isinstance(future.exception(), FloatingPointError):
+                raise future.exception()
+        self._metrics_writes = pending
 
     def _write_metrics(
         self,
@@ -393,6 +424,10 @@ class SimpleTrainer(TrainerBase):
         self.concurrent_executor.shutdown(wait=True)
         self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         super().after_train()
+        try:
+            self._raise_failed_metrics_writes()
+        except FloatingPointError as e:
+            raise _diverged(e, self.iter, self.storage) from e
 
 
 def _cpu_supports_bf16() -> bool:

@@ -278,7 +278,10 @@ def test_async_write_errors_are_logged(caplog):
         _NaNModel(), random_batches(), torch.optim.SGD(ToyModel().parameters(), 0.1),
         async_write_metrics=True,
     )  # fmt: skip
-    trainer.train(0, 7)  # the error is in the writing thread: the loop itself goes on
+    # Unlike Detectron2, whose loop trains on, a NaN found by the writing thread stops it too.
+    with pytest.raises(FloatingPointError, match="iteration=5"):
+        trainer.train(0, 20)
+    assert trainer.iter < 19
     assert "Exception in writing metrics" in caplog.text
     assert "iteration=5" in caplog.text
 
@@ -369,6 +372,36 @@ def test_a_state_without_rng_still_loads_and_warns_at_train(caplog):
     other.train(old["iteration"] + 1, 4)
     assert "no RNG state" in caplog.text
     assert other.iter == 4
+
+
+class _DivergingModel(ToyModel):
+    """Raises inside the forward at iteration 3, as the RPN does on non-finite boxes."""
+
+    def forward(self, batch):
+        if get_event_storage().iter == 3:
+            raise FloatingPointError("Predicted boxes or scores contain Inf/NaN.")
+        return super().forward(batch)
+
+
+def test_a_floating_point_error_from_the_model_names_the_iteration_and_last_losses():
+    trainer = _trainer(model=_DivergingModel())
+    with pytest.raises(FloatingPointError) as info:
+        trainer.train(0, 10)
+    message = str(info.value)
+    assert "iteration 3" in message and "Inf/NaN" in message
+    assert "last logged losses (iteration 2)" in message
+    last = trainer.storage.history("loss_mse").latest()
+    assert f"loss_mse={last:.6g}" in message
+    assert isinstance(info.value.__cause__, FloatingPointError)  # the original, chained
+
+
+def test_a_floating_point_error_before_any_loss_says_so():
+    class Immediately(ToyModel):
+        def forward(self, batch):
+            raise FloatingPointError("boom")
+
+    with pytest.raises(FloatingPointError, match="iteration 0: boom\nno loss was logged"):
+        _trainer(model=Immediately()).train(0, 2)
 
 
 def _jittered(row):
