@@ -441,3 +441,24 @@ def test_set_float32_precision_is_cuda_only(monkeypatch):
     finally:
         torch.set_float32_matmul_precision(before)
         torch.backends.cudnn.allow_tf32 = tf32_before
+
+
+def test_non_finite_rpn_boxes_name_the_iteration_and_last_losses(tmp_path):
+    from d2lite.engine import hooks
+
+    def poison(trainer):
+        if trainer.iter == 1:  # as a diverged step would leave them
+            with torch.no_grad():
+                for p in trainer.model.proposal_generator.parameters():
+                    p.fill_(float("inf"))
+
+    cfg = tiny_cfg(tmp_path)
+    cfg.SOLVER.MAX_ITER = 5
+    trainer = ToyDataTrainer(cfg)
+    trainer.register_hooks([hooks.CallbackHook(after_step=poison)])
+    with pytest.raises(FloatingPointError) as info:
+        trainer.train()
+    message = str(info.value)
+    assert message.startswith("Training diverged at iteration 2: Predicted boxes")
+    assert "last logged losses (iteration 1): loss_box_reg=" in message
+    assert "Inf/NaN" in str(info.value.__cause__)
