@@ -73,6 +73,8 @@ class EventStorage:
         self._smoothing_hints: dict[str, bool] = {}
         self._latest_scalars: dict[str, tuple[float, int]] = {}
         self._iter = start_iter
+        # Writers of a resumed run (start_iter > 0) drop what a killed run wrote past it.
+        self._start_iter = start_iter
         self._current_prefix = ""
         self._vis_data: list[tuple[str, Any, int]] = []
         self._histograms: list[dict[str, Any]] = []
@@ -247,6 +249,10 @@ class JSONWriter(EventWriter):
     appears once, with its latest value, or, if it has a smoothing hint, the median of its
     values from the last ``window_size`` iterations.
 
+    A resumed run (its storage starts at iteration s > 0) first drops the lines a previous run
+    wrote for iterations >= s, so the file holds each iteration once; a line left half-written
+    by a killed run is dropped too. A run from iteration 0 appends, as in Detectron2.
+
     Args:
         json_file (str): path of the file, opened for appending.
         window_size (int): median window, in iterations. Defaults to 20.
@@ -254,12 +260,36 @@ class JSONWriter(EventWriter):
 
     def __init__(self, json_file: str, window_size: int = 20) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(json_file)), exist_ok=True)
+        self._json_file = json_file
         self._file_handle = open(json_file, "a")
         self._window_size = window_size
         self._last_write = -1
+        self._cleaned = False
+
+    def _drop_lines_from(self, start_iter: int) -> None:
+        """Rewrites the file (atomically) without half-written lines or lines of iterations
+        >= ``start_iter`` (when > 0)."""
+        with open(self._json_file) as f:
+            lines = f.readlines()
+        kept = [k for k in (_kept_line(line, start_iter) for line in lines) if k is not None]
+        if kept == lines:
+            return
+        dropped = len(lines) - len(kept)
+        logger.info(f"{self._json_file}: dropping {dropped} half-written or resumed-over lines")
+        tmp = f"{self._json_file}.tmp"
+        with open(tmp, "w") as f:
+            f.writelines(kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._json_file)
+        self._file_handle.close()
+        self._file_handle = open(self._json_file, "a")
 
     def write(self) -> None:
         storage = get_event_storage()
+        if not self._cleaned:
+            self._cleaned = True
+            self._drop_lines_from(getattr(storage, "_start_iter", 0))
         to_save: dict[int, dict] = defaultdict(dict)
         for k, (v, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
             if itr > self._last_write:
@@ -277,8 +307,23 @@ class JSONWriter(EventWriter):
         self._file_handle.close()
 
 
+def _kept_line(line: str, start_iter: int) -> str | None:
+    """A metrics.json line to keep (newline-terminated), or None: not JSON (half-written by a
+    killed run), or of an iteration >= ``start_iter`` when that is > 0."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if start_iter > 0 and isinstance(row, dict) and row.get("iteration", -1) >= start_iter:
+        return None
+    return line if line.endswith("\n") else line + "\n"
+
+
 class TensorboardXWriter(EventWriter):
     """Writes new scalars, and the queued images and histograms, to TensorBoard event files.
+
+    A resumed run (its storage starts at iteration s > 0) passes ``purge_step=s``, so
+    TensorBoard hides the steps >= s that a killed run wrote.
 
     Args:
         log_dir (str): directory of the event files.
@@ -296,7 +341,11 @@ class TensorboardXWriter(EventWriter):
         # Created on first use: importing tensorboard is slow and needless if nothing is written.
         from torch.utils.tensorboard import SummaryWriter
 
-        return SummaryWriter(**self._writer_args)
+        kwargs = dict(self._writer_args)
+        start_iter = getattr(get_event_storage(), "_start_iter", 0)
+        if start_iter > 0:
+            kwargs.setdefault("purge_step", start_iter)
+        return SummaryWriter(**kwargs)
 
     def write(self) -> None:
         storage = get_event_storage()

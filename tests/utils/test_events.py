@@ -291,3 +291,45 @@ def test_metric_printer_logs_under_its_module_name():
     # After the import-prefix change a script finds it as logging.getLogger("d2lite.utils.events").
     printer = CommonMetricPrinter()
     assert printer.logger is logging.getLogger("d2lite.utils.events")
+
+
+def _json_run(path, start_iter: int, end_iter: int, value: float) -> None:
+    writer = JSONWriter(str(path))
+    with EventStorage(start_iter) as storage:
+        for it in range(start_iter, end_iter):
+            storage.iter = it
+            storage.put_scalar("loss", value, smoothing_hint=False)
+            if it % 2 == 1:
+                writer.write()
+    writer.close()
+
+
+def test_json_writer_of_a_resumed_run_drops_the_lines_past_its_start(tmp_path):
+    path = tmp_path / "metrics.json"
+    _json_run(path, 0, 8, value=1.0)  # killed after iteration 7, resumed from 4
+    with open(path, "a") as f:
+        f.write('{"iteration": 8, "lo')  # the half-written line of a killed run
+    _json_run(path, 4, 10, value=2.0)
+    rows = [json.loads(line) for line in open(path)]
+    assert [(r["iteration"], r["loss"]) for r in rows] == [
+        (1, 1.0), (3, 1.0), (5, 2.0), (7, 2.0), (9, 2.0)
+    ]  # fmt: skip
+    _json_run(path, 0, 2, value=3.0)  # a fresh run appends, as in Detectron2
+    assert [json.loads(line)["iteration"] for line in open(path)] == [1, 3, 5, 7, 9, 1]
+
+
+def test_tensorboard_writer_of_a_resumed_run_purges_the_steps_past_its_start(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for start, end, value in [(0, 8, 1.0), (4, 10, 2.0)]:
+        writer = TensorboardXWriter(str(tmp_path))
+        with EventStorage(start) as storage:
+            for it in range(start, end):
+                storage.iter = it
+                storage.put_scalar("loss", value, smoothing_hint=False)
+                writer.write()
+        writer.close()
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    steps = [(e.step, e.value) for e in events.Scalars("loss")]
+    assert steps == [(i, 1.0) for i in range(4)] + [(i, 2.0) for i in range(4, 10)]
