@@ -24,6 +24,7 @@ from ..utils import comm
 from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset, ToIterableDataset
 from .dataset_mapper import DatasetMapper
 from .dataset_dicts import (
+    check_num_classes,
     filter_images_with_few_keypoints,
     filter_images_with_only_crowd_annotations,
     get_detection_dataset_dicts,
@@ -260,6 +261,17 @@ def _train_sampler_from_config(cfg: CfgNode, dataset: Sequence) -> torchdata.Sam
     )
 
 
+def _check_model_classes(cfg: CfgNode, dataset_dicts: list[dict]) -> None:
+    """Fails here, before the first step, rather than in the classification loss."""
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if arch == "ProposalNetwork":  # class-agnostic: NUM_CLASSES means nothing
+        return
+    # Another architecture may not classify with ROI_HEADS.NUM_CLASSES: warn only.
+    strict = arch == "GeneralizedRCNN"
+    num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    check_num_classes(cfg.DATASETS.TRAIN, dataset_dicts, num_classes, strict=strict)
+
+
 def _train_loader_from_config(
     cfg: CfgNode,
     mapper: Callable[[dict], Any] | None = None,
@@ -278,6 +290,8 @@ def _train_loader_from_config(
             ),
             proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None,
         )
+        if isinstance(dataset, list):
+            _check_model_classes(cfg, dataset)
     if mapper is None:
         mapper = DatasetMapper(cfg, True)
     if sampler is None and not isinstance(dataset, torchdata.IterableDataset):

@@ -17,10 +17,12 @@ from tabulate import tabulate
 
 from ..structures import BoxMode
 from ..utils.file_io import PathManager
+from ..utils.logger import log_first_n
 from .catalog import DatasetCatalog, MetadataCatalog
 from .detection_utils import check_metadata_consistency
 
 __all__ = [
+    "check_num_classes",
     "filter_images_with_only_crowd_annotations",
     "filter_images_with_few_keypoints",
     "get_detection_dataset_dicts",
@@ -133,6 +135,62 @@ def print_instances_class_histogram(dataset_dicts: list[dict], class_names: Sequ
     rows = [cells[i : i + 6] for i in range(0, len(cells), 6)]
     table = tabulate(rows, headers=["category", "#instances"] * 3, tablefmt="pipe")
     logger.info(f"Distribution of instances among all {num_classes} categories:\n{table}")
+
+
+def check_num_classes(
+    names: Sequence[str],
+    dataset_dicts: Sequence[dict],
+    num_classes: int,
+    *,
+    key: str = "MODEL.ROI_HEADS.NUM_CLASSES",
+    strict: bool = True,
+) -> None:
+    """Checks, before training, that a model of ``num_classes`` classes can learn the datasets.
+
+    Fewer classes than a dataset's ``thing_classes``, or a (non-crowd) annotation whose
+    ``category_id`` is outside ``[0, num_classes)``, would otherwise fail inside the loss of the
+    first step that meets it ("Target 8 is out of bounds"). More classes than ``thing_classes``
+    train (the extra ones are never seen), with a warning.
+
+    Args:
+        names (Sequence[str]): the registered datasets the dicts come from.
+        dataset_dicts (Sequence[dict]): their dicts, as the loader gets them.
+        num_classes (int): the classes the model predicts.
+        key (str): the config key of ``num_classes``, for the messages.
+            Defaults to "MODEL.ROI_HEADS.NUM_CLASSES".
+        strict (bool): raise on the errors; False only warns (a model that may not use
+            ``key``). Defaults to True.
+
+    Raises:
+        ValueError: naming the dataset or the annotation and image, when ``strict``.
+    """
+    for name in names:
+        classes = MetadataCatalog.get(name).get("thing_classes")
+        if classes is None or len(classes) == num_classes:
+            continue
+        msg = f"{key}={num_classes} but there are {len(classes)} thing_classes of dataset '{name}'"
+        if len(classes) > num_classes:
+            _refuse(f"{msg}: set {key} to {len(classes)}.", strict)
+        else:
+            never = f"{msg}: the extra classes are never trained."
+            log_first_n(logging.WARNING, never, key="message")
+    for d in dataset_dicts:
+        for ann in d.get("annotations", ()):
+            cat = ann.get("category_id")
+            if ann.get("iscrowd", 0) or cat is None or 0 <= cat < num_classes:
+                continue
+            _refuse(
+                f"annotation {ann.get('id')} of {d.get('file_name')} in {list(names)} has "
+                f"category_id {cat}, but {key}={num_classes} (ids must be in [0, {num_classes})).",
+                strict,
+            )
+            return
+
+
+def _refuse(msg: str, strict: bool) -> None:
+    if strict:
+        raise ValueError(msg)
+    logger.warning(msg)
 
 
 def _check_thing_classes(names: Sequence[str], dataset_dicts: list[dict]) -> None:

@@ -372,3 +372,35 @@ def test_batch_loader_for_inference_stays_a_plain_data_loader():
 
     loader = build_batch_data_loader(DatasetFromList([1, 2]), InferenceSampler(2), 2)
     assert type(loader) is torch.utils.data.DataLoader
+
+
+def test_fewer_model_classes_than_the_dataset_has_is_an_error_before_training(registered):
+    cfg = _cfg(registered)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
+    with pytest.raises(ValueError, match=r"NUM_CLASSES=1 .* 2 thing_classes of .*'build_train'"):
+        build_detection_train_loader(cfg)
+
+
+def test_more_model_classes_than_the_dataset_has_warns_once(registered, caplog):
+    cfg = _cfg(registered)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 5
+    with caplog.at_level(logging.WARNING):
+        build_detection_train_loader(cfg)
+        build_detection_train_loader(cfg)
+    warnings = [r for r in caplog.records if "NUM_CLASSES=5" in r.getMessage()]
+    assert len(warnings) == 1 and "2 thing_classes of dataset 'build_train'" in warnings[0].msg
+
+
+def test_a_category_id_the_model_cannot_predict_is_an_error_naming_the_annotation():
+    dicts = [
+        {"file_name": "a.jpg", "image_id": 1, "height": 8, "width": 8, "annotations": [
+            {"id": 7, "bbox": [0, 0, 4, 4], "bbox_mode": 0, "category_id": 2, "iscrowd": 0},
+        ]},
+    ]  # fmt: skip
+    DatasetCatalog.register("build_no_metadata", lambda: dicts)
+    cfg = _cfg("build_no_metadata")
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 2
+    with pytest.raises(ValueError, match=r"annotation 7 of a\.jpg .*category_id 2.*NUM_CLASSES=2"):
+        build_detection_train_loader(cfg)
+    cfg.MODEL.META_ARCHITECTURE = "ProposalNetwork"  # no classifier: any id trains
+    build_detection_train_loader(cfg)

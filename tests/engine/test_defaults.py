@@ -462,3 +462,10 @@ def test_non_finite_rpn_boxes_name_the_iteration_and_last_losses(tmp_path):
     assert message.startswith("Training diverged at iteration 2: Predicted boxes")
     assert "last logged losses (iteration 1): loss_box_reg=" in message
     assert "Inf/NaN" in str(info.value.__cause__)
+
+
+def test_fewer_classes_than_the_training_data_fail_before_the_first_step(tmp_path, trash_datasets):
+    cfg = tiny_cfg(tmp_path)  # 2 classes, for the 10 of the trash data
+    cfg.DATASETS.TRAIN = (trash_datasets["train"],)
+    with pytest.raises(ValueError, match=r"NUM_CLASSES=2 but there are 10 thing_classes of "):
+        DefaultTrainer(cfg)
