@@ -19,7 +19,7 @@ from d2lite.utils import comm
 from d2lite.utils.events import EventStorage
 
 from ..evaluation.testing import flatten_results_dict
-from .rng_state import fork_rng
+from .train_state import fork_rng
 from .train_loop import HookBase, _sum_losses
 
 __all__ = ["EvalHook", "PreciseBN", "ValidationLoss", "EarlyStopping", "flatten_results_dict"]

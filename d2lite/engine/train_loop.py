@@ -17,14 +17,17 @@ from torch import nn
 from d2lite.utils import comm
 from d2lite.utils.events import EventStorage, get_event_storage
 
-from .rng_state import get_rng_state, set_rng_state
+from .train_state import (
+    NO_RNG_STATE,
+    get_data_loader_state,
+    get_rng_state,
+    load_data_loader_state,
+    restore_rng_state,
+)
 
 __all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
 
 logger = logging.getLogger(__name__)
-
-# What load_state_dict leaves to restore when the checkpoint has no RNG state.
-_NO_RNG_STATE = "no RNG state"
 
 
 class HookBase:
@@ -111,7 +114,9 @@ class TrainerBase:
         with EventStorage(start_iter) as self.storage:
             try:
                 self.before_train()
-                self._restore_rng_state()
+                # Here, after before_train: the uninterrupted run's next step drew from it too.
+                restore_rng_state(self._rng_state_to_restore)
+                self._rng_state_to_restore = None
                 for self.iter in range(start_iter, max_iter):
                     try:
                         self.before_step()
@@ -129,17 +134,6 @@ class TrainerBase:
                 raise
             finally:
                 self.after_train()
-
-    def _restore_rng_state(self) -> None:
-        # Here, after before_train: the uninterrupted run's next step drew from this state too.
-        state, self._rng_state_to_restore = self._rng_state_to_restore, None
-        if state == _NO_RNG_STATE:
-            logger.warning(
-                "The checkpoint holds no RNG state (saved by an older d2lite): the random "
-                "streams of the training restart from the seed."
-            )
-        elif state is not None:
-            set_rng_state(state)
 
     def before_train(self) -> None:
         for h in self._hooks:
@@ -189,7 +183,7 @@ class TrainerBase:
         """Restores ``iter`` and the state of each hook found in ``state_dict["hooks"]``; the
         RNG states are restored when ``train`` starts."""
         self.iter = state_dict["iteration"]
-        self._rng_state_to_restore = state_dict.get("rng", _NO_RNG_STATE)
+        self._rng_state_to_restore = state_dict.get("rng", NO_RNG_STATE)
         for key, value in state_dict.get("hooks", {}).items():
             for h in self._hooks:
                 if type(h).__qualname__ == key:
@@ -202,20 +196,16 @@ class TrainerBase:
 def _diverged(error: FloatingPointError, it: int, storage: EventStorage) -> FloatingPointError:
     """``error`` with the iteration and the last logged losses (the failing step may have
     none: a non-finite box is found inside the model, before any loss is logged)."""
-    losses = {k: v for k, v in storage.latest().items() if "loss" in k}
-    if losses:
-        logged_at = max(i for _, i in losses.values())
-        values = ", ".join(f"{k}={v:.6g}" for k, (v, _) in sorted(losses.items()))
-        last = f"last logged losses (iteration {logged_at}): {values}"
+    latest = storage.latest()
+    if "total_loss" in latest:
+        # The losses of total_loss's iteration: not a validation loss put at another one.
+        at = latest["total_loss"][1]
+        losses = sorted((k, v) for k, (v, i) in latest.items() if "loss" in k and i == at)
+        values = ", ".join(f"{k}={v:.6g}" for k, v in losses)
+        last = f"last logged losses (iteration {at}): {values}"
     else:
         last = "no loss was logged before"
     return FloatingPointError(f"Training diverged at iteration {it}: {error}\n{last}")
-
-
-def _data_loader_state(data_loader: Any) -> dict | None:
-    """The loader's position, if it can save one (see ``AspectRatioGroupedDataset``)."""
-    state_dict = getattr(data_loader, "state_dict", None)
-    return state_dict() if callable(state_dict) else None
 
 
 def _sum_losses(loss_dict: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -391,7 +381,7 @@ class SimpleTrainer(TrainerBase):
         """Adds ``"optimizer"`` and, when the loader can save its position, ``"data_loader"``."""
         ret = super().state_dict()
         ret["optimizer"] = self.optimizer.state_dict()
-        loader_state = _data_loader_state(self.data_loader)
+        loader_state = get_data_loader_state(self.data_loader)
         if loader_state is not None:
             ret["data_loader"] = loader_state
         return ret
@@ -399,24 +389,8 @@ class SimpleTrainer(TrainerBase):
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self.optimizer.load_state_dict(state_dict["optimizer"])
-        self._load_data_loader_state(state_dict.get("data_loader"))
-
-    def _load_data_loader_state(self, state: dict | None) -> None:
-        load = getattr(self.data_loader, "load_state_dict", None)
-        if state is not None and callable(load):
-            load(state)
+        if load_data_loader_state(self.data_loader, state_dict.get("data_loader")):
             self._data_loader_iter_obj = None  # the next batch comes from the loaded position
-        elif state is not None:
-            logger.warning(
-                "The checkpoint holds a data loader position, but the data loader (a %s) "
-                "cannot load it: the data order restarts from the beginning.",
-                type(self.data_loader).__name__,
-            )
-        elif _data_loader_state(self.data_loader) is not None:
-            logger.warning(
-                "The checkpoint holds no data loader position (saved by an older d2lite): "
-                "the data order restarts from the beginning."
-            )
 
     def after_train(self) -> None:
         # Before the hooks, unlike Detectron2: the writers' last write must see the metrics of

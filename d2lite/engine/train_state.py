@@ -1,20 +1,35 @@
-"""The random state of the training process, saved in checkpoints so a resumed run draws the
-same numbers (RPN and ROI label sampling use torch's global RNG) as the uninterrupted one.
+"""What a checkpoint holds, besides the model and optimizer, for a resumed run to be the
+uninterrupted one: the random state of the process (a model may draw from the global RNGs,
+e.g. in dropout) and the data loader's place in its stream.
 
-The state is stored as tensors, numbers and lists only: it loads with
+Both are stored as tensors, numbers and lists only: they load with
 ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 
-__all__ = ["get_rng_state", "set_rng_state", "fork_rng"]
+__all__ = [
+    "NO_RNG_STATE",
+    "get_rng_state",
+    "set_rng_state",
+    "restore_rng_state",
+    "fork_rng",
+    "get_data_loader_state",
+    "load_data_loader_state",
+]
+
+logger = logging.getLogger(__name__)
+
+# Stands for the RNG state of a checkpoint saved before d2lite saved one.
+NO_RNG_STATE = "no RNG state"
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -51,6 +66,18 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
+def restore_rng_state(state: dict | str | None) -> None:
+    """Restores ``state``; None (nothing was loaded) does nothing, and ``NO_RNG_STATE`` warns
+    that the random streams restart."""
+    if state == NO_RNG_STATE:
+        logger.warning(
+            "The checkpoint holds no RNG state (saved by an older d2lite): the random streams "
+            "of the training restart from the seed."
+        )
+    elif state is not None:
+        set_rng_state(state)
+
+
 @contextlib.contextmanager
 def fork_rng() -> Iterator[None]:
     """Restores every global RNG after the block, so that what runs inside (an evaluation, a
@@ -60,3 +87,31 @@ def fork_rng() -> Iterator[None]:
         yield
     finally:
         set_rng_state(state)
+
+
+def get_data_loader_state(data_loader: Any) -> dict | None:
+    """Returns the loader's position in its data stream, or None if it cannot save one (see
+    ``AspectRatioGroupedDataset.state_dict``; a torch ``DataLoader`` cannot)."""
+    state_dict = getattr(data_loader, "state_dict", None)
+    return state_dict() if callable(state_dict) else None
+
+
+def load_data_loader_state(data_loader: Any, state: dict | None) -> bool:
+    """Loads ``state`` (None: the checkpoint has none) into the loader if both allow, else
+    warns that the data order restarts. Returns whether it was loaded."""
+    load = getattr(data_loader, "load_state_dict", None)
+    if state is not None and callable(load):
+        load(state)
+        return True
+    if state is not None:
+        logger.warning(
+            "The checkpoint holds a data loader position, but the data loader (a %s) cannot "
+            "load it: the data order restarts from the beginning.",
+            type(data_loader).__name__,
+        )
+    elif get_data_loader_state(data_loader) is not None:
+        logger.warning(
+            "The checkpoint holds no data loader position (saved by an older d2lite): the data "
+            "order restarts from the beginning."
+        )
+    return False
