@@ -19,7 +19,7 @@ from d2lite.utils import comm
 from d2lite.utils.events import EventStorage
 
 from ..evaluation.testing import flatten_results_dict
-from .train_state import fork_rng
+from .train_state import fork_rng, get_data_loader_state, load_data_loader_state
 from .train_loop import HookBase, _sum_losses
 
 __all__ = ["EvalHook", "PreciseBN", "ValidationLoss", "EarlyStopping", "flatten_results_dict"]
@@ -139,6 +139,16 @@ class PreciseBN(HookBase):
         # the training's random streams continue as if this had not run.
         with EventStorage(), fork_rng():
             update_bn_stats(self._model, batches, self._num_iter)
+
+    def state_dict(self) -> dict:
+        """The position of its data loader, when the loader can save one: a resumed run then
+        recomputes the statistics on the batches the uninterrupted one would have used."""
+        state = get_data_loader_state(self._data_loader)
+        return {} if state is None else {"data_loader": state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if load_data_loader_state(self._data_loader, state_dict.get("data_loader")):
+            self._data_iter = None
 
 
 def _bn_modules_in_training(model: nn.Module) -> list[nn.Module]:

@@ -433,3 +433,28 @@ def test_evaluation_leaves_the_training_random_streams_alone():
         return {"bbox": {"AP": 1.0}}
 
     assert run(draws_like_a_test_loader) == run(lambda: {})
+
+
+def _bn_batches():
+    from d2lite.data import DatasetFromList, build_batch_data_loader
+    from d2lite.data.samplers import TrainingSampler
+
+    rows = list(torch.rand(9, 5, generator=torch.Generator().manual_seed(0)) * 4 + 10)
+    sampler = TrainingSampler(9, seed=1)
+    return build_batch_data_loader(DatasetFromList(rows), sampler, 4, collate_fn=torch.stack)
+
+
+def test_precise_bn_resumes_its_data_loader():
+    torch.manual_seed(0)
+    model = _BNToy()
+    hook = hooks.PreciseBN(0, model, _bn_batches(), num_iter=2)
+    hook.update_stats()
+    state = hook.state_dict()
+    assert state["data_loader"]["start"] == 8
+    hook.update_stats()
+    expected = model.bn.running_mean.clone()
+
+    resumed = hooks.PreciseBN(0, model, _bn_batches(), num_iter=2)
+    resumed.load_state_dict(state)
+    resumed.update_stats()
+    assert torch.equal(model.bn.running_mean, expected)
