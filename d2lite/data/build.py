@@ -144,12 +144,15 @@ def build_batch_data_loader(
         prefetch_factor (int): batches each worker loads ahead. Defaults to 2.
         persistent_workers (bool): keep the workers between passes. Defaults to False.
         pin_memory (bool): see ``DataLoader``. Defaults to False.
-        seed (int | None): seeds the workers' RNGs, for reproducible augmentation. Defaults
-            to None (the sampler's seed when it has one).
+        seed (int | None): seeds each image's RNGs with its place in the stream, so its
+            augmentation is reproducible whatever the workers. Defaults to None (the
+            sampler's seed when it has one).
         **kwargs: passed to ``DataLoader``.
 
     Returns:
-        An iterable of batches (``list`` unless ``collate_fn`` says otherwise).
+        An iterable of batches (``list`` unless ``collate_fn`` says otherwise). Over a seeded
+        sampler with ``state_dict`` (the training samplers), it also has ``state_dict`` and
+        ``load_state_dict``: its place in the stream, for an exact resume.
     """
     batch_size = _per_process_batch_size(total_batch_size, single_gpu_batch_size)
     logger.info(f"Making a batched data loader with batch_size={batch_size}")
@@ -165,7 +168,7 @@ def build_batch_data_loader(
     generator = None
     if base_seed is not None:
         # Seeds torch's worker seeding; without it, iter() would draw from the global RNG,
-        # which the model's sampling uses too (a resumed run would draw once more).
+        # which the model may draw from too (a resumed run would draw once more).
         generator = torch.Generator()
         generator.manual_seed(base_seed)
     loader_kwargs = dict(
