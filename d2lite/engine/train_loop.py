@@ -181,9 +181,11 @@ class TrainerBase:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restores ``iter`` and the state of each hook found in ``state_dict["hooks"]``; the
-        RNG states are restored when ``train`` starts."""
+        RNG states are restored when ``train`` starts, by the main process only."""
         self.iter = state_dict["iteration"]
-        self._rng_state_to_restore = state_dict.get("rng", NO_RNG_STATE)
+        # They are the main process's: on another rank they would make its draws rank 0's.
+        main = comm.is_main_process()
+        self._rng_state_to_restore = state_dict.get("rng", NO_RNG_STATE) if main else None
         for key, value in state_dict.get("hooks", {}).items():
             for h in self._hooks:
                 if type(h).__qualname__ == key:

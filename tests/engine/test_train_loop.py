@@ -457,3 +457,19 @@ def test_a_state_without_data_loader_position_warns_that_the_order_restarts(capl
     caplog.clear()
     _trainer(data=random_batches()).load_state_dict(trainer.state_dict())
     assert "cannot load it: the data order restarts" in caplog.text
+
+
+def test_other_ranks_keep_their_own_random_state(monkeypatch):
+    from d2lite.utils import comm
+
+    trainer = _trainer(model=_NoisyModel())
+    trainer.train(0, 1)
+    saved = trainer.state_dict()
+    monkeypatch.setattr(comm, "get_rank", lambda: 1)
+    other = _trainer(model=_NoisyModel())
+    other.load_state_dict(saved)
+    torch.manual_seed(5)
+    expected = torch.rand(())
+    torch.manual_seed(5)
+    other.train(1, 1)  # no step: just where train() restores the RNG states
+    assert torch.equal(torch.rand(()), expected)
