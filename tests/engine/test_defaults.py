@@ -469,3 +469,36 @@ def test_fewer_classes_than_the_training_data_fail_before_the_first_step(tmp_pat
     cfg.DATASETS.TRAIN = (trash_datasets["train"],)
     with pytest.raises(ValueError, match=r"NUM_CLASSES=2 but there are 10 thing_classes of "):
         DefaultTrainer(cfg)
+
+
+def test_a_checkpoint_of_an_older_d2lite_resumes_and_says_the_data_order_restarts(
+    tmp_path, trash_datasets
+):
+    from d2lite.data.datasets.synthetic import TRASH_CLASSES
+
+    cfg = tiny_cfg(tmp_path)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = len(TRASH_CLASSES)
+    cfg.DATASETS.TRAIN = (trash_datasets["train"],)
+    cfg.SOLVER.MAX_ITER, cfg.SOLVER.CHECKPOINT_PERIOD = 2, 1
+    DefaultTrainer(cfg).train()
+    path = os.path.join(cfg.OUTPUT_DIR, "model_0000000.pth")
+    checkpoint = torch.load(path, weights_only=True)
+    assert {"model", "iteration", "trainer"} <= set(checkpoint)
+    assert {"iteration", "hooks", "_trainer"} <= set(checkpoint["trainer"])
+    assert "optimizer" in checkpoint["trainer"]["_trainer"]
+    assert "rng" in checkpoint["trainer"] and "data_loader" in checkpoint["trainer"]["_trainer"]
+    del checkpoint["trainer"]["rng"], checkpoint["trainer"]["_trainer"]["data_loader"]
+    torch.save(checkpoint, path)
+    with open(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"), "w") as f:
+        f.write("model_0000000.pth")
+
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: records.append(record.getMessage())
+    trainer = DefaultTrainer(cfg)
+    logging.getLogger("d2lite").addHandler(handler)
+    trainer.resume_or_load(resume=True)
+    trainer.train()
+    assert trainer.start_iter == 1 and trainer.iter == 2
+    assert any("data order restarts" in m for m in records), records
+    assert any("no RNG state" in m for m in records), records
