@@ -98,6 +98,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_losses(tmp_path, uninterrup
     )
     killed.start()
     killed.join(timeout=120)
+    if killed.is_alive():  # hung: never leave it running
+        killed.kill()
     assert killed.exitcode == -signal.SIGKILL
     with open(os.path.join(out, "last_checkpoint")) as f:
         assert f.read().strip() == f"model_{resume_from:07d}.pth"
