@@ -8,6 +8,7 @@ kill-and-resume test starts it in a subprocess.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -101,6 +102,50 @@ def ddp_worker(full_batch: torch.Tensor, steps: int, out_file: str, dataset_name
     trainer.train(0, steps)
     if comm.is_main_process():
         torch.save(model.module.state_dict(), out_file)
+
+
+def train_tiny_rcnn(opts: list[str], out_file: str) -> None:
+    """Trains the tiny Faster R-CNN with ``DefaultTrainer`` on the tiny config plus ``opts``,
+    in one process or as one rank of ``launch``. The main process saves to ``out_file`` every
+    scalar's history (the losses averaged over ranks), the initial and the final weights."""
+    from d2lite.config import get_cfg
+    from d2lite.engine import DefaultTrainer
+    from d2lite.model_zoo import get_config_file
+    from d2lite.utils import comm
+
+    cfg = get_cfg()
+    cfg.merge_from_file(get_config_file("tiny/faster_rcnn_tiny.yaml"))
+    cfg.merge_from_list(opts)
+    torch.manual_seed(0)
+    trainer = DefaultTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    model = getattr(trainer.model, "module", trainer.model)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.train()
+    if comm.is_main_process():
+        history = {k: [v for v, _ in h.values()] for k, h in trainer.storage.histories().items()}
+        torch.save({"history": history, "initial": initial, "model": model.state_dict()}, out_file)
+
+
+def ddp_toy_rank_fails(how: str, failing_rank: int, fail_at: int = 2) -> None:
+    """Trains the toy model with DDP; ``failing_rank`` fails before iteration ``fail_at``
+    ("raise": a ValueError; "kill": SIGKILL on itself), while the others go on into the
+    gradient all-reduce."""
+    from d2lite.engine import create_ddp_model
+    from d2lite.utils import comm
+
+    def fail(trainer: SimpleTrainer) -> None:
+        if comm.get_rank() == failing_rank and trainer.iter == fail_at:
+            if how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ValueError(f"rank {failing_rank} broke on purpose")
+
+    torch.manual_seed(0)
+    model = create_ddp_model(ToyModel(), broadcast_buffers=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = SimpleTrainer(model, random_batches(), optimizer)
+    trainer.register_hooks([hooks.CallbackHook(before_step=fail)])
+    trainer.train(0, fail_at + 20)
 
 
 if __name__ == "__main__":

@@ -409,3 +409,18 @@ def test_training_without_trainer_or_image_ids_samples_from_the_global_rng():
             assert not torch.equal(torch.get_rng_state(), torch.manual_seed(5).get_state())
         for k in LOSS_KEYS:
             torch.testing.assert_close(losses[0][k], losses[1][k], rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_seeded_sampling_on_cuda_draws_on_the_labels_device():
+    cfg = tiny_cfg()
+    cfg.MODEL.DEVICE = "cuda"
+    model = build_model(cfg).train()
+    batch = [{**x, "image_id": i} for i, x in enumerate(two_images())]
+    cuda_state = torch.cuda.get_rng_state()
+    with EventStorage():
+        first, again = model(batch), model(batch)
+    assert torch.equal(torch.cuda.get_rng_state(), cuda_state)
+    for k in LOSS_KEYS:
+        assert first[k].is_cuda and torch.isfinite(first[k])
+        torch.testing.assert_close(first[k], again[k])
