@@ -96,3 +96,32 @@ def test_default_timeout_is_exported_and_is_launch_s_default():
 
     assert engine.DEFAULT_TIMEOUT == timedelta(minutes=30)
     assert inspect.signature(engine.launch).parameters["timeout"].default is engine.DEFAULT_TIMEOUT
+
+
+def test_failure_reports_name_the_rank_that_failed_first():
+    import torch.distributed as dist
+
+    from d2lite.engine.launch import _FailureReports
+
+    reports = _FailureReports(dist.HashStore(), world_size=3)
+    reports.post(2, "broken", RuntimeError("Connection reset by peer"))
+    reports.post(1, "failed", ValueError("bad annotation"))
+    assert reports.explain(0) == "Rank 1 failed first: ValueError: bad annotation."
+    # Nobody reported an error of its own: the silent rank is named.
+    silent = _FailureReports(dist.HashStore(), world_size=3)
+    silent.post(2, "broken", RuntimeError("Connection reset by peer"))
+    message = silent.explain(0)
+    assert message.startswith("Rank(s) [1] reported no error") and "killed" in message
+    silent.post(1, "broken", RuntimeError("Timed out"))
+    assert "no rank reported its own error" in silent.explain(0)
+
+
+def test_broken_communication_is_told_from_a_rank_s_own_error():
+    from d2lite.engine.launch import _is_broken_communication
+
+    gloo = "[gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:1: Connection reset by peer"
+    assert _is_broken_communication(RuntimeError(gloo))
+    assert _is_broken_communication(RuntimeError("Timed out waiting 1800000ms for recv"))
+    assert not _is_broken_communication(ValueError("bad annotation"))
+    assert not _is_broken_communication(ConnectionError("the dataset server is down"))
+    assert not _is_broken_communication(RuntimeError("CUDA out of memory"))
