@@ -281,9 +281,11 @@ class ToIterableDataset(data.IterableDataset):
     sampled index once. ``DataLoader`` collects the workers' outputs in turn, so with a batch
     size equal to ``shard_chunk_size`` the batches follow the sampler's order exactly.
 
-    With a ``seed``, the element at position p is made with the RNGs seeded from (seed, rank,
-    p): its augmentation depends on its place in the stream only, not on the worker mapping it
-    or on what came before, so the stream can restart anywhere (``load_state_dict``).
+    With a ``seed``, the element at position p of rank r (of W) is made with the RNGs seeded
+    from (seed, p * W + r), its place in the global stream that d2lite's samplers deal out to
+    the ranks in turn: its augmentation depends on that place only, not on the worker mapping
+    it, on what came before, or on the number of processes, so the stream can restart anywhere
+    (``load_state_dict``) and 2 processes of batch 1 see what 1 process of batch 2 sees.
 
     Attributes:
         start (int): the first position produced after ``replay``. Defaults to 0.
@@ -308,9 +310,9 @@ class ToIterableDataset(data.IterableDataset):
                 it to False for a sampler that already shards by worker. Defaults to True.
             shard_chunk_size (int): consecutive indices each worker takes at a time.
                 Defaults to 1.
-            seed (int | None): seed each element's RNGs from this (the same on all ranks),
-                the rank and the element's position. Defaults to None (elements use the
-                process's RNGs, as in Detectron2).
+            seed (int | None): seed each element's RNGs from this (the same on all ranks)
+                and the element's place in the global stream. Defaults to None (elements use
+                the process's RNGs, as in Detectron2).
         """
         assert not isinstance(dataset, data.IterableDataset), f"Not map-style: {dataset}"
         assert isinstance(sampler, Sampler), f"Not a Sampler: {sampler}"
@@ -320,7 +322,7 @@ class ToIterableDataset(data.IterableDataset):
         self.shard_chunk_size = shard_chunk_size
         self.seed = seed
         # Taken here, in the main process: the ranks share the seed, not their streams.
-        self._rank = comm.get_rank()
+        self._rank, self._world_size = comm.get_rank(), comm.get_world_size()
         self.start = 0
         self.replay: list[int] = []
 
@@ -337,7 +339,7 @@ class ToIterableDataset(data.IterableDataset):
             if self.seed is None:
                 yield self.dataset[idx]
                 continue
-            entropy = [self.seed, self._rank, position]
+            entropy = [self.seed, position * self._world_size + self._rank]
             element_seed = np.random.SeedSequence(entropy).generate_state(1)[0]
             with _seeded_rngs(int(element_seed)):
                 item = self.dataset[idx]

@@ -178,3 +178,14 @@ def test_aspect_ratio_grouping_of_a_plain_iterable_has_no_state():
     assert grouped.state_dict() is None
     with pytest.raises(ValueError, match="stream"):
         grouped.load_state_dict({})
+
+
+def test_a_seeded_stream_gives_each_global_position_one_augmentation_whatever_the_world_size(
+    monkeypatch,
+):
+    # One process sees global positions 0, 1, 2, ...; of two, rank r sees r, r + 2, ...
+    alone = list(itertools.islice(_stream(), 8))
+    monkeypatch.setattr(common.comm, "get_world_size", lambda: 2)
+    for rank in (0, 1):
+        monkeypatch.setattr(common.comm, "get_rank", lambda rank=rank: rank)
+        assert list(itertools.islice(_stream(), 4)) == alone[rank::2]  # indices and draws

@@ -22,9 +22,10 @@ def _opts(trash_datasets, out_dir):
         "SOLVER.MAX_ITER", str(MAX_ITER),
         "SOLVER.BASE_LR", "0.02",
         "SOLVER.WARMUP_ITERS", "0",
-        # The flip draws from each process's own RNG; the order of the images is the sampler's,
-        # seeded by SEED the same on every rank (square images keep it through the grouping).
-        "INPUT.RANDOM_FLIP", "none",
+        # The order of the images is the sampler's, seeded by SEED the same on every rank
+        # (square images keep it through the grouping); each image's flip is drawn from its
+        # place in that global stream, so it is the same whatever the number of processes.
+        "INPUT.RANDOM_FLIP", "horizontal",
         "SEED", "0",
         # Every 64x64 image fills both sampling budgets (checked below), so normalising the
         # losses by the batch equals averaging them over images, hence over ranks.
