@@ -11,6 +11,7 @@ from d2lite.config import CfgNode
 from d2lite.utils import comm
 from d2lite.utils.collect_env import collect_env_info
 from d2lite.utils.env import seed_all_rng
+from d2lite.utils.file_io import atomic_output
 from d2lite.utils.logger import setup_logger
 
 __all__ = ["default_argument_parser", "default_setup", "set_float32_precision"]
@@ -83,7 +84,8 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     if comm.is_main_process() and output_dir:
         setup_log.info("Running with full config:\n%s", cfg.dump())
         path = os.path.join(output_dir, "config.yaml")
-        with open(path, "w") as f:
+        # Atomic: a run killed while writing must not leave a config.yaml that merges half.
+        with atomic_output(path) as tmp, open(tmp, "w") as f:
             f.write(cfg.dump())
         setup_log.info("Full config saved to %s", path)
     # Each rank gets its own seed, so data augmentation differs between ranks.
