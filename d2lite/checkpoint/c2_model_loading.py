@@ -38,7 +38,12 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["align_and_update_state_dicts", "convert_c2_detectron_names", "convert_to_model_names"]
+__all__ = [
+    "align_and_update_state_dicts",
+    "convert_c2_detectron_names",
+    "convert_to_model_names",
+    "detect_weights_format",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +103,12 @@ def _torchvision_name(key: str) -> str | None:
     return None
 
 
-def _detect_format(keys: Iterable[str]) -> str:
-    """Returns "caffe2", "torchvision" or "detectron2" from the names in a state dict."""
+def detect_weights_format(keys: Iterable[str]) -> str:
+    """Returns "caffe2", "torchvision" or "detectron2" from the names in a state dict.
+
+    Anything that is neither Caffe2 blobs nor a torchvision ResNet counts as "detectron2"
+    (full model names, or a bare ResNet in Detectron2's names).
+    """
     keys = set(keys)
     if "conv1_w" in keys or any(_C2_BLOCK.fullmatch(k) for k in keys):
         return "caffe2"
@@ -206,7 +215,7 @@ def convert_to_model_names(
         ValueError: if the weights are a bare ResNet and the model has no ResNet, or several.
     """
     model_state_keys = set(model_state_keys)
-    fmt = _detect_format(state_dict)
+    fmt = detect_weights_format(state_dict)
     if fmt == "detectron2":
         if _STEM_KEY not in state_dict or _STEM_KEY in model_state_keys:
             return dict(state_dict)

@@ -17,6 +17,8 @@ Names are converted by the rules of ``c2_model_loading``:
   file, or a path ending in ``?matching_heuristics=True``) gets Detectron2's suffix matching
   (``align_and_update_state_dicts``). A bare state dict is not flagged in Detectron2, so it
   skips this step: its Detectron2-style names load exactly as they are.
+* torchvision weights reaching a model built with Caffe2's input settings or strides warn
+  (``weights_settings``); ``check_weights_settings`` sets them before the model is built.
 
 What is on disk stays whole (``file_integrity``, ``state_checks``): saves are atomic and leave
 no temporary file behind except when killed, and then the next checkpointer on the same
@@ -54,6 +56,7 @@ from .file_integrity import (
 )
 from .safe_pickle import safe_load_pickle
 from .state_checks import non_finite_tensors, non_finite_training_state, weights_only_safe
+from .weights_settings import warn_torchvision_mismatches
 
 __all__ = ["DetectionCheckpointer", "format_incompatible_keys"]
 
@@ -350,6 +353,7 @@ class DetectionCheckpointer(Checkpointer):
                 "it was saved from a diverged run, and the model will compute NaN."
             )
         if checkpoint.get("matching_heuristics", False):
+            warn_torchvision_mismatches(self.model, checkpoint["model"], self._loading_path)
             model_state = self.model.state_dict()
             weights = convert_to_model_names(checkpoint["model"], model_state.keys())
             if not self._bare_state_dict:
