@@ -4,13 +4,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The torch build these machines serve from local disk; override for another platform.
+# The torch build these machines serve from local disk (a CUDA build); override it for another
+# platform or for the CPU-only wheels (pip arguments, word-split on purpose):
+#   make demo TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.d2lite-installed
 
 .PHONY: demo test install benchmark clean
 
-$(STAMP): setup.py
+# pyproject.toml holds the dependencies; setup.py maps model_zoo/ into the package.
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)

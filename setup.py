@@ -1,34 +1,23 @@
-"""Installs d2lite; nothing is compiled (every kernel comes from torchvision.ops)."""
+"""The one thing pyproject.toml cannot say: model_zoo/ installs as d2lite/model_zoo/configs.
+
+Every other piece of metadata is in pyproject.toml. setuptools' ``packages.find`` finds
+packages only where they lie, so the package list and the folder mapping are given here.
+"""
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
-ROOT = Path(__file__).parent
+ZOO = Path(__file__).parent / "model_zoo"
+# Each config folder is listed as a (data-only) package under the mapped root; setuptools warns
+# about folders that hold package data without being listed.
+CONFIG_PACKAGES = ["d2lite.model_zoo.configs"] + [
+    "d2lite.model_zoo.configs." + ".".join(p.relative_to(ZOO).parts)
+    for p in sorted(ZOO.rglob("*"))
+    if p.is_dir() and not p.name.startswith(".") and p.name != "__pycache__"
+]
 
 setup(
-    name="d2lite",
-    version="0.1.0",
-    description="A small, Detectron2-compatible Faster R-CNN training library",
-    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
-    long_description_content_type="text/markdown",
-    python_requires=">=3.10",
-    packages=find_packages(include=["d2lite", "d2lite.*"]) + ["d2lite.model_zoo.configs"],
-    # The YAML configs live at the top-level model_zoo/ and install as d2lite/model_zoo/configs.
+    packages=find_packages(include=["d2lite", "d2lite.*"]) + CONFIG_PACKAGES,
     package_dir={"d2lite.model_zoo.configs": "model_zoo"},
-    package_data={"d2lite.model_zoo.configs": ["*.yaml", "*/*.yaml", "*/*/*.yaml", "*/*/*/*.yaml"]},
-    install_requires=[
-        "torch>=2.1",
-        "torchvision>=0.16",
-        "fvcore>=0.1.5",
-        "iopath>=0.1.9",
-        "pycocotools>=2.0.2",
-        "yacs>=0.1.8",
-        "tensorboard",
-        "tqdm",
-        "cloudpickle",
-        "numpy",
-        "Pillow",
-        "matplotlib",
-    ],
-    extras_require={"test": ["pytest"]},
+    package_data={name: ["*.yaml", "*.md"] for name in CONFIG_PACKAGES},
 )

@@ -6,49 +6,19 @@ Examples::
     python tools/check_dataset.py datasets/trash/train.json datasets/trash
     python tools/check_dataset.py --dataset coco_trash_train
 
-Prints errors and warnings (with the ids at fault), the class histogram and the box-size
-distribution. Every image is read as training reads it (fully decoded, EXIF orientation applied),
-so one that passes here loads there. The exit code is 1 when there are errors, 0 otherwise.
+The exit code is 1 when there are errors. The code is ``d2lite.cli.check_dataset``
+(``d2lite check``).
 """
-from __future__ import annotations
 
-import argparse
+import os
 import sys
 
-from d2lite.data.datasets.check import CheckReport, check_coco_json, check_dataset_dicts
+# Runs from a source checkout without installing d2lite.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from d2lite.cli.check_dataset import main  # noqa: E402
 
-def _check_registered(name: str, check_images: bool) -> CheckReport:
-    # Importing d2lite.data registers the built-in datasets.
-    from d2lite.data import DatasetCatalog, MetadataCatalog
-
-    dicts = DatasetCatalog.get(name)
-    metadata = MetadataCatalog.get(name)
-    classes = metadata.get("thing_classes", None)
-    # register_coco_instances records image_root; the file names should stay inside it.
-    image_root = metadata.get("image_root", None)
-    report = check_dataset_dicts(dicts, classes, check_images=check_images, image_root=image_root)
-    report.info.insert(0, f"Dataset: {name} (registered)")
-    return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("json_file", nargs="?", help="COCO instances JSON file")
-    parser.add_argument("image_root", nargs="?", help="directory the file_name entries are in")
-    parser.add_argument("--dataset", help="check a registered dataset instead of a JSON file")
-    parser.add_argument("--no-images", action="store_true", help="do not open the image files")
-    parser.add_argument("--max-list", type=int, default=20, help="ids listed per kind of issue")
-    args = parser.parse_args(argv)
-    if args.dataset:
-        report = _check_registered(args.dataset, not args.no_images)
-    elif args.json_file and args.image_root:
-        report = check_coco_json(args.json_file, args.image_root, check_images=not args.no_images)
-    else:
-        parser.error("give JSON_FILE IMAGE_ROOT, or --dataset NAME")
-    print(report.format(max_per_kind=args.max_list))
-    return 0 if report.ok else 1
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

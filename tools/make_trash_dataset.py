@@ -2,12 +2,16 @@
 """Write the synthetic trash dataset (COCO format, 10 classes) for demos and tests.
 
 Example: ``python tools/make_trash_dataset.py datasets/trash --train 300 --val 60 --test 40``
+(``d2lite make-trash`` runs the same code, ``d2lite.data.datasets.synthetic``).
 """
-from __future__ import annotations
 
+import os
 import sys
 
-from d2lite.data.datasets.synthetic import main
+# Runs from a source checkout without installing d2lite.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from d2lite.data.datasets.synthetic import main  # noqa: E402
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -2,182 +2,31 @@
 """Trains a detector with an explicit loop instead of ``DefaultTrainer`` and hooks.
 
 Everything the hooks do (LR schedule, checkpoints, metric writers, periodic evaluation) is
-written out in ``do_train``, so this file is the place to start when the training loop itself
-must change. Run it like ``tools/train_net.py``:
+written out in ``d2lite/cli/plain_train_net.py``'s ``do_train``: the place to start when the
+training loop itself must change. It takes the arguments of ``tools/train_net.py``::
 
-    python tools/plain_train_net.py --config-file model_zoo/tiny/faster_rcnn_tiny.yaml \\
-        DATASETS.TRAIN '("trash_train",)' DATASETS.TEST '("trash_val",)'
+    python tools/make_trash_dataset.py output/trash_small --train 60 --val 20 --test 10 --size 64
+    python tools/plain_train_net.py --config-file model_zoo/tiny/faster_rcnn_tiny_trash.yaml \\
+        --dataset train=output/trash_small/train.json --dataset val=output/trash_small/val.json \\
+        SOLVER.MAX_ITER 20 OUTPUT_DIR output/plain_tiny
 """
 
-from __future__ import annotations
-
-import logging
 import os
 import sys
-from collections import OrderedDict
 
-import torch
-
+# Runs from a source checkout without installing d2lite.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fvcore.common.checkpoint import PeriodicCheckpointer  # noqa: E402
-
-from d2lite.checkpoint import DetectionCheckpointer  # noqa: E402
-from d2lite.config import CfgNode, get_cfg  # noqa: E402
-from d2lite.data import (  # noqa: E402
-    build_detection_test_loader,
-    build_detection_train_loader,
+from d2lite.cli.plain_train_net import (  # noqa: E402
+    do_test,
+    do_train,
+    get_evaluator,
+    invoke_main,
+    main,
+    setup,
 )
-from d2lite.engine import (  # noqa: E402
-    create_ddp_model,
-    default_argument_parser,
-    default_setup,
-    default_writers,
-    launch,
-)
-from d2lite.evaluation import (  # noqa: E402
-    build_coco_evaluator,
-    inference_on_dataset,
-    print_csv_format,
-)
-from d2lite.modeling import build_model  # noqa: E402
-from d2lite.solver import build_lr_scheduler, build_optimizer  # noqa: E402
-from d2lite.utils import comm  # noqa: E402
-from d2lite.utils.events import EventStorage  # noqa: E402
-from d2lite.utils.file_io import safe_output_path  # noqa: E402
 
-logger = logging.getLogger("d2lite")
-
-
-def get_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
-    """A ``COCOEvaluator`` for datasets whose metadata ``evaluator_type`` is "coco" or unset,
-    as ``tools/train_net.py``'s ``Trainer.build_evaluator``."""
-    # USER: return your own DatasetEvaluator here for other data.
-    return build_coco_evaluator(cfg, dataset_name, output_folder)
-
-
-def do_test(cfg: CfgNode, model: torch.nn.Module) -> dict:
-    """Evaluates ``model`` on every dataset of ``DATASETS.TEST``."""
-    results: OrderedDict = OrderedDict()
-    for dataset_name in cfg.DATASETS.TEST:
-        data_loader = build_detection_test_loader(cfg, dataset_name)
-        # A dataset name is data: it must not lead outside OUTPUT_DIR ("../x").
-        output_folder = safe_output_path(os.path.join(cfg.OUTPUT_DIR, "inference"), dataset_name)
-        evaluator = get_evaluator(cfg, dataset_name, output_folder)
-        results[dataset_name] = inference_on_dataset(model, data_loader, evaluator)
-        if comm.is_main_process():
-            logger.info("Evaluation results for %s in csv format:", dataset_name)
-            print_csv_format(results[dataset_name])
-    return list(results.values())[0] if len(results) == 1 else results
-
-
-def do_train(cfg: CfgNode, model: torch.nn.Module, resume: bool = False) -> None:
-    """Trains ``model`` from iteration 0, or from the last checkpoint if ``resume``."""
-    model.train()
-    optimizer = build_optimizer(cfg, model)
-    scheduler = build_lr_scheduler(cfg, optimizer)
-    checkpointer = DetectionCheckpointer(
-        model, cfg.OUTPUT_DIR, optimizer=optimizer, scheduler=scheduler
-    )
-    checkpoint = checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
-    # MODEL.WEIGHTS may be another run's checkpoint; only a resume continues its iteration count.
-    resuming = resume and checkpointer.has_checkpoint()
-    start_iter = checkpoint.get("iteration", -1) + 1 if resuming else 0
-    max_iter = cfg.SOLVER.MAX_ITER
-    periodic_checkpointer = PeriodicCheckpointer(
-        checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, max_iter=max_iter
-    )
-    writers = default_writers(cfg.OUTPUT_DIR, max_iter) if comm.is_main_process() else []
-    data_loader = build_detection_train_loader(cfg)
-    logger.info("Starting training from iteration %d", start_iter)
-    with EventStorage(start_iter) as storage:
-        for data, iteration in zip(data_loader, range(start_iter, max_iter)):
-            storage.iter = iteration
-            loss_dict = model(data)
-            losses = sum(loss_dict.values())
-            if not torch.isfinite(losses).all():
-                raise FloatingPointError(
-                    f"Loss became infinite or NaN at iteration={iteration}!\n"
-                    f"loss_dict = {loss_dict}"
-                )
-            reduced = {k: v.item() for k, v in comm.reduce_dict(loss_dict).items()}
-            if comm.is_main_process():
-                storage.put_scalars(total_loss=sum(reduced.values()), **reduced)
-
-            optimizer.zero_grad()
-            losses.backward()
-            optimizer.step()
-            storage.put_scalar("lr", optimizer.param_groups[0]["lr"], smoothing_hint=False)
-            scheduler.step()
-
-            last = iteration == max_iter - 1
-            if cfg.TEST.EVAL_PERIOD > 0 and (iteration + 1) % cfg.TEST.EVAL_PERIOD == 0:
-                if not last:  # the final evaluation is main()'s
-                    _periodic_test(cfg, model, storage)
-            if (iteration + 1) % 20 == 0 or last:
-                for writer in writers:
-                    writer.write()
-            periodic_checkpointer.step(iteration)
-        for writer in writers:
-            writer.close()
-
-
-def _periodic_test(cfg: CfgNode, model: torch.nn.Module, storage: EventStorage) -> None:
-    """Evaluates during training and puts the results in the storage for the writers."""
-    results = do_test(cfg, model)
-    if comm.is_main_process() and results:
-        storage.put_scalars(**_flatten(results), smoothing_hint=False)
-    # Workers finish evaluating at different times; start the next iteration together.
-    comm.synchronize()
-
-
-def _flatten(results: dict, prefix: str = "") -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for k, v in results.items():
-        if isinstance(v, dict):
-            flat.update(_flatten(v, f"{prefix}{k}/"))
-        else:
-            flat[f"{prefix}{k}"] = float(v)
-    return flat
-
-
-def setup(args) -> CfgNode:
-    """Builds the config from the file and command-line overrides, then runs default_setup."""
-    cfg = get_cfg()
-    if args.config_file:
-        cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
-    default_setup(cfg, args)
-    return cfg
-
-
-def main(args):
-    cfg = setup(args)
-    model = build_model(cfg)
-    logger.info("Model:\n%s", model)
-    if args.eval_only:
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume
-        )
-        return do_test(cfg, model)
-    model = create_ddp_model(model, broadcast_buffers=False)
-    do_train(cfg, model, resume=args.resume)
-    return do_test(cfg, model)
-
-
-def invoke_main() -> None:
-    args = default_argument_parser().parse_args()
-    print("Command Line Args:", args)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
-
+__all__ = ["do_test", "do_train", "get_evaluator", "invoke_main", "main", "setup"]
 
 if __name__ == "__main__":
     invoke_main()

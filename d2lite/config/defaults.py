@@ -286,6 +286,8 @@ _C.DATASETS.TRAIN = ()
 _C.DATASETS.TEST = ()
 # d2lite: registered dataset names the ValidationLoss hook computes the loss on.
 _C.DATASETS.VAL = ()
+# d2lite: COCO datasets to register before loaders are built, [[name, json_file, image_root]].
+_C.DATASETS.COCO_REGISTER = []
 # Precomputed proposal files, one per dataset (with MODEL.LOAD_PROPOSALS).
 _C.DATASETS.PROPOSAL_FILES_TRAIN = ()
 _C.DATASETS.PROPOSAL_FILES_TEST = ()

@@ -1,4 +1,4 @@
-"""Tests for tools/predict.py."""
+"""Tests for tools/predict.py (d2lite.cli.predict)."""
 from __future__ import annotations
 
 import csv
@@ -119,7 +119,8 @@ def test_symlinks_leading_outside_are_refused_before_predicting(
         (out / "test").symlink_to(elsewhere)
     else:
         (out / link).symlink_to(victim)
-    monkeypatch.setattr(predict, "DefaultPredictor", None)  # refused before the model is built
+    # Refused before the model is built (the shim's main is d2lite.cli.predict's).
+    monkeypatch.setattr("d2lite.cli.predict.DefaultPredictor", None)
     with pytest.raises(ValueError, match="test/0000.jpg"):
         predict.main(_predict_args(tiny_config, [str(trash_dir / "test.json")], out))
     assert sorted(os.listdir(elsewhere)) == ["0000.jpg"] and victim.read_bytes() == b"precious"

@@ -13,6 +13,7 @@ from .coco import (
     load_sem_seg,
     register_coco_instances,
 )
+from .coco_register import parse_dataset_arg, setup_coco_datasets
 
 _LVIS = "LVIS datasets (federated, long-tailed instance segmentation)"
 _VOC = "Pascal VOC datasets"
@@ -43,6 +44,8 @@ __all__ = [
     "register_all_builtin",
     "get_builtin_root",
     "TRASH_CLASSES",
+    "parse_dataset_arg",
+    "setup_coco_datasets",
 ]
 
 register_all_builtin()

@@ -1,0 +1,50 @@
+"""What the benchmarks share: the config, and running a measurement in a fresh process."""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+
+from d2lite.config import CfgNode, get_cfg
+
+IMAGENET_STD_BGR = [57.375, 57.120, 58.395]
+
+
+def load_cfg(args: argparse.Namespace) -> CfgNode:
+    """The benchmarked config: ``--config-file`` with random init, ImageNet std, ``opts``."""
+    cfg = get_cfg()
+    cfg.merge_from_file(args.config_file)
+    # ImageNet std: random-init models then see standardised inputs, as torchvision's do.
+    cfg.merge_from_list(
+        ["MODEL.DEVICE", args.device, "MODEL.WEIGHTS", "", "MODEL.PIXEL_STD", str(IMAGENET_STD_BGR)]
+        + list(args.opts)
+    )
+    return cfg
+
+
+def _child(fn, fn_args, queue) -> None:
+    try:
+        queue.put(fn(*fn_args))
+    except Exception as e:  # reported by the parent, which names the measurement
+        queue.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def run_in_child(what: str, fn, *fn_args) -> dict:
+    """Runs ``fn(*fn_args)`` in a fresh spawned process (so its peak memory and thread state
+    are its own) and returns the dict it returned."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, fn_args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if "error" in result:
+        raise RuntimeError(f"{what} failed: {result['error']}")
+    return result
+
+
+def timed(fn) -> float:
+    """Seconds one call of ``fn`` takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
