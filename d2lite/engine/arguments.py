@@ -62,11 +62,11 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
 
 
 def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
-    """Prepares a run: output directory, loggers, environment and config in the log, the
-    config saved as ``OUTPUT_DIR/config.yaml`` (main process), RNG seeds, cuDNN benchmark and
-    ``FLOAT32_PRECISION``. ``args`` is only logged and read for ``config_file``/``eval_only``
-    (any object works, e.g. ``{}``); a config without SEED, CUDNN_BENCHMARK or
-    FLOAT32_PRECISION gets Detectron2's defaults for them.
+    """Prepares a run: output directory, loggers, the environment and config in ``log.txt``
+    (at DEBUG, so not on the terminal), the config saved as ``OUTPUT_DIR/config.yaml`` (main
+    process), RNG seeds, cuDNN benchmark and ``FLOAT32_PRECISION``. ``args`` is only logged
+    and read for ``config_file``/``eval_only`` (any object works, e.g. ``{}``); a config
+    without SEED, CUDNN_BENCHMARK or FLOAT32_PRECISION gets Detectron2's defaults for them.
     """
     output_dir = cfg.OUTPUT_DIR
     if comm.is_main_process() and output_dir:
@@ -75,14 +75,15 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     setup_logger(output_dir, distributed_rank=rank, name="fvcore")
     setup_log = setup_logger(output_dir, distributed_rank=rank)
     setup_log.info("Rank of current process: %d. World size: %d", rank, comm.get_world_size())
-    setup_log.info("Environment info:\n%s", collect_env_info())
+    # The long dumps go to log.txt only (DEBUG): on the terminal they buried the run's summary.
+    setup_log.debug("Environment info:\n%s", collect_env_info())
     setup_log.info("Command line arguments: %s", args)
     config_file = getattr(args, "config_file", "")
     if config_file:
         with open(config_file) as f:
-            setup_log.info("Contents of args.config_file=%s:\n%s", config_file, f.read())
+            setup_log.debug("Contents of args.config_file=%s:\n%s", config_file, f.read())
     if comm.is_main_process() and output_dir:
-        setup_log.info("Running with full config:\n%s", cfg.dump())
+        setup_log.debug("Running with full config:\n%s", cfg.dump())
         path = os.path.join(output_dir, "config.yaml")
         # Atomic: a run killed while writing must not leave a config.yaml that merges half.
         with atomic_output(path) as tmp, open(tmp, "w") as f:

@@ -25,8 +25,9 @@ from d2lite.utils.logger import setup_logger
 
 from . import hooks
 from .arguments import default_argument_parser, default_setup
-from .predictor import DefaultPredictor
 from .eval_hooks import _bn_modules_in_training
+from .predictor import DefaultPredictor
+from .run_summary import describe_training, save_model_description
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
 __all__ = [
@@ -102,6 +103,8 @@ class DefaultTrainer(TrainerBase):
             setup_logger()
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            save_model_description(model, cfg.OUTPUT_DIR)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
         model = create_ddp_model(model, broadcast_buffers=False, find_unused_parameters=False)
@@ -203,6 +206,7 @@ class DefaultTrainer(TrainerBase):
             ``TEST.EXPECTED_RESULTS``, when that is set (main process); otherwise None. The
             last results are kept in ``self._last_eval_results`` in every case.
         """
+        logger.info(describe_training(self))
         super().train(self.start_iter, self.max_iter)
         if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
             from d2lite.evaluation import verify_results
@@ -260,7 +264,8 @@ class DefaultTrainer(TrainerBase):
         from d2lite.modeling import build_model
 
         model = build_model(cfg)
-        logger.info("Model:\n%s", model)
+        # Detectron2 logs it at INFO; here it goes to log.txt only (and to model.txt).
+        logger.debug("Model:\n%s", model)
         return model
 
     @classmethod

@@ -61,6 +61,10 @@ def setup_logger(
 ) -> logging.Logger:
     """Configures logger ``name``: stdout on rank 0, and a file on rank 0 if ``output`` is set.
 
+    The terminal shows INFO and above; the file also keeps DEBUG records (the environment,
+    the full config, the model), so the first screen of a run stays short and the log file
+    still holds everything. Detectron2 prints DEBUG on the terminal too.
+
     Args:
         output (str | None): a ``.txt``/``.log`` file, or a directory that gets ``log.txt``.
             Defaults to None (no file).
@@ -87,7 +91,7 @@ def setup_logger(
         logger.addHandler(logging.NullHandler())
         return logger
     handler = logging.StreamHandler(stream=sys.stdout)
-    handler.setLevel(logging.DEBUG)
+    handler.setLevel(logging.INFO)
     if color:
         handler.setFormatter(
             _ColorfulFormatter(

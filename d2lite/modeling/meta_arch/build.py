@@ -56,5 +56,6 @@ def build_model(cfg: CfgNode) -> nn.Module:
     model.to(device)
     if device.type == "cpu" and cfg.MODEL.FLUSH_DENORMAL:
         flush_denormals(True)
-    logger.info(f"Model:\n{model}")
+    # No "Model:" dump here (Detectron2 has none either): DefaultTrainer writes it to model.txt
+    # and log.txt once, where it printed once per model built (4 times in the demo).
     return model
