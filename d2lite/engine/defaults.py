@@ -10,7 +10,6 @@ the engine sits above all of them, and its loop and hooks stay importable on the
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 from collections import OrderedDict
 
@@ -20,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from d2lite.config import CfgNode, check_cfg_keys
 from d2lite.utils import comm
-from d2lite.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
+from d2lite.utils.events import EventWriter
 from d2lite.utils.logger import setup_logger
 
 from . import hooks
@@ -29,6 +28,7 @@ from .eval_hooks import _bn_modules_in_training
 from .predictor import DefaultPredictor
 from .run_summary import describe_training, save_model_description
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
+from .writers import default_writers
 
 __all__ = [
     "create_ddp_model",
@@ -60,16 +60,6 @@ def create_ddp_model(model: nn.Module, *, fp16_compression: bool = False, **kwar
 
         ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
     return ddp
-
-
-def default_writers(output_dir: str, max_iter: int | None = None) -> list[EventWriter]:
-    """Returns the terminal printer, ``metrics.json`` and TensorBoard writers."""
-    os.makedirs(output_dir, exist_ok=True)
-    return [
-        CommonMetricPrinter(max_iter),
-        JSONWriter(os.path.join(output_dir, "metrics.json")),
-        TensorboardXWriter(output_dir),
-    ]
 
 
 class DefaultTrainer(TrainerBase):
@@ -195,7 +185,9 @@ class DefaultTrainer(TrainerBase):
         return ret
 
     def build_writers(self) -> list[EventWriter]:
-        """Returns the writers of ``PeriodicWriter``; override to add or replace some."""
+        """Returns the writers of ``PeriodicWriter`` (see ``default_writers``: a progress bar
+        on a terminal, Detectron2's log lines elsewhere, ``metrics.json``, TensorBoard and
+        ``training_curves.png``); override to add or replace some."""
         return default_writers(self.cfg.OUTPUT_DIR, self.max_iter)
 
     def train(self) -> dict | None:

@@ -143,6 +143,9 @@ class IterationTimer(HookBase):
 class PeriodicWriter(HookBase):
     """Calls ``write()`` of each writer periodically, and once more before closing them.
 
+    A writer whose ``period`` attribute is set (a progress bar sets 1) is written at its own
+    period; the others at this hook's.
+
     Args:
         writers (list[EventWriter]): the writers.
         period (int): iterations between writes. Defaults to 20.
@@ -157,8 +160,10 @@ class PeriodicWriter(HookBase):
 
     def after_step(self) -> None:
         it = self.trainer.iter
-        if (it + 1) % self._period == 0 or it == self.trainer.max_iter - 1:
-            for writer in self._writers:
+        last = it == self.trainer.max_iter - 1
+        for writer in self._writers:
+            period = writer.period or self._period
+            if (it + 1) % period == 0 or last:
                 writer.write()
 
     def after_train(self) -> None:

@@ -160,6 +160,7 @@ def describe_training(trainer: Any) -> str:
         ("schedule", _schedule_line(cfg, trainer)),
         ("device", f"{device}{amp}, {world} process{'es' if world > 1 else ''}"),
         ("evaluation", _evaluation_line(cfg, trainer)),
-        ("outputs", f"{out} (log.txt, metrics.json, config.yaml, model.txt, model_final.pth)"),
+        ("outputs", f"{out} (log.txt, metrics.json, config.yaml, model.txt, model_final.pth, "
+                    f"training_curves.png; see the README's 'What a run writes')"),
     ]  # fmt: skip
     return "Training plan:\n" + "\n".join(f"  {k + ':':<11} {v}" for k, v in rows)

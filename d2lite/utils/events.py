@@ -232,7 +232,14 @@ class EventStorage:
 
 
 class EventWriter:
-    """Base of the writers that ``PeriodicWriter`` calls; they read the current storage."""
+    """Base of the writers that ``PeriodicWriter`` calls; they read the current storage.
+
+    Attributes:
+        period (int | None): iterations between two ``write`` calls; None (the default)
+            means the ``PeriodicWriter``'s period. A live display (a progress bar) sets 1.
+    """
+
+    period: int | None = None
 
     def write(self) -> None:
         raise NotImplementedError  # abstract: each writer implements it
@@ -430,10 +437,14 @@ class CommonMetricPrinter(EventWriter):
 
     def write(self) -> None:
         storage = get_event_storage()
-        iteration = storage.iter
-        if iteration == self._max_iter:
+        if storage.iter == self._max_iter:
             # Called after training ended: progress was already reported.
             return
+        self.logger.info(self._format_line(storage))
+
+    def _format_line(self, storage: EventStorage) -> str:
+        """The progress line of the storage's current iteration (puts ``eta_seconds``)."""
+        iteration = storage.iter
         hists = storage.histories()
         lr = f"{hists['lr'].latest():.5g}" if "lr" in hists else "N/A"
         eta = self._get_eta(storage)
@@ -442,7 +453,7 @@ class CommonMetricPrinter(EventWriter):
             memory = f"max_mem: {torch.cuda.max_memory_allocated() / 1024.0 / 1024.0:.0f}M"
         losses = self._medians(storage, lambda k: "loss" in k)
         non_losses = self._medians(storage, lambda k: "[metric]" in k)
-        self.logger.info(
+        return (
             f" {f'eta: {eta}  ' if eta else ''}iter: {iteration}  {losses}  {non_losses}  "
             f"{self._times(storage)} lr: {lr}  {memory}"
         )

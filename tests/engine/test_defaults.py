@@ -18,6 +18,7 @@ from d2lite.engine import (
     default_setup,
     default_writers,
 )
+from d2lite.engine.writers import TrainingCurvesWriter
 from d2lite.model_zoo import get_config_file
 from d2lite.structures import Boxes, Instances
 from d2lite.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter
@@ -114,7 +115,13 @@ def test_default_setup_saves_config_and_log(tmp_path):
 
 def test_default_writers_and_single_process_ddp(tmp_path):
     writers = default_writers(str(tmp_path), 10)
-    assert [type(w) for w in writers] == [CommonMetricPrinter, JSONWriter, TensorboardXWriter]
+    # Not a terminal (pytest captures stdout): Detectron2's printer, then training_curves.png.
+    assert [type(w) for w in writers] == [
+        CommonMetricPrinter,
+        JSONWriter,
+        TensorboardXWriter,
+        TrainingCurvesWriter,
+    ]
     model = torch.nn.Linear(2, 2)
     assert create_ddp_model(model) is model
 
