@@ -33,6 +33,23 @@ logger = logging.getLogger(__name__)
 # Loggers whose terminal handlers print above the bar while it is shown (default_setup
 # configures "d2lite" and "fvcore"; the root logger is the user's).
 _REDIRECTED_LOGGERS = ("", "d2lite", "fvcore")
+# The bar's size on a terminal that does not report one (a pty without a window, as
+# `script` or `docker exec -t` give): tqdm would read -1 columns and rows and draw nothing.
+_FALLBACK_COLUMNS, _FALLBACK_ROWS = 120, 24
+# A fixed-width bar: tqdm's default gives the bar what the text leaves, i.e. nothing once the
+# losses are listed. A line wider than the terminal loses its end, so the LR and the total
+# loss come first in the postfix.
+_BAR_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar:16}| {n_fmt}/{total_fmt} "
+    "[{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+)
+
+
+def _reports_width(stream: IO) -> bool:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return False
 
 
 def is_terminal(stream: IO | None) -> bool:
@@ -129,11 +146,7 @@ class ProgressBarWriter(CommonMetricPrinter):
         if self._max_iter is not None and it >= self._max_iter:
             return  # called after training ended: the bar is complete
         if self._bar is None:
-            # initial=it: a resumed run starts the bar (and its rate) where it resumes.
-            self._bar = tqdm(
-                total=self._max_iter, initial=it, file=self._stream, desc="train",
-                unit="it", dynamic_ncols=True,
-            )  # fmt: skip
+            self._bar = self._open_bar(it)
             self._print_logs_above_bar()
         self._bar.set_postfix_str(self._postfix(storage), refresh=False)
         self._bar.update(it + 1 - self._bar.n)
@@ -143,8 +156,18 @@ class ProgressBarWriter(CommonMetricPrinter):
         if last:
             self.close()
 
+    def _open_bar(self, first_iter: int) -> tqdm:
+        sized = _reports_width(self._stream)
+        # initial=first_iter: a resumed run starts the bar (and its rate) where it resumes.
+        return tqdm(
+            total=self._max_iter, initial=first_iter, file=self._stream, desc="train",
+            unit="it", bar_format=_BAR_FORMAT, dynamic_ncols=sized,
+            ncols=None if sized else _FALLBACK_COLUMNS, nrows=None if sized else _FALLBACK_ROWS,
+        )  # fmt: skip
+
     def _postfix(self, storage: EventStorage) -> str:
-        """``"loss 1.52 (cls 0.83, box_reg 0.31, ...) lr 0.00095"``: the window's medians."""
+        """``"lr 0.00095, loss 1.52 (cls 0.83, box_reg 0.31, ...)"``: the latest LR and the
+        window's median losses."""
         medians = {
             k: h.median(storage.count_samples(k, self._window_size))
             for k, h in storage.histories().items()
@@ -154,7 +177,7 @@ class ProgressBarWriter(CommonMetricPrinter):
         parts = ", ".join(f"{k.replace('loss_', '')} {v:.3g}" for k, v in medians.items())
         text = parts if total is None else f"loss {total:.3g}" + (f" ({parts})" if parts else "")
         if "lr" in storage.histories():
-            text += f" lr {storage.history('lr').latest():.3g}"
+            text = f"lr {storage.history('lr').latest():.3g}, {text}"
         return text
 
     def _print_logs_above_bar(self) -> None:
