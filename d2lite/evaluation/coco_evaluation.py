@@ -39,6 +39,9 @@ __all__ = ["COCOEvaluator", "instances_to_coco_json", "build_coco_evaluator"]
 
 logger = logging.getLogger(__name__)
 
+# The IoU of the PR curves and of the confusion matrix's matches.
+_PLOT_IOU = 0.5
+
 _OUTPUT_FILES = (
     "coco_instances_results.json",
     "per_class_results.md",
@@ -254,7 +257,10 @@ class COCOEvaluator(DatasetEvaluator):
         logger.info("Per-category bbox results:\n" + coco_metrics.format_per_class_table(rows))
         no_gt = [r["name"] for r in rows if r["AP"] is None]
         if no_gt:
-            logger.info(f"Classes without ground truth (no AP-<class> keys, not in AP): {no_gt}")
+            logger.info(
+                "Classes without ground truth (no AP-<class> keys, not in AP, no curve in "
+                f"pr_curves.png): {no_gt}"
+            )
         results.update({f"AP-{r['name']}": r["AP"] for r in rows if r["AP"] is not None})
         results.update({f"AP50-{r['name']}": r["AP50"] for r in rows if r["AP50"] is not None})
         if self._output_dir:
@@ -267,20 +273,24 @@ class COCOEvaluator(DatasetEvaluator):
         paths = self._output_paths
         with atomic_output(paths["per_class_results.md"]) as tmp, open(tmp, "w") as f:
             f.write(coco_metrics.per_class_markdown(rows))
-        iou50 = int(abs(coco_eval.params.iouThrs - 0.5).argmin())
+        iou50 = int(abs(coco_eval.params.iouThrs - _PLOT_IOU).argmin())
         precision = coco_eval.eval["precision"][iou50, :, :, 0, -1]
         recall = coco_eval.params.recThrs
-        plots.plot_pr_curves(precision, recall, names, paths["pr_curves.png"])
+        plots.plot_pr_curves(
+            precision, recall, names, paths["pr_curves.png"],
+            iou_threshold=float(coco_eval.params.iouThrs[iou50]),
+        )  # fmt: skip
         gt, dt = _boxes_per_image(
             self._coco_api.dataset["annotations"],
             coco_results,
             list(coco_eval.params.catIds),
             list(coco_eval.params.imgIds),
         )
-        threshold = self._confusion_score_threshold
-        matrix = plots.confusion_matrix(gt, dt, len(names), score_threshold=threshold)
+        score = self._confusion_score_threshold
+        thresholds = {"iou_threshold": _PLOT_IOU, "score_threshold": score}
+        matrix = plots.confusion_matrix(gt, dt, len(names), **thresholds)
         plots.save_confusion_matrix_csv(matrix, names, paths["confusion_matrix.csv"])
-        plots.plot_confusion_matrix(matrix, names, paths["confusion_matrix.png"])
+        plots.plot_confusion_matrix(matrix, names, paths["confusion_matrix.png"], **thresholds)
         logger.info(
             "Wrote per_class_results.md, pr_curves.png, confusion_matrix.png/csv to "
             f"{self._output_dir}"

@@ -122,6 +122,26 @@ def test_class_without_ground_truth_is_reported_plainly(dataset, tmp_path, caplo
     assert "| bird | no GT | no GT | 0 | 0 |" in table
     assert "| dog | " in table and " | 2 | 1 |" in table
     assert "Classes without ground truth" in caplog.text and "'bird'" in caplog.text
+    assert "no curve in pr_curves.png" in caplog.text
+
+
+def test_report_pictures_name_their_thresholds(dataset, tmp_path, monkeypatch):
+    from d2lite.evaluation import plots
+
+    figures = {}
+    for name in ("plot_confusion_matrix", "plot_pr_curves"):
+        real = getattr(plots, name)
+        monkeypatch.setattr(
+            plots, name, lambda *a, _real=real, _n=name, **k: figures.setdefault(_n, _real(*a, **k))
+        )
+    evaluator = COCOEvaluator(dataset, output_dir=str(tmp_path), confusion_score_threshold=0.3)
+    _evaluate(evaluator, *_outputs(drop=(1,)))
+    title = figures["plot_confusion_matrix"]._suptitle.get_text()
+    assert "IoU ≥ 0.5" in title and "below 0.3" in title
+    pr = figures["plot_pr_curves"].axes[0]
+    assert pr.get_title().startswith("Precision-recall at IoU 0.5")
+    assert "bird: no ground truth" in [t.get_text() for t in pr.get_legend().get_texts()]
+    assert (tmp_path / "pr_curves.png").is_file() and (tmp_path / "confusion_matrix.png").is_file()
 
 
 def test_shifted_boxes_iou_0_6_match_pycocotools(dataset, tmp_path):

@@ -99,3 +99,75 @@ def test_pr_curves_png_skips_classes_without_gt(tmp_path):
     precision = np.stack([np.ones(101), -np.ones(101)], axis=1)
     plot_pr_curves(precision, recall, ["cat", "ghost"], str(tmp_path / "pr.png"))
     assert (tmp_path / "pr.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _titled_axes(fig) -> dict:
+    # The colorbars are axes too; the panels are the titled ones.
+    return {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+
+
+def test_confusion_matrix_picture_says_its_thresholds_and_normalises_rows(tmp_path):
+    gt, dt = _hand_made_case()
+    matrix = confusion_matrix(gt, dt, num_classes=3, iou_threshold=0.6, score_threshold=0.3)
+    fig = plot_confusion_matrix(
+        matrix, ["cat", "dog", "bird"], str(tmp_path / "cm.png"), iou_threshold=0.6,
+        score_threshold=0.3,
+    )  # fmt: skip
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+    title = fig._suptitle.get_text()
+    assert "IoU ≥ 0.6" in title and "scoring below 0.3 are left out" in title
+    panels = _titled_axes(fig)
+    counts = panels["Counts"]
+    shares = panels["Share of each row (a ground-truth class sums to 100%)"]
+    np.testing.assert_array_equal(counts.get_images()[0].get_array(), matrix)
+    share_values = np.asarray(shares.get_images()[0].get_array())
+    np.testing.assert_allclose(share_values.sum(axis=1), 1.0)  # every row has a count here
+    np.testing.assert_allclose(share_values[BG], matrix[BG] / matrix[BG].sum())
+    for ax in (counts, shares):
+        assert [t.get_text() for t in ax.get_yticklabels()][-1] == "background\n(false positive)"
+        assert [t.get_text() for t in ax.get_xticklabels()][-1] == "background\n(missed)"
+        assert "no detection matched" in ax.get_xlabel()
+    assert "matched no ground truth" in counts.get_ylabel()
+    # Empty cells carry no text; the others their count, or their row share in percent.
+    assert sorted(t.get_text() for t in counts.texts) == sorted(
+        str(v) for v in matrix.ravel() if v
+    )
+    assert {t.get_text() for t in shares.texts} >= {"100%"}
+    assert all(t.get_text().endswith("%") for t in shares.texts)
+
+
+def _pr_case(num_classes: int, no_gt: tuple[int, ...] = ()) -> np.ndarray:
+    recall = np.linspace(0, 1, 101)
+    precision = np.stack([1 - recall * (k + 1) / (num_classes + 1) for k in range(num_classes)], 1)
+    precision[:, list(no_gt)] = -1
+    return precision
+
+
+def test_pr_curves_legend_sits_outside_and_names_classes_without_gt(tmp_path):
+    names = [f"class {k}" for k in range(12)]
+    fig = plot_pr_curves(_pr_case(12, no_gt=(3,)), np.linspace(0, 1, 101), names,
+                         str(tmp_path / "pr.png"))  # fmt: skip
+    ax = fig.axes[0]
+    assert "classes without ground truth (no curve): 1 of 12" in ax.get_title()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(legend) == 12 and legend[3] == "class 3: no ground truth"
+    assert legend[0] == "class 0 (AP50 96.2)"  # 1 - 0.5 / 13: the mean over recall thresholds
+    assert len(ax.get_lines()) == 11  # no flat line for the class without ground truth
+    # Every curve looks different (10+ classes: the default colour cycle would repeat).
+    assert len({(line.get_color(), line.get_linestyle()) for line in ax.get_lines()}) == 11
+    renderer = fig.canvas.get_renderer()
+    outside = ax.get_legend().get_window_extent(renderer).x0
+    assert outside > ax.get_window_extent(renderer).x1
+
+
+def test_pr_curves_many_classes_use_legend_columns_and_distinct_styles():
+    names = [f"c{k}" for k in range(45)]
+    ax = plot_pr_curves(_pr_case(45), np.linspace(0, 1, 101), names).axes[0]
+    assert ax.get_legend()._ncols == 3
+    assert len({(line.get_color(), line.get_linestyle()) for line in ax.get_lines()}) == 45
+
+
+def test_pr_curves_without_any_ground_truth_say_so():
+    ax = plot_pr_curves(_pr_case(2, no_gt=(0, 1)), np.linspace(0, 1, 101), ["a", "b"]).axes[0]
+    assert not ax.get_lines()
+    assert [t.get_text() for t in ax.texts] == ["No class has ground truth here"]
