@@ -19,5 +19,6 @@ CONFIG_PACKAGES = ["d2lite.model_zoo.configs"] + [
 setup(
     packages=find_packages(include=["d2lite", "d2lite.*"]) + CONFIG_PACKAGES,
     package_dir={"d2lite.model_zoo.configs": "model_zoo"},
-    package_data={name: ["*.yaml", "*.md"] for name in CONFIG_PACKAGES},
+    # Here, not in pyproject.toml: a [tool.setuptools.package-data] table there replaces this.
+    package_data={"d2lite": ["py.typed"], **{name: ["*.yaml", "*.md"] for name in CONFIG_PACKAGES}},
 )
