@@ -21,12 +21,13 @@ from d2lite.cli.plain_train_net import (  # noqa: E402
     do_test,
     do_train,
     get_evaluator,
+    get_parser,
     invoke_main,
     main,
     setup,
 )
 
-__all__ = ["do_test", "do_train", "get_evaluator", "invoke_main", "main", "setup"]
+__all__ = ["do_test", "do_train", "get_evaluator", "get_parser", "invoke_main", "main", "setup"]
 
 if __name__ == "__main__":
     invoke_main()

@@ -30,7 +30,7 @@ from d2lite.utils.file_io import safe_output_path
 
 from .train_net import get_parser, setup
 
-__all__ = ["get_evaluator", "do_test", "do_train", "setup", "main", "invoke_main"]
+__all__ = ["get_evaluator", "do_test", "do_train", "get_parser", "setup", "main", "invoke_main"]
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,15 @@ import time
 
 from d2lite.config import CfgNode, get_cfg
 
+from ..common import resolve_config_file
+
 IMAGENET_STD_BGR = [57.375, 57.120, 58.395]
 
 
 def load_cfg(args: argparse.Namespace) -> CfgNode:
     """The benchmarked config: ``--config-file`` with random init, ImageNet std, ``opts``."""
     cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_file(resolve_config_file(args.config_file))
     # ImageNet std: random-init models then see standardised inputs, as torchvision's do.
     cfg.merge_from_list(
         ["MODEL.DEVICE", args.device, "MODEL.WEIGHTS", "", "MODEL.PIXEL_STD", str(IMAGENET_STD_BGR)]

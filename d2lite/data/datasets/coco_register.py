@@ -165,8 +165,8 @@ def _class_names(name: str, json_file: str, image_root: str) -> list[str]:
 def _register(name: str, json_file: str, image_root: str) -> list[str]:
     classes = _class_names(name, json_file, image_root)
     if name in _REGISTERED:  # ours from an earlier call: its files or classes may have changed
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
+        DatasetCatalog.pop(name, None)
+        MetadataCatalog.pop(name, None)
         _REGISTERED.discard(name)
     try:
         register_coco_instances(name, {"thing_classes": classes}, json_file, image_root)
