@@ -32,7 +32,14 @@ from d2lite.structures import (
 )
 from d2lite.utils.unsupported import unsupported_class
 
-__all__ = ["ColorMode", "VisImage", "Visualizer", "random_color", "GenericMask"]
+__all__ = [
+    "ColorMode",
+    "VisImage",
+    "Visualizer",
+    "draw_ground_truth_and_predictions",
+    "random_color",
+    "GenericMask",
+]
 
 # Detectron2's visualizer module also hands out these names; scripts import them from here.
 _REEXPORTED = (BitMasks, Keypoints, MetadataCatalog, PolygonMasks, RotatedBoxes)
@@ -111,7 +118,10 @@ def _create_text_labels(
     class_names: Sequence[str] | None,
     is_crowd: Sequence[bool] | None = None,
 ) -> list[str] | None:
-    """Labels like Detectron2's: ``"Paper 87%"``, the class id when no names are known.
+    """Labels like Detectron2's, ``"Paper 87%"``; without a name, ``"class 8: 87%"``.
+
+    Detectron2 writes a class without a name as its bare id, so class 8 at 84% read "8 84%",
+    one number at a glance; d2lite says "class 8", and puts a colon before the score.
 
     Args:
         classes (Sequence[int] | None): class ids.
@@ -124,16 +134,23 @@ def _create_text_labels(
     """
     labels = None
     if classes is not None:
-        if class_names is not None and len(class_names) > 0:
-            labels = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in classes]
-        else:
-            labels = [str(i) for i in classes]
+        names = class_names if class_names is not None else ()
+        known = [0 <= i < len(names) for i in classes]
+        labels = [names[i] if k else f"class {i}" for i, k in zip(classes, known)]
     if scores is not None:
         pct = [f"{s * 100:.0f}%" for s in scores]
-        labels = pct if labels is None else [f"{lab} {p}" for lab, p in zip(labels, pct)]
+        if labels is None:
+            labels = pct
+        else:
+            labels = [f"{lab}{' ' if k else ': '}{p}" for lab, k, p in zip(labels, known, pct)]
     if labels is not None and is_crowd is not None:
         labels = [lab + ("|crowd" if crowd else "") for lab, crowd in zip(labels, is_crowd)]
     return labels
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two (x0, y0, x1, y1) rectangles share pixels."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _convert_boxes(boxes: Any) -> np.ndarray:
@@ -235,6 +252,8 @@ class Visualizer:
         # Same rule as Detectron2: text grows with the image, never below 10 px on the canvas.
         area = self.output.height * self.output.width
         self._default_font_size = max(math.sqrt(area) // 90, 10 // scale)
+        # Canvas rectangles of the labels drawn so far, which new box labels avoid.
+        self._placed_labels: list[tuple[int, int, int, int]] = []
 
     def get_output(self) -> VisImage:
         """Returns the canvas with everything drawn so far."""
@@ -333,14 +352,16 @@ class Visualizer:
         if assigned_colors is None:
             assigned_colors = [_PALETTE[i % len(_PALETTE)] for i in range(n)]
         areas = (arr[:, 2] - arr[:, 0]) * (arr[:, 3] - arr[:, 1])
-        for i in np.argsort(-areas, kind="stable"):
-            color = _to_rgb255(assigned_colors[i])
+        order = np.argsort(-areas, kind="stable")
+        colors = [_to_rgb255(c) for c in assigned_colors]
+        for i in order:
             if mask_arrays is not None:
-                self.draw_binary_mask(mask_arrays[i], color=color, alpha=alpha)
+                self.draw_binary_mask(mask_arrays[i], color=colors[i], alpha=alpha)
             if boxes is not None:
-                self.draw_box(arr[i], alpha=max(alpha, 0.8), edge_color=color)
-            if labels is not None:
-                self._draw_label_at_box(labels[i], arr[i][0], arr[i][1], color)
+                self.draw_box(arr[i], alpha=max(alpha, 0.8), edge_color=colors[i])
+        # Labels after every box, so no box edge crosses a label.
+        for i in order if labels is not None else ():
+            self._draw_label_at_box(labels[i], arr[i][0], arr[i][1], colors[i])
         return self.output
 
     def draw_binary_mask(
@@ -373,11 +394,21 @@ class Visualizer:
         return self.draw_binary_mask(mask, color=color, alpha=alpha)
 
     def _draw_label_at_box(self, text: str, x0: float, y0: float, color: _Color) -> None:
-        """Puts the label just above the box, or inside its top edge when there is no room."""
-        font_size = self._default_font_size
-        above = y0 - font_size * 1.4
-        y = above if above >= 0 else y0
-        self.draw_text(text, (x0, y), font_size=font_size, color=color, horizontal_alignment="left")
+        """Puts the label just above the box, or inside its top edge when there is no room;
+        if another label is there already, one or more label heights further down or up."""
+        label = self._render_label(text, self._default_font_size, color)
+        s, h = self.output.scale, label.height
+        x, y = x0 * s, y0 * s
+        first = y - h if y - h >= 0 else y
+        # Cheap: a few vertical shifts, no global layout; the first free one wins.
+        candidates = [first] + [first + k * d for k in (1, 2, 3) for d in (h, -h)]
+        for cy in candidates:
+            spot = self._clip_label(label, x, cy)
+            if not any(_overlap(spot, other) for other in self._placed_labels):
+                break
+        else:
+            spot = self._clip_label(label, x, first)
+        self._paste_label(label, spot)
 
     def draw_box(
         self,
@@ -450,8 +481,17 @@ class Visualizer:
             )
         s = self.output.scale
         size = font_size if font_size is not None else self._default_font_size
+        label = self._render_label(text, size, _to_rgb255(color), rotation)
+        offset = {"left": 0, "center": label.width / 2, "right": label.width}[horizontal_alignment]
+        self._paste_label(label, self._clip_label(label, position[0] * s - offset, position[1] * s))
+        return self.output
+
+    def _render_label(
+        self, text: str, size: float, fill: _Color, rotation: float = 0
+    ) -> Image.Image:
+        """The label as an RGBA image: ``text`` in black or white on a ``fill`` box."""
+        s = self.output.scale
         font = _font(int(round(size * s)))
-        fill = _to_rgb255(color)
         left, top, right, bottom = font.getbbox(text)
         pad = max(1, int(size * s * 0.15))
         label = Image.new("RGBA", (right - left + 2 * pad, bottom - top + 2 * pad), (*fill, 230))
@@ -459,11 +499,81 @@ class Visualizer:
         ImageDraw.Draw(label).text((pad - left, pad - top), text, font=font, fill=ink)
         if rotation:
             label = label.rotate(rotation, expand=True, resample=Image.BICUBIC)
-        x, y = position[0] * s, position[1] * s
-        offset = {"left": 0, "center": label.width / 2, "right": label.width}[horizontal_alignment]
-        # Keep the whole label on the canvas so labels of boxes at the border stay readable.
+        return label
+
+    def _clip_label(self, label: Image.Image, x: float, y: float) -> tuple[int, int, int, int]:
+        """The label's (x0, y0, x1, y1) on the canvas at top-left (x, y), moved inside it, so
+        labels of boxes at the border stay readable."""
         canvas = self.output.canvas
-        px = int(np.clip(x - offset, 0, max(0, canvas.width - label.width)))
+        px = int(np.clip(x, 0, max(0, canvas.width - label.width)))
         py = int(np.clip(y, 0, max(0, canvas.height - label.height)))
-        canvas.paste(label, (px, py), label)
-        return self.output
+        return px, py, px + label.width, py + label.height
+
+    def _paste_label(self, label: Image.Image, spot: tuple[int, int, int, int]) -> None:
+        self.output.canvas.paste(label, spot[:2], label)
+        self._placed_labels.append(spot)
+
+
+def _boxes(n: int) -> str:
+    return f"{n} box" if n == 1 else f"{n} boxes"
+
+
+def _side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """The panels (title, uint8 image[H, W, 3]) in a row, 4 px apart on white, each under
+    its title line."""
+    height = max(img.shape[0] for _, img in panels)
+    size = int(max(10, math.sqrt(height * panels[0][1].shape[1]) // 20))
+    strip, gap = int(size * 1.6), 4
+    width = sum(img.shape[1] for _, img in panels) + gap * (len(panels) - 1)
+    out = Image.new("RGB", (width, strip + height), (255, 255, 255))
+    draw, x = ImageDraw.Draw(out), 0
+    for title, img in panels:
+        draw.text((x + 2, (strip - size) // 2), title, font=_font(size), fill=(0, 0, 0))
+        out.paste(Image.fromarray(img), (x, strip))
+        x += img.shape[1] + gap
+    return np.asarray(out)
+
+
+def draw_ground_truth_and_predictions(
+    img_rgb: np.ndarray,
+    predictions: Any,
+    dataset_dict: dict | None = None,
+    metadata: Any = None,
+    *,
+    score_threshold: float = 0.0,
+    scale: float = 1.0,
+) -> VisImage:
+    """Draws an image's ground truth (left) beside the model's predictions (right).
+
+    Each panel has a title line ("ground truth: 3 boxes", "predictions: 4 boxes, score >=
+    0.50"), and a class has the same colour in both. Without ``dataset_dict``, or when it
+    has no ``"annotations"`` (an image without labels), only the predictions are drawn.
+
+    Args:
+        img_rgb (np.ndarray[H, W, 3]): the image, RGB in [0, 255].
+        predictions (Instances): the model's ``"instances"`` for this image, in its pixels,
+            with ``pred_boxes``, ``scores`` and ``pred_classes``, on any device.
+        dataset_dict (dict | None): the image's dataset dict as ``DatasetCatalog`` returns it:
+            its ``"annotations"`` (``bbox``, ``bbox_mode``, contiguous ``category_id``) are
+            the ground truth. Defaults to None.
+        metadata (Metadata | None): ``thing_classes`` name the classes, ``thing_colors``
+            colour them. Defaults to None.
+        score_threshold (float): predictions scoring below it are not drawn. Defaults to 0.
+        scale (float): each panel's size relative to the image. Defaults to 1.0.
+
+    Returns:
+        VisImage: the picture, ``W' + 4 + W'`` wide (one ``W'`` without ground truth) and a
+        title line taller than the image scaled by ``scale``; ``save(path)`` writes it.
+    """
+    if predictions.has("scores"):
+        predictions = predictions[predictions.scores >= score_threshold]
+    drawn = Visualizer(img_rgb, metadata, scale=scale).draw_instance_predictions(predictions)
+    title = f"predictions: {_boxes(len(predictions))}"
+    # ">=": PIL's default font has no "≥".
+    title += f", score >= {score_threshold:.2f}" if score_threshold > 0 else ""
+    panels = [(title, drawn.get_image())]
+    if dataset_dict is not None and "annotations" in dataset_dict:
+        truth = Visualizer(img_rgb, metadata, scale=scale).draw_dataset_dict(dataset_dict)
+        num_gt = len(dataset_dict["annotations"])
+        panels.insert(0, (f"ground truth: {_boxes(num_gt)}", truth.get_image()))
+    return VisImage(_side_by_side(panels))

@@ -7,7 +7,15 @@ import torch
 from PIL import Image
 
 from d2lite.structures import Boxes, BoxMode, Instances
-from d2lite.utils.visualizer import ColorMode, VisImage, Visualizer, _create_text_labels
+from d2lite.utils import visualizer as visualizer_module
+from d2lite.utils.visualizer import (
+    ColorMode,
+    VisImage,
+    Visualizer,
+    _create_text_labels,
+    _overlap,
+    draw_ground_truth_and_predictions,
+)
 
 
 class _Meta:
@@ -57,7 +65,10 @@ def test_zero_instances_returns_unchanged_image():
 
 def test_labels_text_and_scores():
     assert _create_text_labels([1, 0], [0.873, 0.5], ["a", "b"]) == ["b 87%", "a 50%"]
-    assert _create_text_labels([2], None, None) == ["2"]
+    # A class without a name is "class 2", never a bare id next to a score ("2 84%").
+    assert _create_text_labels([2], None, None) == ["class 2"]
+    assert _create_text_labels([8], [0.84], None) == ["class 8: 84%"]
+    assert _create_text_labels([5, 1], [0.9, 0.5], ["a", "b"]) == ["class 5: 90%", "b 50%"]
     assert _create_text_labels(None, [0.25], None) == ["25%"]
     assert _create_text_labels([0], None, ["a"], is_crowd=[True]) == ["a|crowd"]
     assert _create_text_labels(None, None, ["a"]) is None
@@ -179,3 +190,60 @@ def test_random_color_comes_from_the_palette_in_either_order():
     assert rgb.shape == (3,) and 0 <= rgb.min() and rgb.max() <= 1
     np.random.seed(0)
     assert np.allclose(random_color(rgb=False, maximum=1), rgb[::-1])
+
+
+def test_labels_of_overlapping_boxes_do_not_overlap():
+    boxes = [[20, 25, 70, 58], [21, 26, 68, 57], [22, 25, 66, 55], [60, 40, 79, 59]]
+    vis = Visualizer(_img(), _Meta())
+    vis.draw_instance_predictions(_preds(boxes, [0.9, 0.8, 0.7, 0.6], [0, 1, 2, 0]))
+    spots = vis._placed_labels
+    assert len(spots) == 4
+    for i, a in enumerate(spots):
+        assert 0 <= a[0] and a[2] <= 80 and 0 <= a[1] and a[3] <= 60  # on the canvas
+        for b in spots[i + 1 :]:
+            assert not _overlap(a, b), (a, b)
+    # The largest box keeps the usual place: just above its top-left corner.
+    assert spots[0][0] == 20 and spots[0][3] == 25
+
+
+def _gt_dict():
+    return {"annotations": [
+        {"bbox": [5, 10, 20, 20], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0},
+        {"bbox": [40, 20, 30, 30], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 1},
+    ]}  # fmt: skip
+
+
+@pytest.fixture
+def titles(monkeypatch) -> list[str]:
+    """The panel titles draw_ground_truth_and_predictions writes, as it hands them over."""
+    seen: list[str] = []
+    real = visualizer_module._side_by_side
+
+    def spy(panels):
+        seen.extend(title for title, _ in panels)
+        return real(panels)
+
+    monkeypatch.setattr(visualizer_module, "_side_by_side", spy)
+    return seen
+
+
+def test_ground_truth_beside_predictions(titles):
+    preds = _preds([[40, 20, 70, 50], [5, 5, 15, 15]], [0.9, 0.3], [1, 2])
+    out = draw_ground_truth_and_predictions(
+        _img(), preds, _gt_dict(), _Meta(), score_threshold=0.5
+    ).get_image()
+    assert titles == ["ground truth: 2 boxes", "predictions: 1 box, score >= 0.50"]
+    strip = out.shape[0] - 60
+    assert out.shape[1] == 80 + 4 + 80 and strip > 10
+    left, right = out[strip:, :80], out[strip:, 84:]
+    assert (left[20, 5] != 128).any() and (left[20, 30] == 128).all()  # GT box 0 on the left
+    assert (right[35, 40] != 128).any()  # the 90% prediction on the right
+    assert (right[10, 5] == 128).all()  # the 30% one is under the threshold
+    assert (out[:strip, :60] < 100).any() and (out[:strip, 84:140] < 100).any()  # titles
+
+
+def test_predictions_alone_without_ground_truth(titles):
+    preds = _preds([[40, 20, 70, 50]], [0.9], [1])
+    out = draw_ground_truth_and_predictions(_img(), preds, {"file_name": "x.jpg"}, scale=2.0)
+    assert titles == ["predictions: 1 box"]
+    assert out.get_image().shape[1] == 160 and out.get_image().shape[0] > 120
