@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import importlib.util
 import sys
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
@@ -70,18 +69,9 @@ _EPILOG = """Run 'd2lite SUBCOMMAND --help' for a subcommand's arguments. Your o
 """
 
 
-def _available() -> dict[str, Command]:
-    # A subcommand whose module is not in this installation is not offered.
-    return {
-        name: cmd
-        for name, cmd in COMMANDS.items()
-        if importlib.util.find_spec(cmd.target.split(":")[0]) is not None
-    }
-
-
-def _parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
-    width = max(len(name) for name in commands)
-    listing = "\n".join(f"  {name:<{width}}  {cmd.help}" for name, cmd in commands.items())
+def _parser() -> argparse.ArgumentParser:
+    width = max(len(name) for name in COMMANDS)
+    listing = "\n".join(f"  {name:<{width}}  {cmd.help}" for name, cmd in COMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="d2lite",
         usage="d2lite [-h] [--version] SUBCOMMAND [ARGS ...]",
@@ -119,15 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             (``sys.argv[1:]``).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = _available()
-    parser = _parser(commands)
+    parser = _parser()
     if not argv:
         parser.print_help()
         return 2
     args = parser.parse_args(argv)
-    if args.command not in commands:
-        parser.error(f"unknown subcommand {args.command!r}; choose from {', '.join(commands)}")
-    module_name, function = commands[args.command].target.split(":")
+    if args.command not in COMMANDS:
+        parser.error(f"unknown subcommand {args.command!r}; choose from {', '.join(COMMANDS)}")
+    module_name, function = COMMANDS[args.command].target.split(":")
     run = getattr(importlib.import_module(module_name), function)
     with _program_name(f"d2lite {args.command}"):
         result = run(args.args)

@@ -14,13 +14,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import warnings
 from collections import Counter
 from typing import Iterator
 
 import numpy as np
 import torch
-from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, parameter_count_table
 from torch import nn
+
+with warnings.catch_warnings():
+    # fvcore.nn scripts its losses with TorchScript on import, which torch now calls deprecated.
+    warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+    from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, parameter_count_table
 
 from d2lite.data import build_detection_test_loader
 from d2lite.modeling import build_model
