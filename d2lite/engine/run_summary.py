@@ -140,7 +140,7 @@ def describe_training(trainer: Any) -> str:
           schedule:   300 iterations of 4 images = 2.4 epochs; AdamW, base LR 0.001, ...
           device:     cpu, 1 process
           evaluation: coco_trash_val after the last iteration
-          outputs:    /abs/output (log.txt, metrics.json, model_final.pth, ...)
+          outputs:    /abs/output (metrics.json, model.txt, model_final.pth, ...)
 
     Args:
         trainer (DefaultTrainer): the trainer, with its ``cfg``, ``model``, ``optimizer``,
@@ -160,7 +160,7 @@ def describe_training(trainer: Any) -> str:
         ("schedule", _schedule_line(cfg, trainer)),
         ("device", f"{device}{amp}, {world} process{'es' if world > 1 else ''}"),
         ("evaluation", _evaluation_line(cfg, trainer)),
-        ("outputs", f"{out} (log.txt, metrics.json, config.yaml, model.txt, model_final.pth, "
-                    f"training_curves.png; see the README's 'What a run writes')"),
+        ("outputs", f"{out} (metrics.json, model.txt, model_final.pth, training_curves.png, "
+                    "...: the README's 'What a run writes' lists them)"),
     ]  # fmt: skip
     return "Training plan:\n" + "\n".join(f"  {k + ':':<11} {v}" for k, v in rows)

@@ -36,7 +36,7 @@ def test_training_plan_and_model_txt(tmp_path, caplog, trash_datasets):
     assert "schedule:   2 iterations of 2 images = 1.0 epochs; SGD, base LR" in plan
     assert "device:     cpu, 1 process" in plan
     assert "evaluation: engine_trash_val after the last iteration" in plan
-    assert f"outputs:    {cfg.OUTPUT_DIR} (log.txt, metrics.json" in plan
+    assert f"outputs:    {cfg.OUTPUT_DIR} (metrics.json, model.txt, model_final.pth" in plan
     model_txt = (tmp_path / "out" / "model.txt").read_text()
     assert model_txt.startswith("GeneralizedRCNN(") and f"Parameters: {total:,}" in model_txt
     assert f"({trainable:,} trainable)" in model_txt
