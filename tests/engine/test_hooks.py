@@ -12,7 +12,7 @@ from engine_toys import ToyModel, make_checkpointer, random_batches, seeded_batc
 from torch import nn
 
 from d2lite.engine import SimpleTrainer, hooks
-from d2lite.utils.events import CommonMetricPrinter, JSONWriter
+from d2lite.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, get_event_storage
 
 
 def _trainer(model=None, data=None):
@@ -286,6 +286,25 @@ def test_periodic_writer_calls_common_metric_printer(caplog):
     assert len(lines) == 2
     assert "eta: 0:00:00  iter: 1  " in lines[0] and "iter: 3" in lines[1]
     assert "total_loss: " in lines[0] and "loss_mse: " in lines[0] and "data_time: " in lines[0]
+
+
+class _RecordingWriter(EventWriter):
+    def __init__(self, period=None):
+        self.period = period
+        self.written: list[int] = []
+
+    def write(self):
+        self.written.append(get_event_storage().iter)
+
+
+def test_periodic_writer_honours_a_writers_own_period():
+    every, default = _RecordingWriter(period=1), _RecordingWriter()
+    trainer = _trainer()
+    trainer.register_hooks([hooks.PeriodicWriter([every, default], period=4)])
+    trainer.train(0, 6)
+    # Each also writes once more after training (iteration 6), before it is closed.
+    assert every.written == [0, 1, 2, 3, 4, 5, 6]
+    assert default.written == [3, 5, 6]
 
 
 def test_precise_bn_recomputes_running_stats():
