@@ -60,6 +60,8 @@ def d2lite_log(caplog) -> pytest.LogCaptureFixture:
     """The records of the "d2lite" logger, which does not propagate to the root logger."""
     logger = logging.getLogger("d2lite")
     logger.addHandler(caplog.handler)
+    # The handler makes ensure_logger() skip setup_logger, so the level is set here.
+    caplog.set_level(logging.INFO, logger="d2lite")
     yield caplog
     logger.removeHandler(caplog.handler)
 
