@@ -9,6 +9,11 @@ from collections.abc import Sequence
 
 from d2lite import model_zoo
 from d2lite.config import CfgNode, get_cfg
+from d2lite.config.training_checks import (
+    check_training_settings,
+    check_weights_settings,
+    from_scratch_overrides,
+)
 from d2lite.data.datasets import parse_dataset_arg, setup_coco_datasets
 from d2lite.data.datasets.coco_register import DATASET_ARG_FORMAT
 from d2lite.utils.logger import setup_logger
@@ -83,6 +88,8 @@ def load_config(
     *,
     freeze: bool = True,
     missing_data_ok: bool = False,
+    training: bool = False,
+    from_scratch: bool = False,
 ) -> CfgNode:
     """Builds a config: defaults, ``config_file``, the ``KEY VALUE`` overrides, then the COCO
     datasets of ``DATASETS.COCO_REGISTER`` and ``datasets`` registered (see
@@ -95,6 +102,15 @@ def load_config(
         freeze (bool): freeze the result. Defaults to True.
         missing_data_ok (bool): warn, instead of failing, when a dataset's files are missing
             (a tool that only needs class names, such as predict). Defaults to False.
+        training (bool): the config trains a model: warn before anything is built when it
+            would start from random weights with settings made for pretrained ones (see
+            ``check_training_settings``). Defaults to False.
+        from_scratch (bool): merge ``from_scratch_overrides`` (no weights, a norm that learns,
+            nothing frozen); a key the overrides ``opts`` set keeps the user's value.
+            Defaults to False.
+
+    Either way, torchvision ResNet weights in ``MODEL.WEIGHTS`` get the input settings they
+    need (``check_weights_settings``), so the ``config.yaml`` a run saves has them too.
     """
     config_file = resolve_config_file(config_file)
     opts = list(opts or [])
@@ -102,6 +118,16 @@ def load_config(
     if config_file:
         cfg.merge_from_file(config_file)
     cfg.merge_from_list(opts)
+    if from_scratch:
+        chosen = set(opts[0::2])
+        pairs = from_scratch_overrides(cfg)
+        cfg.merge_from_list(
+            [x for k, v in zip(pairs[0::2], pairs[1::2]) if k not in chosen for x in (k, v)]
+        )
+    if training:
+        check_training_settings(cfg)
+    else:
+        check_weights_settings(cfg)
     try:
         setup_coco_datasets(cfg, datasets, config_file=config_file, opts=opts)
     except FileNotFoundError as e:

@@ -20,6 +20,7 @@ import time
 
 from d2lite import model_zoo
 from d2lite.config import get_cfg
+from d2lite.config.training_checks import check_training_settings
 from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin
 from d2lite.data.datasets.synthetic import make_trash_dataset
 from d2lite.engine import default_setup
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     cfg.merge_from_list(args.opts)
     # Absolute paths, so the summary says where things are whatever the reader's directory.
     cfg.OUTPUT_DIR = os.path.abspath(cfg.OUTPUT_DIR)
+    check_training_settings(cfg)  # before config.yaml is saved, so it holds what trains
     cfg.freeze()
     out = output_paths(cfg.OUTPUT_DIR)  # before training, so a bad output folder costs no time
     default_setup(cfg, args)

@@ -82,6 +82,14 @@ def get_parser(eval_only: bool = False) -> argparse.ArgumentParser:
         else "Train (or with --eval-only, evaluate) a detector from a config file."
     )
     add_dataset_argument(parser)
+    if not eval_only:
+        parser.add_argument(
+            "--from-scratch",
+            action="store_true",
+            help="train the ResNet from random weights: MODEL.WEIGHTS '', a norm that learns "
+            "(GN, or BN with 16+ images per device) and FREEZE_AT 0; KEY VALUE overrides win; "
+            "the schedule is yours to lengthen (about 3x a fine-tuning one)",
+        )
     return parser
 
 
@@ -93,7 +101,13 @@ def setup(args: argparse.Namespace) -> CfgNode:
     if args.config_file:
         # default_setup logs the file's contents: give it the file a model-zoo name stands for.
         args.config_file = resolve_config_file(args.config_file)
-    cfg = load_config(args.config_file, args.opts, getattr(args, "dataset", None) or [])
+    cfg = load_config(
+        args.config_file,
+        args.opts,
+        getattr(args, "dataset", None) or [],
+        training=not args.eval_only,
+        from_scratch=getattr(args, "from_scratch", False),
+    )
     default_setup(cfg, args)
     return cfg
 

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from d2lite.config import CfgNode, check_cfg_keys
+from d2lite.config.training_checks import check_training_settings
 from d2lite.utils import comm
 from d2lite.utils.events import EventWriter
 from d2lite.utils.logger import setup_logger
@@ -91,6 +92,9 @@ class DefaultTrainer(TrainerBase):
         check_cfg_keys(cfg)
         if not logging.getLogger("d2lite").isEnabledFor(logging.INFO):
             setup_logger()
+        # Before the model and loaders read them: warn about training from random weights with
+        # pretrained-only settings, and set what torchvision weights need (one message each).
+        check_training_settings(cfg)
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         if comm.is_main_process() and cfg.OUTPUT_DIR:

@@ -45,6 +45,7 @@ class DefaultPredictor:
 
     def __init__(self, cfg: CfgNode) -> None:
         from d2lite.checkpoint import DetectionCheckpointer
+        from d2lite.config.training_checks import check_weights_settings
         from d2lite.data import MetadataCatalog
         from d2lite.data import transforms as T
         from d2lite.modeling import build_model
@@ -52,6 +53,8 @@ class DefaultPredictor:
         # As DefaultTrainer does: a typo'd key warns, a number key holding text is named.
         check_cfg_keys(cfg)
         self.cfg = cfg.clone()
+        # torchvision ResNet weights need RGB input and ImageNet's mean/std: set on the copy.
+        check_weights_settings(self.cfg)
         self.model = build_model(self.cfg)
         if len(cfg.DATASETS.TEST):
             self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0])
@@ -60,7 +63,7 @@ class DefaultPredictor:
         self.aug = T.ResizeShortestEdge(
             [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
         )
-        self.input_format = cfg.INPUT.FORMAT
+        self.input_format = self.cfg.INPUT.FORMAT
         if self.input_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT must be 'RGB' or 'BGR', got {self.input_format!r}.")
 
