@@ -2,7 +2,8 @@
 
 Detectron2's transformer and RegNet backbones import but are not implemented.
 """
-from .backbone import BACKBONE_REGISTRY, Backbone, build_backbone
+from .backbone import Backbone
+from .build import BACKBONE_REGISTRY, build_backbone
 from .fpn import FPN, LastLevelMaxPool, LastLevelP6P7, build_resnet_fpn_backbone
 from .resnet import (
     BasicBlock,

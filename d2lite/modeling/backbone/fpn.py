@@ -13,7 +13,8 @@ from torch import Tensor, nn
 
 from ...layers import Conv2d, ShapeSpec, get_norm
 from ...layers.weight_init import c2_xavier_fill
-from .backbone import BACKBONE_REGISTRY, Backbone
+from ..registry import BACKBONE_REGISTRY
+from .backbone import Backbone
 from .resnet import build_resnet_backbone
 
 __all__ = [
