@@ -4,7 +4,7 @@ Detectron2's transformer and RegNet backbones import but are not implemented.
 """
 from .backbone import Backbone
 from .build import BACKBONE_REGISTRY, build_backbone
-from .fpn import FPN, LastLevelMaxPool, LastLevelP6P7, build_resnet_fpn_backbone
+from .fpn import FPN, LastLevelMaxPool, build_resnet_fpn_backbone
 from .resnet import (
     BasicBlock,
     BasicStem,
@@ -16,6 +16,7 @@ from .resnet import (
 )
 from .tiny import TinyBackbone
 from .unsupported import (
+    LastLevelP6P7,
     MViT,
     RegNet,
     SimpleFeaturePyramid,
