@@ -41,10 +41,10 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from fvcore.common.checkpoint import Checkpointer
 from torch import nn
 
+from d2lite.utils import comm
 from d2lite.utils.file_io import PathManager
 
 from .c2_model_loading import align_and_update_state_dicts, convert_to_model_names
@@ -66,10 +66,6 @@ logger = logging.getLogger(__name__)
 # still carry them, which is expected rather than worth a warning.
 _CONFIG_DERIVED_KEYS = ("pixel_mean", "pixel_std")
 _CONFIG_DERIVED_SUBSTRINGS = ("anchor_generator.cell_anchors",)
-
-
-def _is_main_process() -> bool:
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _ndarrays_to_tensors(state_dict: dict[str, Any]) -> None:
@@ -157,7 +153,7 @@ class DetectionCheckpointer(Checkpointer):
         super().__init__(
             model,
             save_dir,
-            save_to_disk=_is_main_process() if save_to_disk is None else save_to_disk,
+            save_to_disk=comm.is_main_process() if save_to_disk is None else save_to_disk,
             **checkpointables,
         )
         self.path_manager = PathManager
