@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import torch
 from fvcore.common.checkpoint import Checkpointer
+from tabulate import tabulate
 from torch import nn
 
 from d2lite.utils import comm
@@ -115,11 +116,7 @@ def format_incompatible_keys(
     if not rows:
         return ""
     header = ("status", "key", "checkpoint shape", "model shape")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
-    lines.append("-+-".join("-" * w for w in widths))
-    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
+    return tabulate(rows, headers=header, tablefmt="presto", disable_numparse=True)
 
 
 class DetectionCheckpointer(Checkpointer):
