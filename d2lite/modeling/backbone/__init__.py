@@ -1,6 +1,6 @@
 """Backbones: map an image batch to named feature maps (Detectron2's ``modeling.backbone``).
 
-Detectron2's transformer and RegNet backbones import but are not implemented.
+Detectron2's transformer, RegNet and RetinaNet (p6/p7 FPN) backbones import but are not implemented.
 """
 from .backbone import Backbone
 from .build import BACKBONE_REGISTRY, build_backbone
