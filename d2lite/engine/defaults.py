@@ -22,12 +22,12 @@ from d2lite.config.training_checks import check_training_settings
 from d2lite.utils import comm
 from d2lite.utils.events import EventWriter
 from d2lite.utils.logger import setup_logger
+from d2lite.utils.run_summary import describe_training, save_model_description
 
 from . import hooks
 from .arguments import default_argument_parser, default_setup
 from .eval_hooks import _bn_modules_in_training
 from .predictor import DefaultPredictor
-from .run_summary import describe_training, save_model_description
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 from .writers import default_writers
 
