@@ -356,11 +356,8 @@ class DefaultTrainer(SimpleTrainer):
         cfg.TEST.EVAL_PERIOD = int(round(cfg.TEST.EVAL_PERIOD / scale))
         s.REFERENCE_WORLD_SIZE = num_workers
         logger.info(
-            "Auto-scaling the config to batch_size=%d, learning_rate=%g, max_iter=%d, warmup=%d.",
-            s.IMS_PER_BATCH,
-            s.BASE_LR,
-            s.MAX_ITER,
-            s.WARMUP_ITERS,
+            f"Auto-scaling the config to batch_size={s.IMS_PER_BATCH}, learning_rate="
+            f"{s.BASE_LR:g}, max_iter={s.MAX_ITER}, warmup={s.WARMUP_ITERS}."
         )
         if frozen:
             cfg.freeze()

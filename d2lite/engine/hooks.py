@@ -136,17 +136,10 @@ class IterationTimer(HookBase):
         steps_time = self._total_timer.seconds()
         num_iter = self.trainer.storage.iter + 1 - self.trainer.start_iter - self._warmup_iter
         if num_iter > 0 and steps_time > 0:
-            logger.info(
-                "Overall training speed: %d iterations in %s (%.4f s / it)",
-                num_iter,
-                datetime.timedelta(seconds=int(steps_time)),
-                steps_time / num_iter,
-            )
-        logger.info(
-            "Total training time: %s (%s on hooks)",
-            datetime.timedelta(seconds=int(total_time)),
-            datetime.timedelta(seconds=int(total_time - steps_time)),
-        )
+            speed = f"{_duration(steps_time)} ({steps_time / num_iter:.4f} s / it)"
+            logger.info(f"Overall training speed: {num_iter} iterations in {speed}")
+        hooks_time = _duration(total_time - steps_time)
+        logger.info(f"Total training time: {_duration(total_time)} ({hooks_time} on hooks)")
 
     def before_step(self) -> None:
         self._step_timer.reset()
@@ -160,6 +153,10 @@ class IterationTimer(HookBase):
             self._start_time = time.perf_counter()
             self._total_timer.reset()
         self._total_timer.pause()
+
+
+def _duration(seconds: float) -> datetime.timedelta:
+    return datetime.timedelta(seconds=int(seconds))
 
 
 class PeriodicWriter(HookBase):
@@ -257,25 +254,21 @@ class BestCheckpointer(HookBase):
             )
             return
         value, metric_iter = metric_tuple
-        best = (self._val_metric, value, self.best_metric, self.best_iter)
-        if not self._improves(value, self.best_metric):
-            if self.best_metric is not None:
-                logger.info(
-                    "Not saving as latest eval score for %s is %0.5f, not better than best "
-                    "score %0.5f @ iteration %d.",
-                    *best,
-                )
-            return
-        if self.best_metric is None:
-            logger.info("Saved first model at %0.5f @ %d steps", value, metric_iter)
+        improves, best = self._improves(value, self.best_metric), self.best_metric
+        if best is None:
+            if improves:
+                logger.info(f"Saved first model at {value:0.5f} @ {metric_iter} steps")
         else:
-            logger.info(
-                "Saved best model as latest eval score for %s is %0.5f, better than last "
-                "best score %0.5f @ iteration %d.",
-                *best,
-            )
-        self.best_metric, self.best_iter = value, metric_iter
-        self._checkpointer.save(self._file_prefix, iteration=metric_iter)
+            # Detectron2's messages, which log parsers may read.
+            score = f"latest eval score for {self._val_metric} is {value:0.5f}"
+            best = f"best score {best:0.5f} @ iteration {self.best_iter}."
+            if improves:
+                logger.info(f"Saved best model as {score}, better than last {best}")
+            else:
+                logger.info(f"Not saving as {score}, not better than {best}")
+        if improves:
+            self.best_metric, self.best_iter = value, metric_iter
+            self._checkpointer.save(self._file_prefix, iteration=metric_iter)
 
     def after_step(self) -> None:
         if self.is_due(self._period, last=False):
@@ -308,17 +301,13 @@ class LRScheduler(HookBase):
 
     def before_train(self) -> None:
         self._optimizer = self._optimizer or self.trainer.optimizer
-        # Resolved here once; before training (a resume loads its state) the property looks.
+        # Resolved once, here; before training (a resume loads its state) the property looks.
         self._scheduler = self.scheduler
         if isinstance(self._scheduler, ParamScheduler):
             # A bare fvcore schedule (as in Detectron2's LazyConfig recipes) maps progress in
             # [0, 1) to a multiplier; LRMultiplier turns it into a per-iteration LR scheduler.
-            self._scheduler = LRMultiplier(
-                self._optimizer,
-                self._scheduler,
-                self.trainer.max_iter,
-                last_iter=self.trainer.iter - 1,
-            )
+            max_iter, last_iter = self.trainer.max_iter, self.trainer.iter - 1
+            self._scheduler = LRMultiplier(self._optimizer, self._scheduler, max_iter, last_iter)
         self._best_param_group_id = LRScheduler.get_best_param_group_id(self._optimizer)
 
     @staticmethod
@@ -336,7 +325,7 @@ class LRScheduler(HookBase):
     def after_step(self) -> None:
         lr = self._optimizer.param_groups[self._best_param_group_id]["lr"]
         self.trainer.storage.put_scalar("lr", lr, smoothing_hint=False)
-        self.scheduler.step()
+        self._scheduler.step()
 
     @property
     def scheduler(self):
@@ -548,11 +537,8 @@ class EarlyStopping(HookBase):
         self.num_bad += 1
         if self.num_bad >= self._patience:
             logger.info(
-                "Early stopping at iteration %d: %s has not improved on %s for %d evaluations.",
-                self.trainer.iter,
-                self._metric,
-                self.best,
-                self.num_bad,
+                f"Early stopping at iteration {self.trainer.iter}: {self._metric} has not "
+                f"improved on {self.best} for {self.num_bad} evaluations."
             )
             self.trainer.stop()
 

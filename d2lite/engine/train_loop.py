@@ -357,15 +357,11 @@ class SimpleTrainer(TrainerBase):
         self._data_loader_iter_obj = None
         self.data_loader = data_loader_builder()
 
-    def _next_batch(self) -> tuple[Any, float]:
-        """Returns the next batch and the seconds spent waiting for it."""
-        start = time.perf_counter()
-        data = next(self._data_loader_iter)
-        return data, time.perf_counter() - start
-
     def run_step(self) -> None:
         assert self.model.training, f"[{type(self).__name__}] model was changed to eval mode!"
-        data, data_time = self._next_batch()
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
         if self.zero_grad_before_forward:
             self.optimizer.zero_grad()
         if self.precision is None:
