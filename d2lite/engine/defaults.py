@@ -216,7 +216,8 @@ class DefaultTrainer(SimpleTrainer):
         return None
 
     @property
-    def _trainer(self) -> "_StepTrainer":
+    def _trainer(self) -> _StepTrainer:
+        """Detectron2's inner trainer, for the scripts that reach it (see ``_StepTrainer``)."""
         return _StepTrainer(self)
 
     def state_dict(self) -> dict:

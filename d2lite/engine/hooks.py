@@ -61,7 +61,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _best_so_far(mode: str, hook: str) -> Callable[[float, "float | None"], bool]:
+def _best_so_far(mode: str, hook: str) -> Callable[[float, float | None], bool]:
     """Returns ``improves(value, best)`` for a metric that improves upwards (``mode`` "max")
     or downwards ("min"): whether ``value`` is a new best; a NaN or infinite one never is
     (no baseline, no improvement). Shared by ``BestCheckpointer`` and ``EarlyStopping``.
