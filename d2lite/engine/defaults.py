@@ -2,9 +2,6 @@
 schedule, checkpoints and hooks from a config), ``DefaultPredictor``, the argument parser and
 ``default_setup`` (the last three live in ``predictor.py`` and ``arguments.py``, re-exported
 here, where Detectron2 has them). ``tools/plain_train_net.py`` shows the training without hooks.
-
-The model, data, solver, checkpoint and evaluation parts are imported where they are used:
-the engine sits above all of them, and its loop and hooks stay importable on their own.
 """
 
 from __future__ import annotations
@@ -17,18 +14,29 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from d2lite.checkpoint import DetectionCheckpointer
 from d2lite.config import CfgNode, check_cfg_keys
 from d2lite.config.training_checks import check_training_settings
+from d2lite.data import DatasetMapper, build_detection_test_loader, build_detection_train_loader
+from d2lite.data import transforms as T
+from d2lite.evaluation import (
+    DatasetEvaluator,
+    inference_on_dataset,
+    print_csv_format,
+    verify_results,
+)
+from d2lite.modeling import build_model
+from d2lite.solver import build_lr_scheduler, build_optimizer
 from d2lite.utils import comm
 from d2lite.utils.events import EventWriter
 from d2lite.utils.logger import setup_logger
+from d2lite.utils.run_summary import describe_training, save_model_description
 
 from . import hooks
 from .arguments import default_argument_parser, default_setup
-from .eval_hooks import _bn_modules_in_training
 from .predictor import DefaultPredictor
-from .run_summary import describe_training, save_model_description
-from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
+from .train_loop import HookBase, SimpleTrainer
+from .train_state import bn_modules_in_training
 from .writers import default_writers
 
 __all__ = [
@@ -57,13 +65,14 @@ def create_ddp_model(model: nn.Module, *, fp16_compression: bool = False, **kwar
         kwargs["device_ids"] = [comm.get_local_rank()]
     ddp = DistributedDataParallel(model, **kwargs)
     if fp16_compression:
+        # Here: torch.distributed's submodules import only where distributed is built in.
         from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
 
         ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
     return ddp
 
 
-class DefaultTrainer(TrainerBase):
+class DefaultTrainer(SimpleTrainer):
     """Trains the model of a config with the standard hooks (see ``build_hooks``).
 
     It builds the model, optimizer, data loader and LR schedule through classmethods a subclass
@@ -77,6 +86,10 @@ class DefaultTrainer(TrainerBase):
     adds the COCO evaluator. d2lite's own extras (ValidationLoss, BestCheckpointer, early
     stopping, ``torch.compile``) come only from d2lite config keys left off by default.
 
+    It is the ``SimpleTrainer`` that runs the steps (with ``SOLVER.AMP.ENABLED``, in mixed
+    precision), where Detectron2's wraps a second trainer: ``trainer._trainer`` stands for that
+    one, and checkpoints keep Detectron2's layout, the step's state under ``"_trainer"``.
+
     Examples:
         >>> trainer = DefaultTrainer(cfg)
         >>> trainer.resume_or_load(resume=False)  # load MODEL.WEIGHTS
@@ -87,7 +100,6 @@ class DefaultTrainer(TrainerBase):
     """
 
     def __init__(self, cfg: CfgNode) -> None:
-        super().__init__()
         # Before anything is built: a typo'd key set by attribute would be silently ignored.
         check_cfg_keys(cfg)
         if not logging.getLogger("d2lite").isEnabledFor(logging.INFO):
@@ -104,19 +116,11 @@ class DefaultTrainer(TrainerBase):
         model = create_ddp_model(model, broadcast_buffers=False, find_unused_parameters=False)
         # The checkpointer keeps the uncompiled module, so state_dict keys stay unprefixed.
         step_model = torch.compile(model) if cfg.MODEL.COMPILE else model
-        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
-        self._trainer = trainer_cls(step_model, data_loader, optimizer)
-        # The inner trainer has no hooks of its own; after_backward must reach ours (Detectron2
-        # never calls them). Through a weak proxy, so the inner trainer does not keep this alive.
-        outer = weakref.proxy(self)
-        self._trainer.after_backward = lambda: outer.after_backward()
+        super().__init__(step_model, data_loader, optimizer, amp=cfg.SOLVER.AMP.ENABLED)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        from d2lite.checkpoint import DetectionCheckpointer
-
         self.checkpointer = DetectionCheckpointer(
             model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
         )
-        self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self._last_eval_results: dict | None = None
@@ -147,7 +151,7 @@ class DefaultTrainer(TrainerBase):
         cfg.defrost()
         cfg.DATALOADER.NUM_WORKERS = 0  # PreciseBN needs few batches; workers cost memory
         ret: list[HookBase | None] = [hooks.IterationTimer(), hooks.LRScheduler()]
-        if cfg.TEST.PRECISE_BN.ENABLED and _bn_modules_in_training(self.model):
+        if cfg.TEST.PRECISE_BN.ENABLED and bn_modules_in_training(self.model):
             loader = self.build_train_loader(cfg)
             ret.append(
                 hooks.PreciseBN(
@@ -205,60 +209,32 @@ class DefaultTrainer(TrainerBase):
         logger.info(describe_training(self))
         super().train(self.start_iter, self.max_iter)
         if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
-            from d2lite.evaluation import verify_results
-
             if self._last_eval_results is None:
                 raise RuntimeError("TEST.EXPECTED_RESULTS is set but no evaluation ran.")
             verify_results(self.cfg, self._last_eval_results)
             return self._last_eval_results
         return None
 
-    def run_step(self) -> None:
-        self._trainer.iter = self.iter
-        self._trainer.run_step()
+    @property
+    def _trainer(self) -> _StepTrainer:
+        """Detectron2's inner trainer, for the scripts that reach it (see ``_StepTrainer``)."""
+        return _StepTrainer(self)
 
     def state_dict(self) -> dict:
         ret = super().state_dict()
-        inner = self._trainer.state_dict()
-        # One process, one RNG state: this trainer's, restored when its train() starts.
-        inner.pop("rng", None)
-        ret["_trainer"] = inner
+        # Detectron2's layout (also d2lite's older one): the step's state apart, under
+        # "_trainer"; the RNG and hook states at the top.
+        step = {k: ret.pop(k) for k in ("optimizer", "grad_scaler", "data_loader") if k in ret}
+        ret["_trainer"] = {"iteration": ret["iteration"], **step}
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        self._trainer.load_state_dict(state_dict["_trainer"])
-
-    # The inner trainer owns these; assigning one here replaces it there, as in Detectron2.
-    @property
-    def model(self) -> nn.Module:
-        return self._trainer.model
-
-    @model.setter
-    def model(self, value: nn.Module) -> None:
-        self._trainer.model = value
-
-    @property
-    def optimizer(self) -> torch.optim.Optimizer:
-        return self._trainer.optimizer
-
-    @optimizer.setter
-    def optimizer(self, value: torch.optim.Optimizer) -> None:
-        self._trainer.optimizer = value
-
-    @property
-    def data_loader(self):
-        return self._trainer.data_loader
-
-    @data_loader.setter
-    def data_loader(self, value) -> None:
-        self._trainer.data_loader = value
+        state_dict = dict(state_dict)
+        super().load_state_dict({**state_dict.pop("_trainer", {}), **state_dict})
 
     @classmethod
     def build_model(cls, cfg: CfgNode) -> nn.Module:
         """Returns ``d2lite.modeling.build_model(cfg)``; override for another model."""
-        from d2lite.modeling import build_model
-
         model = build_model(cfg)
         # Detectron2 logs it at INFO; here it goes to log.txt only (and to model.txt).
         logger.debug("Model:\n%s", model)
@@ -266,27 +242,19 @@ class DefaultTrainer(TrainerBase):
 
     @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
-        from d2lite.solver import build_optimizer
-
         return build_optimizer(cfg, model)
 
     @classmethod
     def build_lr_scheduler(cls, cfg: CfgNode, optimizer: torch.optim.Optimizer):
-        from d2lite.solver import build_lr_scheduler
-
         return build_lr_scheduler(cfg, optimizer)
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode):
         """Returns ``build_detection_train_loader(cfg)``; override for another mapper."""
-        from d2lite.data import build_detection_train_loader
-
         return build_detection_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str):
-        from d2lite.data import build_detection_test_loader
-
         return build_detection_test_loader(cfg, dataset_name)
 
     @classmethod
@@ -294,9 +262,6 @@ class DefaultTrainer(TrainerBase):
         """Returns a finite loader over ``DATASETS.VAL`` that keeps the annotations (the losses
         need them) and resizes as at test time, without random augmentation.
         """
-        from d2lite.data import DatasetMapper, build_detection_test_loader
-        from d2lite.data import transforms as T
-
         resize = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")
         mapper = DatasetMapper(cfg, is_train=True, augmentations=[resize])
         batch_size = max(1, cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size())
@@ -331,8 +296,6 @@ class DefaultTrainer(TrainerBase):
         Returns:
             dict: ``{dataset name: results}``, or the results themselves for one dataset.
         """
-        from d2lite.evaluation import DatasetEvaluator, inference_on_dataset, print_csv_format
-
         if isinstance(evaluators, DatasetEvaluator):
             evaluators = [evaluators]
         if evaluators is not None and len(cfg.DATASETS.TEST) != len(evaluators):
@@ -394,12 +357,30 @@ class DefaultTrainer(TrainerBase):
         cfg.TEST.EVAL_PERIOD = int(round(cfg.TEST.EVAL_PERIOD / scale))
         s.REFERENCE_WORLD_SIZE = num_workers
         logger.info(
-            "Auto-scaling the config to batch_size=%d, learning_rate=%g, max_iter=%d, warmup=%d.",
-            s.IMS_PER_BATCH,
-            s.BASE_LR,
-            s.MAX_ITER,
-            s.WARMUP_ITERS,
+            f"Auto-scaling the config to batch_size={s.IMS_PER_BATCH}, learning_rate="
+            f"{s.BASE_LR:g}, max_iter={s.MAX_ITER}, warmup={s.WARMUP_ITERS}."
         )
         if frozen:
             cfg.freeze()
         return cfg
+
+
+class _StepTrainer:
+    """What Detectron2 code reaches as ``trainer._trainer`` (its ``DefaultTrainer`` steps a
+    second trainer): the trainer itself, attributes read and set through, except that
+    ``run_step`` is ``SimpleTrainer``'s. So a subclass's ``run_step`` that ends, as
+    Detectron2's does, with ``self._trainer.run_step()`` does not call itself.
+    """
+
+    def __init__(self, trainer: DefaultTrainer) -> None:
+        # A weak proxy, as a hook holds the trainer: a kept _trainer must not keep it alive.
+        object.__setattr__(self, "_owner", weakref.proxy(trainer))
+
+    def run_step(self) -> None:
+        SimpleTrainer.run_step(self._owner)
+
+    def __getattr__(self, name: str):
+        return getattr(self._owner, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._owner, name, value)

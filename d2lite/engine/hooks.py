@@ -1,37 +1,45 @@
-"""Hooks for ``TrainerBase``: timing, LR schedule, checkpoints, evaluation, writers, profiling.
+"""Hooks for ``TrainerBase``: timing, LR schedule, checkpoints, evaluation, validation loss,
+precise BN, early stopping, writers and (from ``profiling_hooks``) profiling.
 
-Periodic hooks act after iteration ``it`` when ``(it + 1) % period == 0`` and after the last
-iteration. Hooks run in registration order; ``DefaultTrainer.build_hooks`` documents it.
+A periodic hook acts after iteration ``it`` when ``HookBase.is_due(period)``: when
+``(it + 1) % period == 0`` and after the last iteration. The evaluation due at the last
+iteration runs in ``after_train``, only when ``trainer.outcome`` is "finished". Hooks run in
+registration order; ``DefaultTrainer.build_hooks`` documents it.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import math
 import operator
 import time
 from collections import Counter
+from collections.abc import Mapping
 from typing import Callable, Iterable
 
 import torch
 from fvcore.common.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
 from fvcore.common.param_scheduler import ParamScheduler
 from fvcore.common.timer import Timer
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from d2lite.evaluation.testing import flatten_results_dict
 from d2lite.solver import LRMultiplier
-from d2lite.utils.events import EventStorage, EventWriter  # noqa: F401  (Detectron2 has it here)
+from d2lite.utils import comm
+from d2lite.utils.events import EventStorage, EventWriter
 
-from .eval_hooks import (
-    EarlyStopping,
-    EvalHook,
-    PreciseBN,
-    ValidationLoss,
-    _due_before_last_iter,
-    flatten_results_dict,
-)
 from .profiling_hooks import AutogradProfiler, TorchMemoryStats, TorchProfiler
-from .train_loop import HookBase
+from .train_loop import FINISHED, STOPPED, HookBase, sum_losses
+from .train_state import (
+    bn_modules_in_training,
+    fork_rng,
+    frozen_bn,
+    get_data_loader_state,
+    load_data_loader_state,
+)
 
 __all__ = [
     "CallbackHook",
@@ -51,6 +59,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def _best_so_far(mode: str, hook: str) -> Callable[[float, float | None], bool]:
+    """Returns ``improves(value, best)`` for a metric that improves upwards (``mode`` "max")
+    or downwards ("min"): whether ``value`` is a new best; a NaN or infinite one never is
+    (no baseline, no improvement). Shared by ``BestCheckpointer`` and ``EarlyStopping``.
+
+    Raises:
+        ValueError: for another ``mode``, naming ``hook``.
+    """
+    if mode not in ("max", "min"):
+        raise ValueError(f"{hook} mode must be 'max' or 'min', got {mode!r}.")
+    better = operator.gt if mode == "max" else operator.lt
+    return lambda value, best: math.isfinite(value) and (best is None or better(value, best))
 
 
 class CallbackHook(HookBase):
@@ -114,17 +136,10 @@ class IterationTimer(HookBase):
         steps_time = self._total_timer.seconds()
         num_iter = self.trainer.storage.iter + 1 - self.trainer.start_iter - self._warmup_iter
         if num_iter > 0 and steps_time > 0:
-            logger.info(
-                "Overall training speed: %d iterations in %s (%.4f s / it)",
-                num_iter,
-                datetime.timedelta(seconds=int(steps_time)),
-                steps_time / num_iter,
-            )
-        logger.info(
-            "Total training time: %s (%s on hooks)",
-            datetime.timedelta(seconds=int(total_time)),
-            datetime.timedelta(seconds=int(total_time - steps_time)),
-        )
+            speed = f"{_duration(steps_time)} ({steps_time / num_iter:.4f} s / it)"
+            logger.info(f"Overall training speed: {num_iter} iterations in {speed}")
+        hooks_time = _duration(total_time - steps_time)
+        logger.info(f"Total training time: {_duration(total_time)} ({hooks_time} on hooks)")
 
     def before_step(self) -> None:
         self._step_timer.reset()
@@ -138,6 +153,10 @@ class IterationTimer(HookBase):
             self._start_time = time.perf_counter()
             self._total_timer.reset()
         self._total_timer.pause()
+
+
+def _duration(seconds: float) -> datetime.timedelta:
+    return datetime.timedelta(seconds=int(seconds))
 
 
 class PeriodicWriter(HookBase):
@@ -159,11 +178,8 @@ class PeriodicWriter(HookBase):
         self._period = period
 
     def after_step(self) -> None:
-        it = self.trainer.iter
-        last = it == self.trainer.max_iter - 1
         for writer in self._writers:
-            period = writer.period or self._period
-            if (it + 1) % period == 0 or last:
+            if self.is_due(writer.period or self._period):
                 writer.write()
 
     def after_train(self) -> None:
@@ -189,11 +205,13 @@ class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
         self.max_iter = self.trainer.max_iter
 
     def after_step(self) -> None:
-        self.step(self.trainer.iter)
+        # fvcore's step saves on the iterations is_due names; this keeps one rule in sight.
+        if self.is_due(self.period):
+            self.step(self.trainer.iter)
 
     def after_train(self) -> None:
-        # Only a stopped (not a failed) run ends before max_iter with a final checkpoint.
-        if self.trainer.should_stop and self.trainer.iter < self.trainer.max_iter:
+        # A finished run saved model_final at its last step; a failed one saves nothing.
+        if self.trainer.outcome == STOPPED:
             self.checkpointer.save(f"{self.file_prefix}_final", iteration=self.trainer.iter - 1)
 
 
@@ -218,11 +236,9 @@ class BestCheckpointer(HookBase):
         mode: str = "max",
         file_prefix: str = "model_best",
     ) -> None:
-        if mode not in ("max", "min"):
-            raise ValueError(f"BestCheckpointer mode must be 'max' or 'min', got {mode!r}.")
+        self._improves = _best_so_far(mode, "BestCheckpointer")
         self._period = eval_period
         self._val_metric = val_metric
-        self._compare = operator.gt if mode == "max" else operator.lt
         self._checkpointer = checkpointer
         self._file_prefix = file_prefix
         self.best_metric: float | None = None
@@ -238,41 +254,28 @@ class BestCheckpointer(HookBase):
             )
             return
         value, metric_iter = metric_tuple
-        if self.best_metric is None:
-            # A NaN or infinite first score is no baseline to improve on.
-            if math.isfinite(value):
-                self._save(value, metric_iter)
-                logger.info("Saved first model at %0.5f @ %d steps", value, metric_iter)
-        elif math.isfinite(value) and self._compare(value, self.best_metric):
-            logger.info(
-                "Saved best model as latest eval score for %s is %0.5f, better than last "
-                "best score %0.5f @ iteration %d.",
-                self._val_metric,
-                value,
-                self.best_metric,
-                self.best_iter,
-            )
-            self._save(value, metric_iter)
+        improves, best = self._improves(value, self.best_metric), self.best_metric
+        if best is None:
+            if improves:
+                logger.info(f"Saved first model at {value:0.5f} @ {metric_iter} steps")
         else:
-            logger.info(
-                "Not saving as latest eval score for %s is %0.5f, not better than best score "
-                "%0.5f @ iteration %d.",
-                self._val_metric,
-                value,
-                self.best_metric,
-                self.best_iter,
-            )
-
-    def _save(self, value: float, metric_iter: int) -> None:
-        self.best_metric, self.best_iter = value, metric_iter
-        self._checkpointer.save(self._file_prefix, iteration=metric_iter)
+            # Detectron2's messages, which log parsers may read.
+            score = f"latest eval score for {self._val_metric} is {value:0.5f}"
+            best = f"best score {best:0.5f} @ iteration {self.best_iter}."
+            if improves:
+                logger.info(f"Saved best model as {score}, better than last {best}")
+            else:
+                logger.info(f"Not saving as {score}, not better than {best}")
+        if improves:
+            self.best_metric, self.best_iter = value, metric_iter
+            self._checkpointer.save(self._file_prefix, iteration=metric_iter)
 
     def after_step(self) -> None:
-        if _due_before_last_iter(self.trainer, self._period):
+        if self.is_due(self._period, last=False):
             self._best_checking()
 
     def after_train(self) -> None:
-        if self.trainer.iter + 1 >= self.trainer.max_iter:
+        if self.trainer.outcome == FINISHED:
             self._best_checking()
 
     def state_dict(self) -> dict:
@@ -298,16 +301,13 @@ class LRScheduler(HookBase):
 
     def before_train(self) -> None:
         self._optimizer = self._optimizer or self.trainer.optimizer
-        self._scheduler = self._scheduler or self.trainer.scheduler
+        # Resolved once, here; before training (a resume loads its state) the property looks.
+        self._scheduler = self.scheduler
         if isinstance(self._scheduler, ParamScheduler):
             # A bare fvcore schedule (as in Detectron2's LazyConfig recipes) maps progress in
             # [0, 1) to a multiplier; LRMultiplier turns it into a per-iteration LR scheduler.
-            self._scheduler = LRMultiplier(
-                self._optimizer,
-                self._scheduler,
-                self.trainer.max_iter,
-                last_iter=self.trainer.iter - 1,
-            )
+            max_iter, last_iter = self.trainer.max_iter, self.trainer.iter - 1
+            self._scheduler = LRMultiplier(self._optimizer, self._scheduler, max_iter, last_iter)
         self._best_param_group_id = LRScheduler.get_best_param_group_id(self._optimizer)
 
     @staticmethod
@@ -325,16 +325,226 @@ class LRScheduler(HookBase):
     def after_step(self) -> None:
         lr = self._optimizer.param_groups[self._best_param_group_id]["lr"]
         self.trainer.storage.put_scalar("lr", lr, smoothing_hint=False)
-        self.scheduler.step()
+        self._scheduler.step()
 
     @property
     def scheduler(self):
+        """The scheduler given, else ``trainer.scheduler`` (an fvcore ``ParamScheduler`` has
+        no state: its ``LRMultiplier`` starts at the trainer's iteration)."""
         return self._scheduler or self.trainer.scheduler
 
     def state_dict(self) -> dict:
-        return self.scheduler.state_dict() if hasattr(self.scheduler, "state_dict") else {}
+        scheduler = self.scheduler
+        return scheduler.state_dict() if hasattr(scheduler, "state_dict") else {}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        if hasattr(self.scheduler, "load_state_dict"):
+        scheduler = self.scheduler
+        if hasattr(scheduler, "load_state_dict"):
             logger.info("Loading scheduler from state_dict ...")
-            self.scheduler.load_state_dict(state_dict)
+            scheduler.load_state_dict(state_dict)
+
+
+class EvalHook(HookBase):
+    """Runs ``eval_function`` every ``eval_period`` iterations and after the last one, and puts
+    its results, flattened to ``bbox/AP`` style names, in the storage for writers and for
+    ``BestCheckpointer``/``EarlyStopping``.
+
+    Args:
+        eval_period (int): iterations between evaluations; 0 evaluates only after training.
+        eval_function (Callable[[], dict]): returns nested dicts of numbers; called on every
+            rank (evaluation is distributed), rank 0's results are used.
+        eval_after_train (bool): also evaluate after the last iteration. Defaults to True.
+    """
+
+    def __init__(
+        self, eval_period: int, eval_function: Callable[[], Mapping], eval_after_train=True
+    ):
+        self._period = eval_period
+        self._func = eval_function
+        self._eval_after_train = eval_after_train
+
+    def _do_eval(self) -> None:
+        # Under fork_rng: a test loader draws its seed from torch's RNG, and the training's
+        # random streams must not depend on whether (or how often) it is evaluated.
+        with fork_rng():
+            results = self._func()
+        if comm.get_world_size() > 1:
+            # Evaluators return results on rank 0 only; sharing them keeps the decisions of
+            # EarlyStopping identical on every rank.
+            results = comm.all_gather(results)[0]
+        if results:
+            if not isinstance(results, Mapping):
+                raise TypeError(f"Eval function must return a dict. Got {results!r} instead.")
+            flat = flatten_results_dict(results)
+            for k, v in flat.items():
+                try:
+                    flat[k] = float(v)
+                except (TypeError, ValueError) as e:
+                    raise ValueError(
+                        "[EvalHook] eval_function should return a nested dict of float. "
+                        f"Got '{k}: {v!r}' instead."
+                    ) from e
+            self.trainer.storage.put_scalars(**flat, smoothing_hint=False)
+        # Workers finish evaluating at different times; start the next iteration together.
+        comm.synchronize()
+
+    def after_step(self) -> None:
+        if self.is_due(self._period, last=False):
+            self._do_eval()
+
+    def after_train(self) -> None:
+        # Not after a stopped run (nothing new to evaluate) nor a failed one (a NaN model).
+        if self._eval_after_train and self.trainer.outcome == FINISHED:
+            self._do_eval()
+        # The function is usually a closure over the trainer; drop it to break the cycle.
+        del self._func
+
+
+class PreciseBN(HookBase):
+    """Recomputes BatchNorm statistics on ``num_iter`` training batches every ``period``
+    iterations and after the last one (a no-op for models without BN in training mode).
+
+    Register it before ``EvalHook`` so the evaluation sees the new statistics.
+
+    Args:
+        period (int): iterations between updates; 0 only after training.
+        model (nn.Module): the model.
+        data_loader (Iterable): yields training batches.
+        num_iter (int): batches per update.
+    """
+
+    def __init__(self, period: int, model: nn.Module, data_loader: Iterable, num_iter: int):
+        self._disabled = len(bn_modules_in_training(model)) == 0
+        if self._disabled:
+            logger.info("PreciseBN is disabled: the model has no BN layers in training mode.")
+        self._model = model
+        self._data_loader = data_loader
+        self._num_iter = num_iter
+        self._period = period
+        self._data_iter = None
+
+    def after_step(self) -> None:
+        if self.is_due(self._period):
+            self.update_stats()
+
+    def update_stats(self) -> None:
+        """Runs the model on ``num_iter`` batches and replaces the BN running statistics."""
+        if self._disabled:
+            return
+        if self._data_iter is None:
+            self._data_iter = iter(self._data_loader)
+        batches = (next(self._data_iter) for _ in itertools.count())
+        # Imported here: fvcore.nn scripts its losses with TorchScript on import (slow, noisy).
+        from fvcore.nn.precise_bn import update_bn_stats
+
+        logger.info("Running precise-BN for %d iterations...", self._num_iter)
+        # A throwaway storage: scalars the model logs here are not training statistics; and
+        # the training's random streams continue as if this had not run.
+        with EventStorage(), fork_rng():
+            update_bn_stats(self._model, batches, self._num_iter)
+
+    def state_dict(self) -> dict:
+        """The position of its data loader, when the loader can save one: a resumed run then
+        recomputes the statistics on the batches the uninterrupted one would have used."""
+        state = get_data_loader_state(self._data_loader)
+        return {} if state is None else {"data_loader": state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if load_data_loader_state(self._data_loader, state_dict.get("data_loader")):
+            self._data_iter = None
+
+
+class ValidationLoss(HookBase):
+    """Computes the training losses on held-out data every ``period`` iterations and puts
+    their mean as ``val_total_loss`` and ``val_<loss>``.
+
+    The model runs in training mode (losses need ground truth) under ``torch.no_grad()``, with
+    BatchNorm statistics frozen and the RNG state restored afterwards, so validating does not
+    change the training run.
+
+    Args:
+        model (nn.Module): the model (a DDP wrapper is unwrapped).
+        data_loader (Iterable): yields batches with ground truth; iterated from the start at
+            each validation. Must be finite unless ``num_batches`` is set.
+        period (int): iterations between validations.
+        num_batches (int | None): batches per validation. Defaults to None (the whole loader).
+    """
+
+    def __init__(self, model: nn.Module, data_loader: Iterable, period: int, num_batches=None):
+        if period <= 0:
+            raise ValueError(f"ValidationLoss period must be positive, got {period}.")
+        self._model = model.module if isinstance(model, DistributedDataParallel) else model
+        self._data_loader = data_loader
+        self._period = period
+        self._num_batches = num_batches
+
+    def after_step(self) -> None:
+        if self.is_due(self._period):
+            self.trainer.storage.put_scalars(**self.compute(), smoothing_hint=False)
+
+    def compute(self) -> dict[str, float]:
+        """Returns ``{"val_total_loss": ..., "val_<loss>": ...}`` averaged over the batches."""
+        sums: dict[str, float] = {}
+        num = 0
+        batches = itertools.islice(self._data_loader, self._num_batches)
+        with torch.no_grad(), frozen_bn(self._model), fork_rng():
+            with EventStorage():  # the model's own scalars are not training statistics
+                for data in batches:
+                    total, loss_dict = sum_losses(self._model(data))
+                    for k, v in {"total_loss": total, **loss_dict}.items():
+                        sums[k] = sums.get(k, 0.0) + float(v)
+                    num += 1
+        if num == 0:
+            raise ValueError("ValidationLoss: the validation data loader yielded no batch.")
+        means = {k: v / num for k, v in sums.items()}
+        means = {
+            k: sum(d[k] for d in comm.all_gather(means)) / comm.get_world_size() for k in means
+        }
+        return {f"val_{k}": v for k, v in means.items()}
+
+
+class EarlyStopping(HookBase):
+    """Stops training when ``metric`` has not improved for ``patience`` evaluations.
+
+    Register it after the ``EvalHook`` (or ``ValidationLoss``) that puts the metric. Stopping
+    ends the loop after the current iteration; after_train hooks still run and
+    ``PeriodicCheckpointer`` writes the final checkpoint.
+
+    Args:
+        metric (str): name in the storage, e.g. "bbox/AP" or "val_total_loss".
+        patience (int): evaluations without improvement before stopping.
+        mode (str): "max" or "min": which way the metric improves. Defaults to "max".
+    """
+
+    def __init__(self, metric: str, patience: int, mode: str = "max") -> None:
+        self._improves = _best_so_far(mode, "EarlyStopping")
+        if patience < 1:
+            raise ValueError(f"EarlyStopping patience must be at least 1, got {patience}.")
+        self._metric = metric
+        self._patience = patience
+        self.best: float | None = None
+        self.num_bad = 0
+        self._last_seen_iter: int | None = None
+
+    def after_step(self) -> None:
+        entry = self.trainer.storage.latest().get(self._metric)
+        if entry is None or entry[1] == self._last_seen_iter:
+            return
+        value, self._last_seen_iter = entry
+        if self._improves(value, self.best):
+            self.best, self.num_bad = value, 0
+            return
+        self.num_bad += 1
+        if self.num_bad >= self._patience:
+            logger.info(
+                f"Early stopping at iteration {self.trainer.iter}: {self._metric} has not "
+                f"improved on {self.best} for {self.num_bad} evaluations."
+            )
+            self.trainer.stop()
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "num_bad": self.num_bad}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best = state_dict.get("best")
+        self.num_bad = state_dict.get("num_bad", 0)

@@ -6,7 +6,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from d2lite.checkpoint import DetectionCheckpointer
 from d2lite.config import CfgNode, check_cfg_keys
+from d2lite.config.training_checks import check_weights_settings
+from d2lite.data import MetadataCatalog
+from d2lite.data import transforms as T
+from d2lite.modeling import build_model
 
 __all__ = ["DefaultPredictor", "prepare_for_inference"]
 
@@ -44,12 +49,6 @@ class DefaultPredictor:
     """
 
     def __init__(self, cfg: CfgNode) -> None:
-        from d2lite.checkpoint import DetectionCheckpointer
-        from d2lite.config.training_checks import check_weights_settings
-        from d2lite.data import MetadataCatalog
-        from d2lite.data import transforms as T
-        from d2lite.modeling import build_model
-
         # As DefaultTrainer does: a typo'd key warns, a number key holding text is named.
         check_cfg_keys(cfg)
         self.cfg = cfg.clone()

@@ -123,19 +123,17 @@ class TorchMemoryStats(HookBase):
         self._runs = 0
 
     def after_step(self) -> None:
-        it = self.trainer.iter
-        due = (it + 1) % self._period == 0 or it == self.trainer.max_iter - 1
+        due = self.is_due(self._period)
         if self._runs >= self._max_runs or not due or not torch.cuda.is_available():
             return
-        logger.info(
-            " iter: %d  max_reserved_mem: %.0fMB  reserved_mem: %.0fMB  "
-            "max_allocated_mem: %.0fMB  allocated_mem: %.0fMB ",
-            it,
-            torch.cuda.max_memory_reserved() / _MB,
-            torch.cuda.memory_reserved() / _MB,
-            torch.cuda.max_memory_allocated() / _MB,
-            torch.cuda.memory_allocated() / _MB,
-        )
+        mem = {
+            "max_reserved_mem": torch.cuda.max_memory_reserved(),
+            "reserved_mem": torch.cuda.memory_reserved(),
+            "max_allocated_mem": torch.cuda.max_memory_allocated(),
+            "allocated_mem": torch.cuda.memory_allocated(),
+        }
+        sizes = "".join(f"  {k}: {v / _MB:.0f}MB" for k, v in mem.items())
+        logger.info(f" iter: {self.trainer.iter}{sizes} ")
         self._runs += 1
         if self._runs == self._max_runs:
             logger.info("\n%s", torch.cuda.memory_summary())

@@ -1,10 +1,13 @@
-"""The training loop: ``TrainerBase`` runs hooks around ``run_step``; ``SimpleTrainer`` and
-``AMPTrainer`` implement the step as data -> losses -> backward -> optimizer step.
+"""The training loop: ``TrainerBase`` runs hooks around ``run_step``; ``SimpleTrainer``
+implements the step as data -> losses -> backward -> optimizer step, in mixed precision when
+asked (``AMPTrainer`` is Detectron2's name for that). ``is_due`` is the schedule rule of every
+periodic hook.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import time
 import weakref
@@ -25,9 +28,37 @@ from .train_state import (
     restore_rng_state,
 )
 
-__all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
+__all__ = [
+    "HookBase",
+    "TrainerBase",
+    "SimpleTrainer",
+    "AMPTrainer",
+    "is_due",
+    "sum_losses",
+    "FINISHED",
+    "STOPPED",
+    "FAILED",
+]
 
 logger = logging.getLogger(__name__)
+
+# The values of TrainerBase.outcome once train() has ended.
+FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
+
+
+def is_due(iteration: int, max_iter: int, period: int, *, last: bool = True) -> bool:
+    """Whether an action repeated every ``period`` iterations falls after ``iteration``: when
+    ``iteration + 1`` is a multiple of ``period`` (never for a period of 0 or less) and after
+    the last iteration, ``max_iter - 1``.
+
+    Args:
+        last (bool): whether the last iteration is due. False leaves it to ``after_train``,
+            where a hook acts only if the training finished (``EvalHook``, ``BestCheckpointer``:
+            as in Detectron2, the final evaluation is recorded at ``max_iter``). Defaults to True.
+    """
+    if iteration == max_iter - 1:
+        return last
+    return period > 0 and (iteration + 1) % period == 0
 
 
 class HookBase:
@@ -35,7 +66,9 @@ class HookBase:
 
     ``self.trainer`` is a weak proxy of the trainer, set by ``register_hooks``. Implement only
     the methods you need; ``before_step`` runs every iteration, so keep it cheap. A hook with
-    state that must survive a resume implements ``state_dict``/``load_state_dict``.
+    state that must survive a resume implements ``state_dict``/``load_state_dict``. A periodic
+    hook asks ``self.is_due(period)``; in ``after_train``, ``self.trainer.outcome`` says how the
+    training ended.
     """
 
     trainer: "TrainerBase" = None
@@ -55,6 +88,10 @@ class HookBase:
     def after_step(self) -> None:
         """Called after each iteration."""
 
+    def is_due(self, period: int, *, last: bool = True) -> bool:
+        """:func:`is_due` at the trainer's current iteration (call it from ``after_step``)."""
+        return is_due(self.trainer.iter, self.trainer.max_iter, period, last=last)
+
     def state_dict(self) -> dict:
         return {}
 
@@ -70,6 +107,9 @@ class TrainerBase:
         start_iter (int): the first iteration of this run.
         max_iter (int): the iteration to stop at (exclusive).
         storage (EventStorage): the storage of the running ``train``.
+        outcome (str | None): how the last ``train`` ended, set before the ``after_train``
+            hooks run: "finished" (every iteration ran), "stopped" (``stop()`` ended it
+            early) or "failed" (an exception, e.g. a NaN loss); None until one has ended.
     """
 
     def __init__(self) -> None:
@@ -79,6 +119,7 @@ class TrainerBase:
         self.max_iter: int = 0
         self.storage: EventStorage
         self._stop_requested = False
+        self.outcome: str | None = None
         # Set by load_state_dict, restored by train() right before the first step.
         self._rng_state_to_restore: dict | str | None = None
 
@@ -111,6 +152,7 @@ class TrainerBase:
         self.iter = self.start_iter = start_iter
         self.max_iter = max_iter
         self._stop_requested = False
+        self.outcome = None
         with EventStorage(start_iter) as self.storage:
             try:
                 self.before_train()
@@ -127,12 +169,15 @@ class TrainerBase:
                     if self._stop_requested:
                         logger.info("Training stopped at iteration %d on request.", self.iter)
                         break
-                # After the loop iter == max_iter, which after_train hooks read as "finished".
+                # As in Detectron2, iter == max_iter after a finished loop.
                 self.iter += 1
+                self.outcome = FINISHED if self.iter >= max_iter else STOPPED
             except Exception:
                 logger.exception("Exception during training:")
                 raise
             finally:
+                # Also for a KeyboardInterrupt: any way out but the loop's end is a failure.
+                self.outcome = self.outcome or FAILED
                 self.after_train()
 
     def before_train(self) -> None:
@@ -159,7 +204,7 @@ class TrainerBase:
             h.after_step()
 
     def run_step(self) -> None:
-        raise NotImplementedError  # abstract: SimpleTrainer and AMPTrainer implement it
+        raise NotImplementedError  # abstract: SimpleTrainer implements it
 
     def state_dict(self) -> dict:
         """Returns ``{"iteration": iter, "rng": RNG states, "hooks": {hook qualname: state}}``
@@ -210,8 +255,9 @@ def _diverged(error: FloatingPointError, it: int, storage: EventStorage) -> Floa
     return FloatingPointError(f"Training diverged at iteration {it}: {error}\n{last}")
 
 
-def _sum_losses(loss_dict: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Returns (total loss, dict of losses) from a model's training output."""
+def sum_losses(loss_dict: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Returns (total loss, dict of losses) from a model's training output (a dict of loss
+    tensors, or one tensor)."""
     if isinstance(loss_dict, torch.Tensor):
         return loss_dict, {"total_loss": loss_dict}
     if not isinstance(loss_dict, Mapping):
@@ -230,6 +276,11 @@ class SimpleTrainer(TrainerBase):
     """One optimizer step per iteration on a batch from ``data_loader``: sum the model's
     losses, backward, step. Anything else (LR schedule, checkpoints, logs) is a hook.
 
+    With ``amp`` the forward runs under autocast. On CUDA it runs in ``precision`` and the
+    loss is scaled by a ``GradScaler``. On the CPU it runs in bfloat16 (no scaler needed) where
+    the processor computes bfloat16 natively, and in float32 otherwise, since emulated bfloat16
+    is slower than float32. The device is the one of the model's parameters.
+
     Args:
         model (nn.Module): returns a dict of scalar losses in training mode.
         data_loader (Iterable): yields the model's inputs; iterated without end.
@@ -238,6 +289,12 @@ class SimpleTrainer(TrainerBase):
         zero_grad_before_forward (bool): zero gradients before the forward instead of before
             the backward. Defaults to False.
         async_write_metrics (bool): write metrics in a background thread. Defaults to False.
+        amp (bool): automatic mixed precision. Defaults to False.
+        grad_scaler (torch.amp.GradScaler | None): with ``amp``, on CUDA only. Defaults to a
+            new one.
+        precision (torch.dtype): with ``amp``, the autocast dtype on CUDA. Defaults to
+            torch.float16.
+        log_grad_scaler (bool): put the scaler's scale in the storage. Defaults to False.
     """
 
     def __init__(
@@ -248,6 +305,11 @@ class SimpleTrainer(TrainerBase):
         gather_metric_period: int = 1,
         zero_grad_before_forward: bool = False,
         async_write_metrics: bool = False,
+        *,
+        amp: bool = False,
+        grad_scaler: "torch.amp.GradScaler | None" = None,
+        precision: torch.dtype = torch.float16,
+        log_grad_scaler: bool = False,
     ) -> None:
         super().__init__()
         # Training mode is set here rather than in run_step: a hook (e.g. an evaluation) may
@@ -265,6 +327,22 @@ class SimpleTrainer(TrainerBase):
         self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self._metrics_storage: EventStorage | None = None
         self._metrics_writes: list[concurrent.futures.Future] = []
+        self.device_type, self.precision, self.grad_scaler = None, None, None
+        if amp:
+            self._set_up_amp(precision, grad_scaler)
+        self.log_grad_scaler = log_grad_scaler
+
+    def _set_up_amp(self, precision: torch.dtype, grad_scaler) -> None:
+        self.device_type = next(self.model.parameters()).device.type
+        if self.device_type == "cuda":
+            self.precision = precision
+            self.grad_scaler = grad_scaler or torch.amp.GradScaler("cuda")
+        elif _cpu_supports_bf16():
+            self.precision = torch.bfloat16
+        else:
+            logger.warning(
+                "AMP: this CPU has no native bfloat16 support; training in float32 instead."
+            )
 
     @property
     def _data_loader_iter(self):
@@ -279,24 +357,32 @@ class SimpleTrainer(TrainerBase):
         self._data_loader_iter_obj = None
         self.data_loader = data_loader_builder()
 
-    def _next_batch(self) -> tuple[Any, float]:
-        """Returns the next batch and the seconds spent waiting for it."""
+    def run_step(self) -> None:
+        assert self.model.training, f"[{type(self).__name__}] model was changed to eval mode!"
         start = time.perf_counter()
         data = next(self._data_loader_iter)
-        return data, time.perf_counter() - start
-
-    def run_step(self) -> None:
-        assert self.model.training, "[SimpleTrainer] model was changed to eval mode!"
-        data, data_time = self._next_batch()
+        data_time = time.perf_counter() - start
         if self.zero_grad_before_forward:
             self.optimizer.zero_grad()
-        losses, loss_dict = _sum_losses(self.model(data))
+        if self.precision is None:
+            autocast = contextlib.nullcontext()
+        else:
+            autocast = torch.autocast(self.device_type, dtype=self.precision)
+        with autocast:
+            losses, loss_dict = sum_losses(self.model(data))
         if not self.zero_grad_before_forward:
             self.optimizer.zero_grad()
-        losses.backward()
+        scaler = self.grad_scaler
+        (losses if scaler is None else scaler.scale(losses)).backward()
         self.after_backward()
+        if scaler is not None and self.log_grad_scaler:
+            get_event_storage().put_scalar("[metric]grad_scaler", scaler.get_scale())
         self._submit_metrics(loss_dict, data_time)
-        self.optimizer.step()
+        if scaler is None:
+            self.optimizer.step()
+        else:
+            scaler.step(self.optimizer)
+            scaler.update()
 
     def _submit_metrics(self, loss_dict: dict[str, torch.Tensor], data_time: float) -> None:
         # Looked up here, on the training thread: by the time a background write runs, a hook
@@ -380,9 +466,12 @@ class SimpleTrainer(TrainerBase):
             storage.put_scalars(cur_iter=cur_iter, **{prefix + k: v for k, v in metrics.items()})
 
     def state_dict(self) -> dict:
-        """Adds ``"optimizer"`` and, when the loader can save its position, ``"data_loader"``."""
+        """Adds ``"optimizer"``, ``"grad_scaler"`` with a scaler and, when the loader can save
+        its position, ``"data_loader"``."""
         ret = super().state_dict()
         ret["optimizer"] = self.optimizer.state_dict()
+        if self.grad_scaler is not None:
+            ret["grad_scaler"] = self.grad_scaler.state_dict()
         loader_state = get_data_loader_state(self.data_loader)
         if loader_state is not None:
             ret["data_loader"] = loader_state
@@ -391,6 +480,8 @@ class SimpleTrainer(TrainerBase):
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self.optimizer.load_state_dict(state_dict["optimizer"])
+        if self.grad_scaler is not None and "grad_scaler" in state_dict:
+            self.grad_scaler.load_state_dict(state_dict["grad_scaler"])
         if load_data_loader_state(self.data_loader, state_dict.get("data_loader")):
             self._data_loader_iter_obj = None  # the next batch comes from the loaded position
 
@@ -399,11 +490,15 @@ class SimpleTrainer(TrainerBase):
         # the last iterations. A new pool lets this trainer train again (Detectron2's cannot).
         self.concurrent_executor.shutdown(wait=True)
         self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        super().after_train()
+        error = None
         try:
             self._raise_failed_metrics_writes()
         except FloatingPointError as e:
-            raise _diverged(e, self.iter, self.storage) from e
+            # A NaN the writing thread found at the last steps: the hooks must see a failure.
+            self.outcome, error = FAILED, e
+        super().after_train()
+        if error is not None:
+            raise _diverged(error, self.iter, self.storage) from error
 
 
 def _cpu_supports_bf16() -> bool:
@@ -415,20 +510,7 @@ def _cpu_supports_bf16() -> bool:
 
 
 class AMPTrainer(SimpleTrainer):
-    """``SimpleTrainer`` with automatic mixed precision.
-
-    On CUDA the forward runs in ``precision`` (float16 by default) under autocast and the loss
-    is scaled by a ``GradScaler``. On the CPU it runs in bfloat16 (no scaler needed) where the
-    processor computes bfloat16 natively, and in float32 otherwise, since emulated bfloat16 is
-    slower than float32. The device is the one of the model's parameters.
-
-    Args:
-        model, data_loader, optimizer, gather_metric_period, zero_grad_before_forward,
-            async_write_metrics: as in ``SimpleTrainer``.
-        grad_scaler (torch.amp.GradScaler | None): CUDA only. Defaults to a new one.
-        precision (torch.dtype): autocast dtype on CUDA. Defaults to torch.float16.
-        log_grad_scaler (bool): put the scaler's scale in the storage. Defaults to False.
-    """
+    """``SimpleTrainer`` with ``amp=True``, under Detectron2's name and signature."""
 
     def __init__(
         self,
@@ -446,56 +528,11 @@ class AMPTrainer(SimpleTrainer):
             model,
             data_loader,
             optimizer,
-            gather_metric_period=gather_metric_period,
-            zero_grad_before_forward=zero_grad_before_forward,
-            async_write_metrics=async_write_metrics,
+            gather_metric_period,
+            zero_grad_before_forward,
+            async_write_metrics,
+            amp=True,
+            grad_scaler=grad_scaler,
+            precision=precision,
+            log_grad_scaler=log_grad_scaler,
         )
-        self.device_type = next(model.parameters()).device.type
-        self.log_grad_scaler = log_grad_scaler
-        self.grad_scaler = None
-        if self.device_type == "cuda":
-            self.precision = precision
-            self.grad_scaler = grad_scaler or torch.amp.GradScaler("cuda")
-        elif _cpu_supports_bf16():
-            self.precision = torch.bfloat16
-        else:
-            self.precision = None
-            logger.warning(
-                "AMP: this CPU has no native bfloat16 support; training in float32 instead."
-            )
-
-    def run_step(self) -> None:
-        assert self.model.training, "[AMPTrainer] model was changed to eval mode!"
-        data, data_time = self._next_batch()
-        if self.zero_grad_before_forward:
-            self.optimizer.zero_grad()
-        with torch.autocast(
-            self.device_type, dtype=self.precision, enabled=self.precision is not None
-        ):
-            losses, loss_dict = _sum_losses(self.model(data))
-        if not self.zero_grad_before_forward:
-            self.optimizer.zero_grad()
-        if self.grad_scaler is None:
-            losses.backward()
-            self.after_backward()
-            self._submit_metrics(loss_dict, data_time)
-            self.optimizer.step()
-            return
-        self.grad_scaler.scale(losses).backward()
-        self.after_backward()
-        if self.log_grad_scaler:
-            get_event_storage().put_scalar("[metric]grad_scaler", self.grad_scaler.get_scale())
-        self._submit_metrics(loss_dict, data_time)
-        self.grad_scaler.step(self.optimizer)
-        self.grad_scaler.update()
-
-    def state_dict(self) -> dict:
-        ret = super().state_dict()
-        if self.grad_scaler is not None:
-            ret["grad_scaler"] = self.grad_scaler.state_dict()
-        return ret
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        if self.grad_scaler is not None and "grad_scaler" in state_dict:
-            self.grad_scaler.load_state_dict(state_dict["grad_scaler"])

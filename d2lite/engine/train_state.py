@@ -1,8 +1,10 @@
-"""What a checkpoint holds, besides the model and optimizer, for a resumed run to be the
-uninterrupted one: the random state of the process (a model may draw from the global RNGs,
-e.g. in dropout) and the data loader's place in its stream.
+"""The state of a training run besides the model and optimizer: what a checkpoint holds for a
+resumed run to be the uninterrupted one (the random state of the process, since a model may
+draw from the global RNGs, e.g. in dropout; the data loader's place in its stream), and what
+a hook that runs the model (evaluation, validation, precise BN) must leave as it found it
+(the RNGs, the BatchNorm statistics).
 
-Both are stored as tensors, numbers and lists only: they load with
+The saved states are tensors, numbers and lists only: they load with
 ``torch.load(weights_only=True)``.
 """
 
@@ -15,6 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 __all__ = [
     "NO_RNG_STATE",
@@ -24,6 +27,8 @@ __all__ = [
     "fork_rng",
     "get_data_loader_state",
     "load_data_loader_state",
+    "bn_modules_in_training",
+    "frozen_bn",
 ]
 
 logger = logging.getLogger(__name__)
@@ -115,3 +120,23 @@ def load_data_loader_state(data_loader: Any, state: dict | None) -> bool:
             "order restarts from the beginning."
         )
     return False
+
+
+def bn_modules_in_training(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of ``model`` in training mode (whose statistics a forward updates)."""
+    return [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+    ]
+
+
+@contextlib.contextmanager
+def frozen_bn(model: nn.Module) -> Iterator[None]:
+    """Puts BatchNorm layers in eval mode, so a training-mode forward leaves their stats alone."""
+    bns = bn_modules_in_training(model)
+    for m in bns:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in bns:
+            m.train()

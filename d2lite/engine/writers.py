@@ -26,6 +26,8 @@ from d2lite.utils.events import (
 )
 from d2lite.utils.plot_metrics import plot_training_curves
 
+from .train_loop import is_due
+
 __all__ = ["default_writers", "ProgressBarWriter", "TrainingCurvesWriter", "is_terminal"]
 
 logger = logging.getLogger(__name__)
@@ -150,10 +152,10 @@ class ProgressBarWriter(CommonMetricPrinter):
             self._print_logs_above_bar()
         self._bar.set_postfix_str(self._postfix(storage), refresh=False)
         self._bar.update(it + 1 - self._bar.n)
-        last = self._max_iter is not None and it == self._max_iter - 1
-        if (it + 1) % self._log_period == 0 or last:
+        max_iter = -1 if self._max_iter is None else self._max_iter  # no total: no last iteration
+        if is_due(it, max_iter, self._log_period):
             self.logger.debug(self._format_line(storage))
-        if last:
+        if it == max_iter - 1:
             self.close()
 
     def _open_bar(self, first_iter: int) -> tqdm:

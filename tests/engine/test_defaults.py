@@ -509,3 +509,56 @@ def test_a_checkpoint_of_an_older_d2lite_resumes_and_says_the_data_order_restart
     assert trainer.start_iter == 1 and trainer.iter == 2
     assert any("data order restarts" in m for m in records), records
     assert any("no RNG state" in m for m in records), records
+
+
+def test_default_trainer_is_the_trainer_and_detectron2_scripts_reach_trainer_dot_trainer(
+    tmp_path,
+):
+    from d2lite.engine import SimpleTrainer
+
+    steps = []
+
+    class Trainer(ToyDataTrainer):
+        def run_step(self):
+            # As Detectron2 scripts override it: something, then the inner trainer's step.
+            steps.append(self.iter)
+            self._trainer.iter = self.iter
+            self._trainer.run_step()
+
+    cfg = tiny_cfg(tmp_path)
+    cfg.SOLVER.MAX_ITER = 2
+    cfg.SOLVER.AMP.ENABLED = True
+    trainer = Trainer(cfg)
+    assert isinstance(trainer, SimpleTrainer) and "after_backward" not in vars(trainer)
+    assert trainer.precision in (torch.bfloat16, None)  # AMP on the CPU, as AMPTrainer's
+    trainer._trainer.zero_grad_before_forward = True
+    assert trainer.zero_grad_before_forward
+    assert trainer._trainer.data_loader is trainer.data_loader
+    first = next(trainer._trainer._data_loader_iter)
+    assert first[0]["image"].shape == (3, 64, 80)
+    trainer.train()
+    assert steps == [0, 1] and trainer.iter == 2
+    assert len(trainer.storage.history("total_loss").values()) == 2
+
+
+def test_a_detectron2_default_trainer_checkpoint_loads(tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    cfg.SOLVER.MAX_ITER = 1
+    trainer = ToyDataTrainer(cfg)
+    trainer.train()
+    optimizer_state = trainer.optimizer.state_dict()
+    # Detectron2's DefaultTrainer.state_dict: no RNG or loader state, the step's under _trainer.
+    detectron2_state = {
+        "iteration": 0,
+        "hooks": {"LRScheduler": trainer.state_dict()["hooks"]["LRScheduler"]},
+        "_trainer": {"iteration": 0, "optimizer": optimizer_state},
+    }
+    other = ToyDataTrainer(cfg)
+    other.load_state_dict(detectron2_state)
+    assert other.iter == 0
+    assert other.optimizer.state_dict()["state"].keys() == optimizer_state["state"].keys()
+    # And what this trainer saves loads back, in that layout.
+    saved = trainer.state_dict()
+    assert set(saved["_trainer"]) == {"iteration", "optimizer"} and "rng" in saved
+    other.load_state_dict(saved)
+    assert other.iter == 1

@@ -477,3 +477,115 @@ def test_precise_bn_resumes_its_data_loader():
     resumed.load_state_dict(state)
     resumed.update_stats()
     assert torch.equal(model.bn.running_mean, expected)
+
+
+class _CountingCheckpointer(_FakeCheckpointer):
+    def get_checkpoint_file(self):
+        return ""
+
+
+def test_every_periodic_hook_follows_one_schedule_rule(monkeypatch):
+    """Period 3 over 8 iterations: after iterations 2, 5 and the last one, 7; EvalHook and
+    BestCheckpointer leave the last one to after_train (recorded at iteration 8)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for name in ("max_memory_reserved", "memory_reserved", "memory_allocated"):
+        monkeypatch.setattr(torch.cuda, name, lambda: 0)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda: None)
+    model = _BNToy()
+    writer, ckpt, best = _RecordingWriter(), _CountingCheckpointer(), _FakeCheckpointer()
+    precise_bn = hooks.PreciseBN(3, model, [torch.rand(4, 5)] * 30, num_iter=1)
+    bn_updates = []
+    monkeypatch.setattr(precise_bn, "update_stats", lambda: bn_updates.append(trainer.iter))
+    evaluations = []
+
+    def evaluate():
+        evaluations.append(trainer.storage.iter)
+        return {"bbox": {"AP": float(len(evaluations))}}
+
+    trainer = _trainer(model=model)
+    trainer.register_hooks(
+        [
+            precise_bn,
+            hooks.PeriodicCheckpointer(ckpt, 3),
+            hooks.ValidationLoss(model, [torch.rand(4, 5)], period=3),
+            hooks.EvalHook(3, evaluate),
+            hooks.BestCheckpointer(3, best, "bbox/AP"),
+            hooks.TorchMemoryStats(period=3),
+            hooks.PeriodicWriter([writer], period=3),
+        ]
+    )
+    trainer.train(0, 8)
+    assert bn_updates == [2, 5, 7]
+    assert ckpt.saved == [("model_0000002", 2), ("model_0000005", 5), ("model_final", 7)]
+    val = [it for _, it in trainer.storage.history("val_total_loss").values()]
+    assert val == [2, 5, 7]
+    assert writer.written == [2, 5, 7, 8]  # and once more before closing
+    assert evaluations == [2, 5, 8]
+    assert best.saved == [("model_best", 2), ("model_best", 5), ("model_best", 8)]
+
+
+class _NaNAtIter(nn.Module):
+    def __init__(self, it):
+        super().__init__()
+        self.toy, self.it = ToyModel(), it
+
+    def forward(self, batch):
+        out = self.toy(batch)
+        if get_event_storage().iter == self.it:
+            out["loss_mse"] = out["loss_mse"] * float("nan")
+        return out
+
+
+def test_nothing_is_evaluated_or_saved_as_best_after_a_failed_last_iteration():
+    evaluations, ckpt, best = [], _FakeCheckpointer(), _FakeCheckpointer()
+    trainer = _trainer(model=_NaNAtIter(3))
+    trainer.register_hooks(
+        [
+            hooks.PeriodicCheckpointer(ckpt, 2),
+            hooks.EvalHook(2, lambda: evaluations.append(1) or {"bbox": {"AP": 1.0}}),
+            hooks.BestCheckpointer(2, best, "bbox/AP"),
+        ]
+    )
+    with pytest.raises(FloatingPointError, match="iteration 3"):
+        trainer.train(0, 4)
+    assert trainer.outcome == "failed"
+    # The evaluation after iteration 1 ran; none after the NaN at the last one, 3.
+    assert evaluations == [1] and best.saved == [("model_best", 1)]
+    assert ckpt.saved == [("model_0000001", 1)]  # no model_final either
+
+
+def test_a_stopped_run_is_not_evaluated_after_training():
+    evaluations, ckpt = [], _FakeCheckpointer()
+    trainer = _trainer()
+    trainer.register_hooks(
+        [
+            hooks.PeriodicCheckpointer(ckpt, 100),
+            hooks.EvalHook(0, lambda: evaluations.append(1) or {}),
+            hooks.CallbackHook(after_step=lambda t: t.iter == 2 and t.stop()),
+        ]
+    )
+    trainer.train(0, 4)  # stopped after iteration 2, one before the last
+    assert trainer.outcome == "stopped" and evaluations == []
+    assert ckpt.saved == [("model_final", 2)]
+
+
+def test_early_stopping_and_best_checkpointer_share_what_a_new_best_is():
+    # NaN and infinite values are never a new best, for either hook.
+    trainer = _trainer()
+    stopper = hooks.EarlyStopping("bbox/AP", patience=10)
+    best = _FakeCheckpointer()
+    trainer.register_hooks(
+        [
+            hooks.EvalHook(1, _scripted_eval([math.nan, math.inf, 0.5, 0.4, 0.6])),
+            hooks.BestCheckpointer(1, best, "bbox/AP"),
+            stopper,
+        ]
+    )
+    trainer.train(0, 5)
+    assert best.saved == [("model_best", 2), ("model_best", 5)]
+    # nan and inf count as evaluations without improvement; 0.5 resets; 0.4 does not improve
+    # (the 0.6 came after training, which EarlyStopping does not look at).
+    assert stopper.best == 0.5 and stopper.num_bad == 1
+    with pytest.raises(ValueError, match="EarlyStopping mode must be 'max' or 'min'"):
+        hooks.EarlyStopping("bbox/AP", patience=1, mode="maximum")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from test_defaults import CocoTrainer, ToyDataTrainer, tiny_cfg
 
 from d2lite.engine import default_setup
-from d2lite.engine.run_summary import _dataset_size, count_parameters, describe_training
+from d2lite.utils.run_summary import _dataset_size, count_parameters, describe_training
 from d2lite.utils.logger import setup_logger
 
 

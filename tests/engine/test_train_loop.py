@@ -473,3 +473,155 @@ def test_other_ranks_keep_their_own_random_state(monkeypatch):
     torch.manual_seed(5)
     other.train(1, 1)  # no step: just where train() restores the RNG states
     assert torch.equal(torch.rand(()), expected)
+
+
+def test_is_due_every_period_and_at_the_last_iteration():
+    from d2lite.engine.train_loop import is_due
+
+    assert [it for it in range(8) if is_due(it, 8, 3)] == [2, 5, 7]
+    # The last iteration is due even when it is also periodic, once.
+    assert [it for it in range(6) if is_due(it, 6, 3)] == [2, 5]
+    # last=False leaves the last iteration to after_train.
+    assert [it for it in range(8) if is_due(it, 8, 3, last=False)] == [2, 5]
+    assert [it for it in range(6) if is_due(it, 6, 3, last=False)] == [2]
+    # A period of 0 (or less) is never periodic: only the last iteration is due.
+    assert [it for it in range(4) if is_due(it, 4, 0)] == [3]
+    assert [it for it in range(4) if is_due(it, 4, -1, last=False)] == []
+
+
+def test_hook_is_due_reads_the_trainers_iteration():
+    due = []
+
+    class Every2(HookBase):
+        def after_step(self):
+            if self.is_due(2):
+                due.append(self.trainer.iter)
+
+    trainer = _trainer()
+    trainer.register_hooks([Every2()])
+    trainer.train(3, 8)  # a resumed run: the rule counts from iteration 0, not from start_iter
+    assert due == [3, 5, 7]
+
+
+class _Outcome(HookBase):
+    """Records trainer.outcome as the after_train hooks see it."""
+
+    seen: list = []
+
+    def after_train(self):
+        self.seen.append((self.trainer.outcome, self.trainer.iter))
+
+
+def test_outcome_finished_stopped_and_failed():
+    trainer = _trainer()
+    assert trainer.outcome is None
+    hook = _Outcome()
+    hook.seen = []
+    trainer.register_hooks([hook])
+    trainer.train(0, 3)
+    assert hook.seen == [("finished", 3)] and trainer.outcome == "finished"
+
+    trainer = _trainer()
+    trainer.register_hooks(
+        [hooks.CallbackHook(after_step=lambda t: t.iter == 1 and t.stop()), hook]
+    )
+    trainer.train(0, 5)
+    assert hook.seen[-1] == ("stopped", 2)
+
+    # A stop asked at the last iteration ends nothing early: the training finished.
+    trainer = _trainer()
+    trainer.register_hooks([hooks.CallbackHook(after_step=lambda t: t.stop()), hook])
+    trainer.train(0, 1)
+    assert hook.seen[-1] == ("finished", 1)
+
+    trainer = _trainer(model=_NaNModel())
+    trainer.register_hooks([hook])
+    with pytest.raises(FloatingPointError):
+        trainer.train(0, 20)
+    assert hook.seen[-1] == ("failed", 5) and trainer.outcome == "failed"
+
+
+def test_outcome_is_failed_after_an_interrupt():
+    class Interrupt(HookBase):
+        def after_step(self):
+            raise KeyboardInterrupt
+
+    hook = _Outcome()
+    hook.seen = []
+    trainer = _trainer()
+    trainer.register_hooks([Interrupt(), hook])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(0, 3)
+    assert hook.seen == [("failed", 0)]
+
+
+def test_a_nan_found_by_the_async_writer_after_the_last_step_is_a_failure():
+    class NaNAtLast(ToyModel):
+        def forward(self, batch):
+            out = super().forward(batch)
+            if get_event_storage().iter == 2:
+                out["loss_mse"] = out["loss_mse"] * float("nan")
+            return out
+
+    hook = _Outcome()
+    hook.seen = []
+    model = NaNAtLast()
+    trainer = SimpleTrainer(
+        model, random_batches(), torch.optim.SGD(model.parameters(), 0.1), async_write_metrics=True
+    )
+    trainer.register_hooks([hook])
+    with pytest.raises(FloatingPointError, match="iteration=2"):
+        trainer.train(0, 3)
+    # The loop ended, but the hooks learn of the NaN before they act on a finished run.
+    assert hook.seen == [("failed", 3)]
+
+
+def test_amp_is_part_of_simple_trainer():
+    import inspect
+
+    # One step for both: AMPTrainer only sets amp=True, with Detectron2's constructor.
+    assert "run_step" not in vars(AMPTrainer) and issubclass(AMPTrainer, SimpleTrainer)
+    assert list(inspect.signature(AMPTrainer).parameters) == [
+        "model",
+        "data_loader",
+        "optimizer",
+        "gather_metric_period",
+        "zero_grad_before_forward",
+        "grad_scaler",
+        "precision",
+        "log_grad_scaler",
+        "async_write_metrics",
+    ]
+    model = ToyModel()
+    plain = SimpleTrainer(model, seeded_batches(0), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert plain.precision is None and plain.grad_scaler is None
+    amp = SimpleTrainer(
+        model, seeded_batches(0), torch.optim.SGD(model.parameters(), lr=0.1), amp=True
+    )
+    assert amp.precision in (torch.bfloat16, None) and amp.device_type == "cpu"
+    amp.train(0, 2)
+    assert math.isfinite(amp.storage.history("total_loss").latest())
+
+
+def test_a_grad_scaler_is_saved_and_loaded_under_grad_scaler():
+    class Scaler:
+        """Stands for torch.amp.GradScaler on a machine without CUDA (state only)."""
+
+        def __init__(self, scale):
+            self.scale = scale
+
+        def state_dict(self):
+            return {"scale": self.scale}
+
+        def load_state_dict(self, state):
+            self.scale = state["scale"]
+
+    model = ToyModel()
+    trainer = _trainer(model=model)
+    trainer.grad_scaler = Scaler(8.0)
+    state = trainer.state_dict()
+    assert state["grad_scaler"] == {"scale": 8.0}
+    other = _trainer(model=model)
+    other.grad_scaler = Scaler(1.0)
+    other.load_state_dict(state)
+    assert other.grad_scaler.scale == 8.0
