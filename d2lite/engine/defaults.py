@@ -216,9 +216,24 @@ class DefaultTrainer(SimpleTrainer):
         return None
 
     @property
-    def _trainer(self) -> _StepTrainer:
-        """Detectron2's inner trainer, for the scripts that reach it (see ``_StepTrainer``)."""
-        return _StepTrainer(self)
+    def _trainer(self):
+        """Detectron2's inner trainer, for the scripts that reach it (see ``_StepTrainer``), or
+        the trainer a script put in its place."""
+        return self.__dict__.get("_custom_trainer") or _StepTrainer(self)
+
+    @_trainer.setter
+    def _trainer(self, trainer) -> None:
+        # Detectron2 scripts swap in their own step trainer (``self._trainer = MyTrainer(model,
+        # data_loader, optimizer)`` after ``super().__init__``): it then runs every step.
+        self.__dict__["_custom_trainer"] = trainer
+
+    def run_step(self) -> None:
+        custom = self.__dict__.get("_custom_trainer")
+        if custom is None:
+            super().run_step()
+            return
+        custom.iter = self.iter  # what Detectron2's DefaultTrainer.run_step does
+        custom.run_step()
 
     def state_dict(self) -> dict:
         ret = super().state_dict()

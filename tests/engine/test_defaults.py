@@ -562,3 +562,28 @@ def test_a_detectron2_default_trainer_checkpoint_loads(tmp_path):
     assert set(saved["_trainer"]) == {"iteration", "optimizer"} and "rng" in saved
     other.load_state_dict(saved)
     assert other.iter == 1
+
+
+def test_a_step_trainer_a_script_puts_in_place_runs_every_step(tmp_path):
+    from d2lite.engine import SimpleTrainer
+
+    class CountingStep(SimpleTrainer):
+        steps: list[int] = []
+
+        def run_step(self):
+            CountingStep.steps.append(self.iter)
+            super().run_step()
+
+    class Trainer(ToyDataTrainer):
+        def __init__(self, cfg):
+            super().__init__(cfg)
+            # As Detectron2 scripts do: their own inner trainer over the same parts.
+            self._trainer = CountingStep(self.model, self.data_loader, self.optimizer)
+
+    cfg = tiny_cfg(tmp_path)
+    cfg.SOLVER.MAX_ITER = 3
+    trainer = Trainer(cfg)
+    assert isinstance(trainer._trainer, CountingStep)
+    trainer.train()
+    assert CountingStep.steps == [0, 1, 2] and trainer.iter == 3
+    assert len(trainer.storage.history("total_loss").values()) == 3
