@@ -5,7 +5,8 @@ import csv
 import runpy
 import sys
 
-from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin
+from d2lite.data import DatasetCatalog, MetadataCatalog
+from d2lite.extras.trash import TRASH_DATASETS
 
 
 def test_baseline_trains_evaluates_and_writes_submission(trash_dir, repo, tmp_path, monkeypatch):
@@ -16,12 +17,13 @@ def test_baseline_trains_evaluates_and_writes_submission(trash_dir, repo, tmp_pa
         "--max-iter", "3", "--num-workers", "0",
     ]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
-    original_root = get_builtin_root()
     try:
         runpy.run_path(str(repo / "examples" / "trash_baseline.py"), run_name="__main__")
     finally:
-        # The script re-registers coco_trash_*; give the other tests the built-in ones back.
-        register_all_builtin(original_root)
+        # The script registers coco_trash_* for its data; the next test has other data.
+        for name in TRASH_DATASETS:
+            DatasetCatalog.pop(name, None)
+            MetadataCatalog.pop(name, None)
     assert (out / "model_final.pth").is_file()
     assert (out / "output_eval" / "coco_instances_results.json").is_file()
     with open(out / "submission_det.csv", newline="") as f:

@@ -31,13 +31,18 @@ __all__ = [
     "register_coco_instances",
     "convert_to_coco_dict",
     "convert_to_coco_json",
+    "DatasetAlreadyRegisteredError",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Names registered by d2lite itself (datasets/builtin.py): a user's register_coco_instances of
-# the same name replaces the built-in registration instead of failing.
-BUILTIN_NAMES: set[str] = set()
+
+class DatasetAlreadyRegisteredError(AssertionError):
+    """``register_coco_instances`` of a name registered with other files.
+
+    An ``AssertionError``, as Detectron2's ``DatasetCatalog.register`` raises for any second
+    registration, so scripts that catch that type around their registrations keep working.
+    """
 
 
 def _read_json(json_file: str) -> dict:
@@ -250,21 +255,18 @@ def load_coco_json(
     return dataset_dicts
 
 
-def _same_loader(old: Any, new: functools.partial) -> bool:
-    return (
-        isinstance(old, functools.partial)
-        and old.func is new.func
-        and old.args == new.args
-        and old.keywords == new.keywords
-    )
+def _registered_files(func: Any) -> Any:
+    """The (json_file, image_root) of a registration made here; the function itself otherwise."""
+    if isinstance(func, functools.partial) and func.func is load_coco_json:
+        return func.args[:2]
+    return func
 
 
 def register_coco_instances(name: str, metadata: dict, json_file: str, image_root: str) -> None:
     """Register a COCO-format dataset under ``name`` (lazily: nothing is read now).
 
-    Calling it again with the same arguments does nothing, so a notebook cell can be re-run.
-    Registering a built-in name (e.g. "coco_trash_train") with other files replaces the built-in
-    registration and its metadata.
+    Registering a name twice is an error in Detectron2; here the same arguments again do
+    nothing, so a notebook cell can be re-run.
 
     Args:
         name (str): dataset name, e.g. "my_train".
@@ -273,31 +275,24 @@ def register_coco_instances(name: str, metadata: dict, json_file: str, image_roo
         image_root (str): directory containing the images.
 
     Raises:
-        AssertionError: if ``name`` is already registered with different arguments.
+        DatasetAlreadyRegisteredError: (an AssertionError) if ``name`` is already registered
+            with another json file or image root; the message names both.
+        AssertionError: if ``metadata`` gives an attribute already set to a different value.
     """
     assert isinstance(name, str), f"Dataset name must be a str, got {name!r}"
     assert isinstance(json_file, (str, os.PathLike)), f"json_file must be a path, got {json_file!r}"
     assert isinstance(image_root, (str, os.PathLike)), f"image_root must be a path: {image_root!r}"
     json_file, image_root = os.fspath(json_file), os.fspath(image_root)
-    # A partial (not a lambda) so the registration can be compared and pickled.
-    loader = functools.partial(load_coco_json, json_file, image_root, name)
-    builtin = name in BUILTIN_NAMES and name in DatasetCatalog
-    if builtin and not _same_loader(DatasetCatalog[name], loader):
-        # Course scripts register their own "coco_trash_train"; theirs must win over the
-        # built-in one, or a try/except AssertionError around the call would hide the clash.
-        logger.info(f"Replacing the built-in dataset '{name}' with {json_file}")
-        DatasetCatalog.remove(name)
-        MetadataCatalog.pop(name, None)
-        BUILTIN_NAMES.discard(name)
     if name in DatasetCatalog:
-        old = DatasetCatalog[name]
-        old_args = old.args[:2] if isinstance(old, functools.partial) else old
-        assert _same_loader(old, loader), (
-            f"Dataset '{name}' is already registered with {old_args}; cannot register it again "
-            f"with (json_file, image_root) = {(json_file, image_root)}"
-        )
+        old = _registered_files(DatasetCatalog[name])
+        if old != (json_file, image_root):
+            raise DatasetAlreadyRegisteredError(
+                f"Dataset '{name}' is already registered with (json_file, image_root) = {old}; "
+                f"cannot register it again with {(json_file, image_root)}"
+            )
     else:
-        DatasetCatalog.register(name, loader)
+        # A partial (not a lambda) so the registration can be compared and pickled.
+        DatasetCatalog.register(name, functools.partial(load_coco_json, json_file, image_root, name))
     MetadataCatalog.get(name).set(
         json_file=json_file, image_root=image_root, evaluator_type="coco", **metadata
     )
