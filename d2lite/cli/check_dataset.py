@@ -17,7 +17,7 @@ import sys
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
 from d2lite.data.datasets import parse_dataset_arg
-from d2lite.data.datasets.check import CheckReport, check_coco_json, check_dataset_dicts
+from d2lite.extras.check_dataset import CheckReport, check_coco_json, check_dataset_dicts
 from d2lite.extras.trash import register_trash_datasets
 
 __all__ = ["main"]
