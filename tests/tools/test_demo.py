@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from d2lite.data import DatasetCatalog, MetadataCatalog
-from d2lite.extras.trash import TRASH_DATASETS
+from d2lite.data import DatasetCatalog
 
 # The demo's own R18-FPN config, shrunk so the whole run takes a few seconds.
 _FAST = [
@@ -16,15 +15,6 @@ _FAST = [
     "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "64",
     "MODEL.FPN.OUT_CHANNELS", "16", "MODEL.ROI_BOX_HEAD.FC_DIM", "32",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _forget_trash_datasets():
-    """The demo registers coco_trash_* for its data folder; the next test has another one."""
-    yield
-    for name in TRASH_DATASETS:
-        DatasetCatalog.pop(name, None)
-        MetadataCatalog.pop(name, None)
 
 
 def test_demo_generates_data_trains_evaluates_and_predicts(

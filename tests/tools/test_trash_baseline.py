@@ -5,9 +5,6 @@ import csv
 import runpy
 import sys
 
-from d2lite.data import DatasetCatalog, MetadataCatalog
-from d2lite.extras.trash import TRASH_DATASETS
-
 
 def test_baseline_trains_evaluates_and_writes_submission(trash_dir, repo, tmp_path, monkeypatch):
     out = tmp_path / "out"
@@ -17,13 +14,8 @@ def test_baseline_trains_evaluates_and_writes_submission(trash_dir, repo, tmp_pa
         "--max-iter", "3", "--num-workers", "0",
     ]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
-    try:
-        runpy.run_path(str(repo / "examples" / "trash_baseline.py"), run_name="__main__")
-    finally:
-        # The script registers coco_trash_* for its data; the next test has other data.
-        for name in TRASH_DATASETS:
-            DatasetCatalog.pop(name, None)
-            MetadataCatalog.pop(name, None)
+    # The coco_trash_* names it registers are dropped after the test (tests/conftest.py).
+    runpy.run_path(str(repo / "examples" / "trash_baseline.py"), run_name="__main__")
     assert (out / "model_final.pth").is_file()
     assert (out / "output_eval" / "coco_instances_results.json").is_file()
     with open(out / "submission_det.csv", newline="") as f:
