@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
-from tabulate import tabulate
+from tabulate import simple_separated_format, tabulate
 
 from d2lite.data.datasets import coco_rules
 from d2lite.data.image_io import (
@@ -38,6 +38,8 @@ __all__ = ["CheckReport", "check_coco_json", "check_coco_dict", "check_dataset_d
 
 # COCO's size buckets, in pixels of area.
 _SMALL, _LARGE = 32**2, 96**2
+# Columns one space apart, so that "  9 Clothing" reads as one label.
+_ONE_SPACE = simple_separated_format(" ")
 
 
 @dataclass
@@ -95,10 +97,15 @@ class CheckReport:
 
 def _format_stats(class_counts: dict[str, int], sides: np.ndarray) -> list[str]:
     lines = ["Class histogram (boxes per category):"]
-    top = max(class_counts.values(), default=0)
-    rows = [(name, n, "#" * (round(30 * n / top) if top else 0)) for name, n in class_counts.items()]
+    top = max(class_counts.values(), default=0) or 1  # no boxes: empty bars
+    # The keys are "id name": the id gets a right-aligned column of its own.
+    rows = [
+        (*key.strip().partition(" ")[::2], n, "#" * round(30 * n / top))
+        for key, n in class_counts.items()
+    ]
     if rows:
-        table = tabulate(rows, tablefmt="plain", disable_numparse=True, colalign=("left", "right"))
+        align = ("right", "left", "right", "left")
+        table = tabulate(rows, tablefmt=_ONE_SPACE, disable_numparse=True, colalign=align)
         lines += ["    " + line for line in table.splitlines()]
     if len(sides) == 0:
         return lines + ["Box sizes: no boxes"]

@@ -96,10 +96,12 @@ class COCOEvaluatorWithReports(COCOEvaluator):
             list(coco_eval.params.catIds),
             list(coco_eval.params.imgIds),
         )
-        thresholds = {"iou_threshold": _PLOT_IOU, "score_threshold": self._confusion_score_threshold}
-        matrix = plots.confusion_matrix(gt, dt, len(class_names), **thresholds)
-        plots.save_confusion_matrix_csv(matrix, class_names, paths["confusion_matrix.csv"])
-        plots.plot_confusion_matrix(matrix, class_names, paths["confusion_matrix.png"], **thresholds)
+        score = self._confusion_score_threshold
+        thresholds = {"iou_threshold": _PLOT_IOU, "score_threshold": score}
+        names = class_names
+        matrix = plots.confusion_matrix(gt, dt, len(names), **thresholds)
+        plots.save_confusion_matrix_csv(matrix, names, paths["confusion_matrix.csv"])
+        plots.plot_confusion_matrix(matrix, names, paths["confusion_matrix.png"], **thresholds)
         logger.info(
             "Wrote per_class_results.md, pr_curves.png, confusion_matrix.png/csv to "
             f"{self._output_dir}"

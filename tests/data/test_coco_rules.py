@@ -25,6 +25,14 @@ def _set(key, value):
     return lambda d: d["annotations"][1].update({key: value})
 
 
+def _drop(key):
+    return lambda d: d["annotations"][1].pop(key)
+
+
+def _replace_annotation(value):
+    return lambda d: d["annotations"].__setitem__(1, value)
+
+
 # (mutation of annotation id 2, the kind of problem both must see, what the loader does)
 CASES = {
     "good": (lambda d: None, None, "keeps"),
@@ -35,10 +43,10 @@ CASES = {
     "3-number box": (_set("bbox", [0, 0, 2]), "annotations_schema", "raises"),
     "text in box": (_set("bbox", [0, 0, "2", 2]), "annotations_schema", "raises"),
     "boolean in box": (_set("bbox", [0, 0, True, 2]), "annotations_schema", "raises"),
-    "no category": (lambda d: d["annotations"][1].pop("category_id"), "annotations_schema", "raises"),
+    "no category": (_drop("category_id"), "annotations_schema", "raises"),
     "iscrowd 2": (_set("iscrowd", 2), "annotations_schema", "raises"),
     "duplicate id": (_set("id", 1), "duplicate_annotation_id", "raises"),
-    "not an object": (lambda d: d["annotations"].__setitem__(1, [1, 2]), "annotations_schema", "raises"),
+    "not an object": (_replace_annotation([1, 2]), "annotations_schema", "raises"),
     "zero width": (_set("bbox", [0, 0, 0, 2]), "non_positive_box", "drops"),
     "negative height": (_set("bbox", [0, 0, 2, -1]), "non_positive_box", "drops"),
 }

@@ -257,7 +257,8 @@ def register_coco_instances(name: str, metadata: dict, json_file: str, image_roo
             )
     else:
         # A partial (not a lambda) so the registration can be compared and pickled.
-        DatasetCatalog.register(name, functools.partial(load_coco_json, json_file, image_root, name))
+        loader = functools.partial(load_coco_json, json_file, image_root, name)
+        DatasetCatalog.register(name, loader)
     MetadataCatalog.get(name).set(
         json_file=json_file, image_root=image_root, evaluator_type="coco", **metadata
     )

@@ -90,9 +90,8 @@ def top_level_problems(data: Any) -> list[Problem]:
     """Whether ``data`` is an object with the COCO sections nothing loads without."""
     if not isinstance(data, dict):
         got = type(data).__name__
-        return [
-            Problem("schema", f"expected a JSON object, got {got}", f"top level must be an object, got {got}")
-        ]
+        message = f"expected a JSON object, got {got}"
+        return [Problem("schema", message, f"top level must be an object, got {got}")]
     missing = [k for k in _REQUIRED_KEYS if k not in data]
     if not missing:
         return []
