@@ -46,8 +46,8 @@ args = parser.parse_args()
 
 setup_logger()
 
-# Register the datasets. d2lite already registers coco_trash_* for $D2LITE_DATASETS/trash;
-# re-register them so they point at --data-dir.
+# Register the datasets; a name registered earlier in this process (a notebook re-run with
+# another --data-dir) is replaced, since register_coco_instances refuses other files.
 for split in ("train", "val", "test"):
     name = f"coco_trash_{split}"
     if name in DatasetCatalog.list():

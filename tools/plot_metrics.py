@@ -8,11 +8,11 @@ Examples::
 
 Training already draws ``OUTPUT_DIR/training_curves.png`` when it ends; this redraws it from
 any run, also one still going or one that was killed. The code is
-``d2lite.utils.plot_metrics``.
+``d2lite.extras.plot_metrics``.
 """
 from __future__ import annotations
 
-from d2lite.utils.plot_metrics import main
+from d2lite.extras.plot_metrics import main
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,8 @@ Examples (on a small synthetic trash dataset, written by the first line)::
 
 ``--dataset NAME=JSON_FILE[:IMAGE_ROOT]`` registers any COCO dataset (``train`` trains, other
 names are evaluated); without it, the configs name registered datasets (the tiny trash config's
-``coco_trash_train`` is the data ``make demo`` writes to ``datasets/trash``).
+``coco_trash_train``, unless a script registered it, is registered for the data ``make demo``
+writes to ``$D2LITE_DATASETS/trash``, default ``datasets/trash``).
 
 The code is ``d2lite.cli.train_net`` (``d2lite train`` / ``d2lite eval`` run it too); this
 script keeps the Detectron2 habit and its names (``Trainer``, ``setup``, ``main``).

@@ -50,10 +50,10 @@ COMMANDS: dict[str, Command] = {
         "d2lite.cli.benchmark:main", "time training, inference or data loading (vs torchvision)"
     ),
     "make-trash": Command(
-        "d2lite.data.datasets.synthetic:main", "write the synthetic trash dataset (COCO format)"
+        "d2lite.extras.synthetic:main", "write the synthetic trash dataset (COCO format)"
     ),
     "plot-metrics": Command(
-        "d2lite.utils.plot_metrics:main", "draw a run's training curves from its metrics.json"
+        "d2lite.extras.plot_metrics:main", "draw a run's training curves from its metrics.json"
     ),
 }
 

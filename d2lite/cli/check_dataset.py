@@ -15,16 +15,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-# Importing d2lite.data registers the built-in datasets.
 from d2lite.data import DatasetCatalog, MetadataCatalog
 from d2lite.data.datasets import parse_dataset_arg
-from d2lite.data.datasets.check import CheckReport, check_coco_json, check_dataset_dicts
-
+from d2lite.extras.check_dataset import CheckReport, check_coco_json, check_dataset_dicts
+from d2lite.extras.trash import register_trash_datasets
 
 __all__ = ["main"]
 
 
 def _check_registered(name: str, check_images: bool) -> CheckReport:
+    register_trash_datasets([name])  # coco_trash_* name the data `make demo` writes
     dicts = DatasetCatalog.get(name)
     metadata = MetadataCatalog.get(name)
     classes = metadata.get("thing_classes", None)

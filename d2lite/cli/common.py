@@ -16,6 +16,7 @@ from d2lite.config.training_checks import (
 )
 from d2lite.data.datasets import parse_dataset_arg, setup_coco_datasets
 from d2lite.data.datasets.coco_register import DATASET_ARG_FORMAT
+from d2lite.extras.trash import register_trash_datasets
 from d2lite.utils.logger import setup_logger
 
 __all__ = [
@@ -93,7 +94,8 @@ def load_config(
 ) -> CfgNode:
     """Builds a config: defaults, ``config_file``, the ``KEY VALUE`` overrides, then the COCO
     datasets of ``DATASETS.COCO_REGISTER`` and ``datasets`` registered (see
-    ``d2lite.data.datasets.setup_coco_datasets``).
+    ``d2lite.data.datasets.setup_coco_datasets``), and the trash datasets the config names
+    that are still unregistered (see ``d2lite.extras.trash.register_trash_datasets``).
 
     Args:
         config_file (str): a YAML file or a model-zoo config name; "" for the defaults.
@@ -134,6 +136,7 @@ def load_config(
         if not missing_data_ok:
             raise
         logger.warning(f"{e}; the datasets are not registered (class names are unknown)")
+    register_trash_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST])
     if freeze:
         cfg.freeze()
     return cfg

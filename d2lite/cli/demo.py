@@ -2,7 +2,8 @@
 CPU, in minutes.
 
 1. Writes the synthetic trash dataset to ``$D2LITE_DATASETS/trash`` (default
-   ``datasets/trash``) unless it is already there.
+   ``datasets/trash``) unless it is already there, and registers it as ``coco_trash_{train,
+   val,test}``, the names the config uses.
 2. Trains ``model_zoo/Trash-Demo/faster_rcnn_R_18_FPN_trash_cpu.yaml`` with the ``Trainer`` of
    ``d2lite train`` (``DefaultTrainer`` plus the COCO evaluator).
 3. Evaluates on ``coco_trash_val`` (COCO AP table in the log).
@@ -21,9 +22,10 @@ import time
 from d2lite import model_zoo
 from d2lite.config import get_cfg
 from d2lite.config.training_checks import check_training_settings
-from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin
-from d2lite.data.datasets.synthetic import make_trash_dataset
+from d2lite.data.datasets import get_builtin_root, register_coco_instances
 from d2lite.engine import default_setup
+from d2lite.extras.synthetic import make_trash_dataset
+from d2lite.extras.trash import TRASH_CLASSES, TRASH_DATASETS
 from d2lite.utils.file_io import safe_output_path
 
 from . import predict
@@ -56,7 +58,13 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def ensure_dataset(args: argparse.Namespace) -> str:
-    """Returns the trash dataset directory, writing the synthetic data there if it is missing."""
+    """Returns the trash dataset directory, writing the synthetic data there if it is missing,
+    and registers it.
+
+    Raises:
+        AssertionError: if the process already registered a ``coco_trash_*`` name with other
+            files (``register_coco_instances`` names both).
+    """
     root = get_builtin_root()
     data_dir = os.path.abspath(os.path.join(root, "trash"))
     if all(os.path.isfile(os.path.join(data_dir, f"{s}.json")) for s in ("train", "val", "test")):
@@ -71,8 +79,9 @@ def ensure_dataset(args: argparse.Namespace) -> str:
             image_size=256,
             seed=0,
         )
-    # Registration reads $D2LITE_DATASETS at import; register again in case it changed since.
-    register_all_builtin(root)
+    for name, split in TRASH_DATASETS.items():
+        json_file = os.path.join(data_dir, f"{split}.json")
+        register_coco_instances(name, {"thing_classes": TRASH_CLASSES}, json_file, data_dir)
     return data_dir
 
 

@@ -21,7 +21,8 @@ from d2lite.checkpoint import DetectionCheckpointer
 from d2lite.config import CfgNode
 from d2lite.data import build_detection_test_loader, build_detection_train_loader
 from d2lite.engine import create_ddp_model, default_writers, launch
-from d2lite.evaluation import build_coco_evaluator, inference_on_dataset, print_csv_format
+from d2lite.evaluation import inference_on_dataset, print_csv_format
+from d2lite.extras.reports import build_coco_evaluator
 from d2lite.modeling import build_model
 from d2lite.solver import build_lr_scheduler, build_optimizer
 from d2lite.utils import comm

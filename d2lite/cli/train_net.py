@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from d2lite.checkpoint import DetectionCheckpointer
 from d2lite.config import CfgNode
 from d2lite.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch
-from d2lite.evaluation import build_coco_evaluator, verify_results
+from d2lite.evaluation import verify_results
+from d2lite.extras.reports import build_coco_evaluator
 from d2lite.modeling import GeneralizedRCNNWithTTA
 from d2lite.utils import comm
 

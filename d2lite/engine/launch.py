@@ -74,20 +74,18 @@ def _snapshot_catalogs() -> tuple[dict, dict]:
 
 
 def _restore_catalogs(snapshot: tuple[dict, dict]) -> None:
-    """Registers in a spawned worker what the launching process had registered."""
+    """Registers in a spawned worker what the launching process had registered and it lacks."""
     from d2lite.data.catalog import DatasetCatalog, MetadataCatalog
 
     datasets, metadata = snapshot
-    # The launching process wins over the worker's own import-time registrations: a script may
-    # have re-pointed a built-in name (coco_trash_train) at its own files.
+    # Spawning re-runs the script's top level, so the worker may hold the same registrations
+    # already; registering them again would fail, and they name the same files.
     for name, func in datasets.items():
-        if name in DatasetCatalog:
-            DatasetCatalog.remove(name)
-        DatasetCatalog.register(name, func)
+        if name not in DatasetCatalog:
+            DatasetCatalog.register(name, func)
     for name, values in metadata.items():
-        if name in MetadataCatalog:
-            MetadataCatalog.remove(name)
-        MetadataCatalog.get(name).set(**values)
+        known = MetadataCatalog.get(name).as_dict()
+        MetadataCatalog.get(name).set(**{k: v for k, v in values.items() if k not in known})
 
 
 def launch(

@@ -1,7 +1,9 @@
-"""Evaluation: run a model over a dataset (``inference_on_dataset``) and score its outputs."""
-from .coco_evaluation import COCOEvaluator, build_coco_evaluator, instances_to_coco_json
+"""Evaluation: run a model over a dataset (``inference_on_dataset``) and score its outputs.
+
+Metrics only; the pictures and tables of a run's report are in ``d2lite.extras.reports``.
+"""
+from .coco_evaluation import COCOEvaluator, instances_to_coco_json
 from .evaluator import DatasetEvaluator, DatasetEvaluators, inference_context, inference_on_dataset
-from .plots import confusion_matrix, plot_confusion_matrix, plot_pr_curves
 from .testing import flatten_results_dict, print_csv_format, verify_results
 from ..utils.unsupported import unsupported_class
 
@@ -20,15 +22,11 @@ for _name, _what in _OUT_OF_SCOPE.items():
 
 __all__ = [
     "COCOEvaluator",
-    "build_coco_evaluator",
     "instances_to_coco_json",
     "DatasetEvaluator",
     "DatasetEvaluators",
     "inference_context",
     "inference_on_dataset",
-    "confusion_matrix",
-    "plot_confusion_matrix",
-    "plot_pr_curves",
     "flatten_results_dict",
     "print_csv_format",
     "verify_results",

@@ -1,17 +1,13 @@
-"""COCO-style box AP for any dataset registered in the catalogs, plus per-class diagnostics.
+"""COCO-style box AP for any dataset registered in the catalogs.
 
 ``COCOEvaluator`` turns each output's ``instances`` into COCO results, gathers them from every
 process and scores them with COCOeval (see :mod:`d2lite.evaluation.coco_metrics` for how the
 ground truth is renumbered so that annotation id 0 counts). Besides Detectron2's metrics it
-logs a per-class table and, when ``output_dir`` is set, writes:
-
-- ``coco_instances_results.json``: the detections, with the dataset's own category ids;
-- ``per_class_results.md``: class, AP, AP50, number of GT boxes and of detections;
-- ``pr_curves.png``: per-class precision-recall at IoU 0.5;
-- ``confusion_matrix.png`` / ``.csv``: see :mod:`d2lite.evaluation.plots`.
-
-Each is written atomically, at a path checked by ``safe_output_path`` when the evaluator is
-built, so a symlink leading outside ``output_dir`` is refused before inference runs.
+logs a per-class table and, when ``output_dir`` is set, writes ``coco_instances_results.json``
+(the detections, with the dataset's own category ids) atomically, at a path checked by
+``safe_output_path`` when the evaluator is built, so a symlink leading outside ``output_dir``
+is refused before inference runs. The pictures and tables of a run's report are
+``d2lite.extras.reports``'s, which the ``d2lite`` commands use.
 """
 from __future__ import annotations
 
@@ -19,9 +15,8 @@ import itertools
 import json
 import logging
 import math
-import os
 import tempfile
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -29,26 +24,17 @@ from iopath.common.file_io import g_pathmgr as PathManager
 
 from d2lite.config import CfgNode
 from d2lite.data.catalog import MetadataCatalog
-from d2lite.evaluation import coco_metrics, plots
+from d2lite.evaluation import coco_metrics
 from d2lite.evaluation.evaluator import DatasetEvaluator
 from d2lite.structures import BoxMode, Instances
 from d2lite.utils import comm
 from d2lite.utils.file_io import atomic_output, safe_output_path
 
-__all__ = ["COCOEvaluator", "instances_to_coco_json", "build_coco_evaluator"]
+__all__ = ["COCOEvaluator", "instances_to_coco_json"]
 
 logger = logging.getLogger(__name__)
 
-# The IoU of the PR curves and of the confusion matrix's matches.
-_PLOT_IOU = 0.5
-
-_OUTPUT_FILES = (
-    "coco_instances_results.json",
-    "per_class_results.md",
-    "pr_curves.png",
-    "confusion_matrix.csv",
-    "confusion_matrix.png",
-)
+_RESULTS_FILE = "coco_instances_results.json"
 
 
 def instances_to_coco_json(instances: Instances, img_id: int) -> list[dict]:
@@ -85,15 +71,18 @@ class COCOEvaluator(DatasetEvaluator):
             Defaults to None (inferred from the predictions).
         distributed (bool): gather predictions from every process and evaluate on the main
             one. Defaults to True.
-        output_dir (str | None): where results, tables and plots are written. Defaults to None.
+        output_dir (str | None): where the detections are written. Defaults to None.
         max_dets_per_image (int | None): the largest COCOeval maxDets. Defaults to None, i.e.
             [1, 10, 100].
         use_fast_impl (bool): use faster_coco_eval when it is installed (same numbers).
             Defaults to True.
         kpt_oks_sigmas (tuple): accepted for Detectron2 compatibility; d2lite has no keypoints.
         allow_cached_coco (bool): reuse a previously converted json. Defaults to True.
-        confusion_score_threshold (float): detections scoring below it are left out of the
-            confusion matrix. Defaults to 0.5.
+
+    After ``evaluate``, ``last_box_eval`` holds what the metrics came from (None before, and
+    when nothing was scored): ``coco_eval`` (the accumulated COCOeval), ``coco_results`` (the
+    detections, dataset category ids), ``rows`` (``coco_metrics.per_class_rows``) and
+    ``class_names`` (in the order of ``coco_eval.params.catIds``).
     """
 
     def __init__(
@@ -107,16 +96,14 @@ class COCOEvaluator(DatasetEvaluator):
         use_fast_impl: bool = True,
         kpt_oks_sigmas: tuple = (),
         allow_cached_coco: bool = True,
-        confusion_score_threshold: float = 0.5,
     ) -> None:
         self._distributed = distributed
         self._output_dir = output_dir
         # Checked now, before inference runs, so a symlink leading outside costs no time.
-        names = _OUTPUT_FILES if output_dir else ()
-        self._output_paths = {n: safe_output_path(output_dir, n) for n in names}
+        self._results_path = safe_output_path(output_dir, _RESULTS_FILE) if output_dir else None
         self._use_fast_impl = use_fast_impl
         self._max_dets_per_image = [1, 10, max_dets_per_image or 100]
-        self._confusion_score_threshold = confusion_score_threshold
+        self.last_box_eval: dict[str, Any] | None = None
         self._tasks = self._check_tasks(tasks)
         self._metadata = MetadataCatalog.get(dataset_name)
         if self._metadata.get("json_file") is None:
@@ -156,6 +143,7 @@ class COCOEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         self._predictions = []
+        self.last_box_eval = None
 
     def process(self, inputs: list[dict], outputs: list[dict]) -> None:
         """Stores each image's ``instances`` as COCO results (category ids still contiguous)."""
@@ -188,8 +176,8 @@ class COCOEvaluator(DatasetEvaluator):
             return {}
         coco_results = list(itertools.chain(*[p["instances"] for p in predictions]))
         coco_results = self._unmap_category_ids(coco_results)
-        if self._output_dir:
-            path = self._output_paths["coco_instances_results.json"]
+        if self._results_path:
+            path = self._results_path
             logger.info(f"Saving results to {path}")
             with atomic_output(path) as tmp, open(tmp, "w") as f:
                 json.dump(coco_results, f)
@@ -257,98 +245,13 @@ class COCOEvaluator(DatasetEvaluator):
         logger.info("Per-category bbox results:\n" + coco_metrics.format_per_class_table(rows))
         no_gt = [r["name"] for r in rows if r["AP"] is None]
         if no_gt:
-            logger.info(
-                "Classes without ground truth (no AP-<class> keys, not in AP, no curve in "
-                f"pr_curves.png): {no_gt}"
-            )
+            logger.info(f"Classes without ground truth (no AP-<class> keys, not in AP): {no_gt}")
         results.update({f"AP-{r['name']}": r["AP"] for r in rows if r["AP"] is not None})
         results.update({f"AP50-{r['name']}": r["AP50"] for r in rows if r["AP50"] is not None})
-        if self._output_dir:
-            self._write_reports(coco_eval, coco_results, rows, names)
+        self.last_box_eval = {
+            "coco_eval": coco_eval,
+            "coco_results": coco_results,
+            "rows": rows,
+            "class_names": names,
+        }
         return results
-
-    def _write_reports(
-        self, coco_eval: Any, coco_results: list[dict], rows: list[dict], names: list[str]
-    ) -> None:
-        paths = self._output_paths
-        with atomic_output(paths["per_class_results.md"]) as tmp, open(tmp, "w") as f:
-            f.write(coco_metrics.per_class_markdown(rows))
-        iou50 = int(abs(coco_eval.params.iouThrs - _PLOT_IOU).argmin())
-        precision = coco_eval.eval["precision"][iou50, :, :, 0, -1]
-        recall = coco_eval.params.recThrs
-        plots.plot_pr_curves(
-            precision, recall, names, paths["pr_curves.png"],
-            iou_threshold=float(coco_eval.params.iouThrs[iou50]),
-        )  # fmt: skip
-        gt, dt = _boxes_per_image(
-            self._coco_api.dataset["annotations"],
-            coco_results,
-            list(coco_eval.params.catIds),
-            list(coco_eval.params.imgIds),
-        )
-        score = self._confusion_score_threshold
-        thresholds = {"iou_threshold": _PLOT_IOU, "score_threshold": score}
-        matrix = plots.confusion_matrix(gt, dt, len(names), **thresholds)
-        plots.save_confusion_matrix_csv(matrix, names, paths["confusion_matrix.csv"])
-        plots.plot_confusion_matrix(matrix, names, paths["confusion_matrix.png"], **thresholds)
-        logger.info(
-            "Wrote per_class_results.md, pr_curves.png, confusion_matrix.png/csv to "
-            f"{self._output_dir}"
-        )
-
-
-def _boxes_per_image(
-    annotations: list[dict], coco_results: list[dict], cat_ids: list[int], img_ids: list[int]
-) -> tuple[list[tuple], list[tuple]]:
-    """Groups non-crowd GT and detections by image, in the form ``plots.confusion_matrix`` takes.
-
-    Boxes become XYXY_ABS tensors and category ids become indices into ``cat_ids``.
-    """
-    cat_index = {c: k for k, c in enumerate(cat_ids)}
-    gt_by_img: dict[Any, list[dict]] = defaultdict(list)
-    for ann in annotations:
-        if not ann.get("iscrowd", 0):
-            gt_by_img[ann["image_id"]].append(ann)
-    dt_by_img: dict[Any, list[dict]] = defaultdict(list)
-    for result in coco_results:
-        dt_by_img[result["image_id"]].append(result)
-
-    def boxes(items: list[dict]) -> torch.Tensor:
-        xywh = torch.tensor([x["bbox"] for x in items], dtype=torch.float32).reshape(-1, 4)
-        return BoxMode.convert(xywh, BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)
-
-    def classes(items: list[dict]) -> torch.Tensor:
-        return torch.tensor([cat_index[x["category_id"]] for x in items], dtype=torch.long)
-
-    def scores(items: list[dict]) -> torch.Tensor:
-        return torch.tensor([x["score"] for x in items], dtype=torch.float32)
-
-    gt = [(boxes(gt_by_img[i]), classes(gt_by_img[i])) for i in img_ids]
-    dt = [(boxes(dt_by_img[i]), scores(dt_by_img[i]), classes(dt_by_img[i])) for i in img_ids]
-    return gt, dt
-
-
-def build_coco_evaluator(
-    cfg: CfgNode, dataset_name: str, output_folder: str | None = None
-) -> COCOEvaluator:
-    """The evaluator d2lite's tools use for a dataset (Detectron2's own trainer has none).
-
-    Args:
-        cfg (CfgNode): the config; ``OUTPUT_DIR/inference`` is the default output folder.
-        dataset_name (str): a registered dataset whose metadata ``evaluator_type`` is "coco"
-            or unset.
-        output_folder (str | None): where results go. Defaults to None (``OUTPUT_DIR/inference``).
-
-    Raises:
-        NotImplementedError: for another ``evaluator_type``, naming it and the dataset.
-    """
-    # USER: return your own DatasetEvaluator here for other data.
-    output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
-    evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
-    if evaluator_type in (None, "coco"):
-        return COCOEvaluator(dataset_name, output_dir=output_folder)
-    raise NotImplementedError(
-        f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}, for which d2lite has "
-        "no evaluator. Override build_evaluator (tools/train_net.py) or get_evaluator "
-        "(tools/plain_train_net.py), or pass evaluators to test()."
-    )

@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Any, Iterator
 
 import numpy as np
+from tabulate import tabulate
 
 __all__ = [
     "prepare_coco_gt",
@@ -32,7 +33,6 @@ __all__ = [
     "per_class_rows",
     "format_summary_table",
     "format_per_class_table",
-    "per_class_markdown",
 ]
 
 logger = logging.getLogger(__name__)
@@ -221,6 +221,8 @@ def per_class_rows(
 
 def format_summary_table(results: dict[str, float]) -> str:
     """Formats ``{metric: value}`` as a two-row fixed-width table (header, values)."""
+    # Not tabulate: its centring leans right where str.center leans left, and logs (and a
+    # test) have this exact form since the first release.
     values = [f"{v:.3f}" for v in results.values()]
     widths = [max(len(k), len(v)) for k, v in zip(results, values)]
     header = " | ".join(k.center(w) for k, w in zip(results, widths))
@@ -228,29 +230,11 @@ def format_summary_table(results: dict[str, float]) -> str:
     return f"| {header} |\n| {row} |"
 
 
-def _row_cells(row: dict) -> list[str]:
-    fmt = lambda v: "no GT" if v is None else f"{v:.3f}"  # noqa: E731
-    return [row["name"], fmt(row["AP"]), fmt(row["AP50"]), str(row["num_gt"]), str(row["num_dets"])]
-
-
-_HEADER = ["category", "AP", "AP50", "#GT", "#dets"]
-
-
 def format_per_class_table(rows: list[dict]) -> str:
     """Formats rows from :func:`per_class_rows` as a fixed-width text table for the log."""
-    cells = [_HEADER] + [_row_cells(r) for r in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(_HEADER))]
-    lines = []
-    for i, line in enumerate(cells):
-        text = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])]
-        lines.append("  ".join(text))
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def per_class_markdown(rows: list[dict]) -> str:
-    """Formats rows from :func:`per_class_rows` as a markdown table."""
-    lines = ["| " + " | ".join(_HEADER) + " |", "|" + "|".join([":---"] + ["---:"] * 4) + "|"]
-    lines += ["| " + " | ".join(_row_cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    fmt = lambda v: "no GT" if v is None else f"{v:.3f}"  # noqa: E731
+    cells = [[r["name"], fmt(r["AP"]), fmt(r["AP50"]), r["num_gt"], r["num_dets"]] for r in rows]
+    return tabulate(
+        cells, headers=["category", "AP", "AP50", "#GT", "#dets"], disable_numparse=True,
+        colalign=("left", "right", "right", "right", "right"),
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
-from d2lite.data.datasets.synthetic import make_trash_dataset
+from d2lite.extras.synthetic import make_trash_dataset
 
 OWN_CLASSES = ["bottle", "can", "paper"]
 

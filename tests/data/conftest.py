@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
-from d2lite.data.datasets.coco import BUILTIN_NAMES
 
 
 @pytest.fixture
@@ -18,14 +17,11 @@ def clean_catalogs():
     """Restore both catalogs after the test, so registrations never leak between tests."""
     datasets = dict(DatasetCatalog)
     metadata = dict(MetadataCatalog)
-    builtin_names = set(BUILTIN_NAMES)
     yield
     DatasetCatalog.clear()
     DatasetCatalog.update(datasets)
     MetadataCatalog.clear()
     MetadataCatalog.update(metadata)
-    BUILTIN_NAMES.clear()
-    BUILTIN_NAMES.update(builtin_names)
 
 
 def write_coco(root: Path, first_cat_id: int = 0, with_empty: bool = True) -> Path:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +12,14 @@ import pytest
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
 from d2lite.data.datasets import (
-    TRASH_CLASSES,
+    DatasetAlreadyRegisteredError,
     convert_to_coco_dict,
     convert_to_coco_json,
     load_coco_json,
-    register_all_builtin,
+    register_all_coco,
     register_coco_instances,
 )
+from d2lite.extras.trash import TRASH_CLASSES, register_trash_datasets
 from d2lite.structures import BoxMode
 
 pytestmark = pytest.mark.usefixtures("clean_catalogs")
@@ -223,16 +226,23 @@ def test_convert_dataset_without_json_maps_ids_back():
     assert coco["annotations"][0]["image_id"] == 7
 
 
-def test_builtin_registrations(tmp_path, monkeypatch, make_coco):
-    assert {"coco_trash_train", "coco_trash_val", "coco_trash_test"} <= set(DatasetCatalog.list())
+def test_coco_2017_is_registered_at_import_and_trash_on_request(tmp_path, monkeypatch, make_coco):
     assert {"coco_2017_train", "coco_2017_val"} <= set(DatasetCatalog.list())
-    assert MetadataCatalog.get("coco_trash_val").thing_classes == TRASH_CLASSES
-    monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path))
-    register_all_builtin()
-    meta = MetadataCatalog.get("coco_trash_train")
-    assert meta.json_file == str(tmp_path / "trash" / "train.json")
+    for name in ("coco_2017_train", "coco_2017_val"):
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    register_all_coco(str(tmp_path))
     coco_meta = MetadataCatalog.get("coco_2017_val")
     assert coco_meta.image_root == str(tmp_path / "coco" / "val2017")
+    monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path))
+    assert register_trash_datasets(["coco_trash_train", "coco_trash_val", "other"]) == [
+        "coco_trash_train",
+        "coco_trash_val",
+    ]
+    assert register_trash_datasets(["coco_trash_train"]) == []  # registered already: kept
+    assert MetadataCatalog.get("coco_trash_val").thing_classes == TRASH_CLASSES
+    meta = MetadataCatalog.get("coco_trash_train")
+    assert meta.json_file == str(tmp_path / "trash" / "train.json")
     trash = tmp_path / "trash"
     make_coco(trash)
     (trash / "train.json").write_text(
@@ -247,18 +257,69 @@ def test_builtin_registrations(tmp_path, monkeypatch, make_coco):
         DatasetCatalog.get("coco_trash_val")
 
 
-def test_user_registration_replaces_builtin(coco_dir):
+def test_registering_a_name_again_follows_detectron2_with_a_no_op_for_the_same_files(coco_dir):
     json_file, root = coco_dir
-    assert MetadataCatalog.get("coco_trash_train").thing_classes == TRASH_CLASSES
+    assert "coco_trash_train" not in DatasetCatalog  # nothing of the course registered at import
     register_coco_instances("coco_trash_train", {}, "x", "y")  # the course notebook's call
+    register_coco_instances("coco_trash_train", {}, "x", "y")  # the cell run again: no-op
     assert MetadataCatalog.get("coco_trash_train").json_file == "x"
-    with pytest.raises(AssertionError, match="already registered"):
+    with pytest.raises(DatasetAlreadyRegisteredError, match="already registered") as info:
         register_coco_instances("coco_trash_train", {}, str(json_file), str(root))
-    register_all_builtin()
+    assert isinstance(info.value, AssertionError)
+    assert "'x', 'y'" in str(info.value) and str(json_file) in str(info.value)
+    assert str(root) in str(info.value)
+    DatasetCatalog.remove("coco_trash_train")
+    MetadataCatalog.remove("coco_trash_train")
     register_coco_instances("coco_trash_train", {}, str(json_file), str(root))
     assert MetadataCatalog.get("coco_trash_train").json_file == str(json_file)
     assert len(DatasetCatalog.get("coco_trash_train")) == 4
     assert MetadataCatalog.get("coco_trash_train").thing_classes == ["red", "green"]
+
+
+def test_a_name_registered_by_a_plain_function_is_named_in_the_clash(coco_dir):
+    json_file, root = coco_dir
+    DatasetCatalog.register("coco_own_func", _toy_loader)
+    with pytest.raises(AssertionError, match="already registered with .*_toy_loader"):
+        register_coco_instances("coco_own_func", {}, str(json_file), str(root))
+
+
+def _toy_loader() -> list[dict]:
+    return []
+
+
+def test_course_style_registration_cell_runs_twice_in_a_fresh_process(coco_dir):
+    json_file, root = coco_dir
+    cell = (
+        "from d2lite.data import DatasetCatalog\n"
+        "from d2lite.data.datasets import register_coco_instances\n"
+        "for _ in range(2):\n"
+        "    try:\n"
+        f"        register_coco_instances('coco_trash_train', {{}}, {str(json_file)!r}, "
+        f"{str(root)!r})\n"
+        "    except AssertionError:\n"
+        "        pass\n"
+        "try:\n"
+        "    register_coco_instances('coco_trash_train', {}, 'other.json', 'other/')\n"
+        "except AssertionError as e:\n"
+        "    print('clash:', e)\n"
+        "print(len(DatasetCatalog.get('coco_trash_train')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", cell], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    clash, count = out.stdout.strip().splitlines()
+    assert count == "4"
+    assert "other.json" in clash and str(json_file) in clash
+
+
+def test_nothing_of_the_course_is_registered_at_import():
+    code = (
+        "import d2lite\n"
+        "from d2lite.data import DatasetCatalog, MetadataCatalog\n"
+        "print(DatasetCatalog.list(), MetadataCatalog.list())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "coco_trash" not in out.stdout and "coco_2017_train" in out.stdout
 
 
 def test_dataset_dicts_are_sorted_by_image_id_as_in_detectron2(tmp_path):

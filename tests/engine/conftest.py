@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def trash_datasets(tmp_path):
     from d2lite.data import DatasetCatalog, MetadataCatalog
     from d2lite.data.datasets.coco import register_coco_instances
-    from d2lite.data.datasets.synthetic import make_trash_dataset
+    from d2lite.extras.synthetic import make_trash_dataset
 
     root = str(tmp_path / "trash")
     paths = make_trash_dataset(root, num_train=4, num_val=2, num_test=0, image_size=64)

@@ -13,7 +13,7 @@ import os
 import signal
 
 from d2lite.config import get_cfg
-from d2lite.data.datasets.synthetic import TRASH_CLASSES
+from d2lite.extras.synthetic import TRASH_CLASSES
 from d2lite.engine import DefaultTrainer, HookBase
 from d2lite.model_zoo import get_config_file
 from d2lite.utils.env import seed_all_rng

@@ -206,7 +206,7 @@ def test_default_predictor_resizes_and_flips_rgb(tmp_path):
 
 
 def test_default_trainer_on_synthetic_data_with_eval_and_validation(tmp_path, trash_datasets):
-    from d2lite.data.datasets.synthetic import TRASH_CLASSES
+    from d2lite.extras.synthetic import TRASH_CLASSES
     from d2lite.engine import hooks
 
     cfg = tiny_cfg(tmp_path)
@@ -262,7 +262,7 @@ def test_default_trainer_calls_after_backward_hooks(tmp_path):
 
 
 def test_seeded_runs_on_synthetic_data_give_identical_losses(tmp_path, trash_datasets):
-    from d2lite.data.datasets.synthetic import TRASH_CLASSES
+    from d2lite.extras.synthetic import TRASH_CLASSES
 
     def run(name):
         cfg = tiny_cfg(tmp_path / name)
@@ -377,7 +377,7 @@ def test_test_without_build_evaluator_warns_and_skips(tmp_path, caplog):
 def test_default_trainer_without_evaluator_writes_no_evaluation_line(
     tmp_path, trash_datasets, caplog
 ):
-    from d2lite.data.datasets.synthetic import TRASH_CLASSES
+    from d2lite.extras.synthetic import TRASH_CLASSES
 
     cfg = tiny_cfg(tmp_path)
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = len(TRASH_CLASSES)
@@ -481,7 +481,7 @@ def test_fewer_classes_than_the_training_data_fail_before_the_first_step(tmp_pat
 def test_a_checkpoint_of_an_older_d2lite_resumes_and_says_the_data_order_restarts(
     tmp_path, trash_datasets
 ):
-    from d2lite.data.datasets.synthetic import TRASH_CLASSES
+    from d2lite.extras.synthetic import TRASH_CLASSES
 
     cfg = tiny_cfg(tmp_path)
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = len(TRASH_CLASSES)

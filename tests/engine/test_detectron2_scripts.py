@@ -17,7 +17,7 @@ import d2lite.data.transforms as T
 from d2lite.checkpoint import DetectionCheckpointer
 from d2lite.config import get_cfg
 from d2lite.data import DatasetCatalog, DatasetMapper, build_detection_train_loader
-from d2lite.data.datasets.synthetic import TRASH_CLASSES
+from d2lite.extras.synthetic import TRASH_CLASSES
 from d2lite.engine import DefaultPredictor, DefaultTrainer, hooks
 from d2lite.evaluation import COCOEvaluator
 from d2lite.model_zoo import get_config_file

@@ -47,21 +47,22 @@ def test_catalog_snapshot_keeps_picklable_registrations(caplog):
             MetadataCatalog.pop(name, None)
 
 
-def test_restored_catalogs_override_the_workers_builtins():
-    # A script re-pointed a built-in name; the spawned worker re-registered the original on import.
-    snapshot = ({"coco_trash_train": functools.partial(_toy_dataset, 3)},
-                {"coco_trash_train": {"thing_classes": ["mine"]}})
-    original = DatasetCatalog["coco_trash_train"]
-    original_meta = MetadataCatalog.get("coco_trash_train").as_dict()
+def test_restore_keeps_what_the_worker_registered_itself():
+    # Spawning re-ran the script's top level: the worker registered "engine_test_own" itself.
+    own = functools.partial(_toy_dataset, 3)
+    DatasetCatalog.register("engine_test_own", own)
+    MetadataCatalog.get("engine_test_own").set(thing_classes=["a"])
+    snapshot = (
+        {"engine_test_own": functools.partial(_toy_dataset, 3)},
+        {"engine_test_own": {"name": "engine_test_own", "thing_classes": ["a"], "json_file": "j"}},
+    )
     try:
         _restore_catalogs(snapshot)
-        assert len(DatasetCatalog.get("coco_trash_train")) == 3
-        assert MetadataCatalog.get("coco_trash_train").thing_classes == ["mine"]
+        assert DatasetCatalog["engine_test_own"] is own
+        assert MetadataCatalog.get("engine_test_own").as_dict() == snapshot[1]["engine_test_own"]
     finally:
-        DatasetCatalog.remove("coco_trash_train")
-        DatasetCatalog.register("coco_trash_train", original)
-        MetadataCatalog.remove("coco_trash_train")
-        MetadataCatalog.get("coco_trash_train").set(**original_meta)
+        DatasetCatalog.pop("engine_test_own", None)
+        MetadataCatalog.pop("engine_test_own", None)
 
 
 def test_two_gloo_processes_match_one_process_with_the_whole_batch(tmp_path):

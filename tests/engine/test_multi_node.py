@@ -21,7 +21,7 @@ from engine_toys import ddp_toy_rank_fails
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
 from d2lite.data.datasets.coco import register_coco_instances
-from d2lite.data.datasets.synthetic import TRASH_CLASSES, make_trash_dataset
+from d2lite.extras.synthetic import TRASH_CLASSES, make_trash_dataset
 from d2lite.engine import default_argument_parser, launch
 from d2lite.model_zoo import get_config_file
 

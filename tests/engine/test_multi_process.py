@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from engine_toys import train_tiny_rcnn
 
-from d2lite.data.datasets.synthetic import TRASH_CLASSES
+from d2lite.extras.synthetic import TRASH_CLASSES
 from d2lite.engine import launch
 
 LOSSES = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "total_loss")

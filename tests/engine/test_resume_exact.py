@@ -53,7 +53,7 @@ def _widen_every_other_image(root, json_path: str) -> None:
 def uninterrupted(tmp_path_factory):
     from d2lite.data import DatasetCatalog, MetadataCatalog
     from d2lite.data.datasets.coco import register_coco_instances
-    from d2lite.data.datasets.synthetic import make_trash_dataset
+    from d2lite.extras.synthetic import make_trash_dataset
 
     root = tmp_path_factory.mktemp("resume_exact")
     paths = make_trash_dataset(str(root), num_train=6, num_val=0, num_test=0, image_size=48)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from d2lite.data.datasets.synthetic import TRASH_CLASSES
+from d2lite.extras.synthetic import TRASH_CLASSES
 from d2lite.engine import default_argument_parser
 from d2lite.model_zoo import get_config_file
 

@@ -11,7 +11,7 @@ import torch
 
 from d2lite.config import get_cfg
 from d2lite.data import DatasetMapper, build_detection_test_loader, build_detection_train_loader
-from d2lite.data.datasets.synthetic import TRASH_CLASSES
+from d2lite.extras.synthetic import TRASH_CLASSES
 from d2lite.engine import DefaultTrainer, HookBase
 from d2lite.model_zoo import get_config_file
 from d2lite.utils import comm

@@ -7,6 +7,8 @@ import json
 import logging
 import math
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -18,6 +20,7 @@ from d2lite.config import get_cfg
 from d2lite.data.catalog import DatasetCatalog, MetadataCatalog
 from d2lite.evaluation import COCOEvaluator, inference_on_dataset, instances_to_coco_json
 from d2lite.evaluation.coco_metrics import prepare_coco_gt
+from d2lite.extras.reports import COCOEvaluatorWithReports
 from d2lite.structures import Boxes, Instances
 
 # Dataset category ids 0, 2, 5 map to contiguous 0, 1, 2; "bird" (5) has no ground truth.
@@ -94,7 +97,7 @@ def _pycocotools_ap(gt: dict, results: list[dict]) -> float:
 
 def test_perfect_detections_give_ap_100_and_write_reports(dataset, tmp_path):
     out = tmp_path / "out"
-    results = _evaluate(COCOEvaluator(dataset, output_dir=str(out)), *_outputs())
+    results = _evaluate(COCOEvaluatorWithReports(dataset, output_dir=str(out)), *_outputs())
     bbox = results["bbox"]
     for key in ("AP", "AP50", "AP75", "APm", "AP-cat", "AP-dog", "AP50-cat", "AP50-dog"):
         assert bbox[key] == pytest.approx(100.0), key
@@ -111,8 +114,9 @@ def test_perfect_detections_give_ap_100_and_write_reports(dataset, tmp_path):
 
 def test_class_without_ground_truth_is_reported_plainly(dataset, tmp_path, caplog):
     out = tmp_path / "out"
-    with caplog.at_level(logging.INFO, logger="d2lite.evaluation.coco_evaluation"):
-        bbox = _evaluate(COCOEvaluator(dataset, output_dir=str(out)), *_outputs(drop=(1,)))["bbox"]
+    evaluator = COCOEvaluatorWithReports(dataset, output_dir=str(out))
+    with caplog.at_level(logging.INFO, logger="d2lite"):
+        bbox = _evaluate(evaluator, *_outputs(drop=(1,)))["bbox"]
     assert "AP-bird" not in bbox and "AP50-bird" not in bbox
     assert not any(isinstance(v, float) and math.isnan(v) for k, v in bbox.items() if "-" in k)
     # dog: 1 of 2 boxes found at the top score -> AP 50; the mean is over cat and dog only.
@@ -126,7 +130,7 @@ def test_class_without_ground_truth_is_reported_plainly(dataset, tmp_path, caplo
 
 
 def test_report_pictures_name_their_thresholds(dataset, tmp_path, monkeypatch):
-    from d2lite.evaluation import plots
+    from d2lite.extras import plots
 
     figures = {}
     for name in ("plot_confusion_matrix", "plot_pr_curves"):
@@ -134,7 +138,9 @@ def test_report_pictures_name_their_thresholds(dataset, tmp_path, monkeypatch):
         monkeypatch.setattr(
             plots, name, lambda *a, _real=real, _n=name, **k: figures.setdefault(_n, _real(*a, **k))
         )
-    evaluator = COCOEvaluator(dataset, output_dir=str(tmp_path), confusion_score_threshold=0.3)
+    evaluator = COCOEvaluatorWithReports(
+        dataset, output_dir=str(tmp_path), confusion_score_threshold=0.3
+    )
     _evaluate(evaluator, *_outputs(drop=(1,)))
     title = figures["plot_confusion_matrix"]._suptitle.get_text()
     assert "IoU ≥ 0.5" in title and "below 0.3" in title
@@ -168,7 +174,8 @@ def test_id_zero_trap(dataset, tmp_path):
 def test_no_detections_gives_zeros_not_a_crash(dataset, tmp_path, caplog):
     inputs, outputs = _outputs(drop=(0, 1, 2, 3))
     with caplog.at_level(logging.WARNING):
-        bbox = _evaluate(COCOEvaluator(dataset, output_dir=str(tmp_path)), inputs, outputs)["bbox"]
+        evaluator = COCOEvaluatorWithReports(dataset, output_dir=str(tmp_path))
+        bbox = _evaluate(evaluator, inputs, outputs)["bbox"]
     assert "No predictions from the model" in caplog.text
     assert bbox["AP"] == 0.0 and bbox["AP50"] == 0.0 and bbox["AP-cat"] == 0.0
     assert json.loads((tmp_path / "coco_instances_results.json").read_text()) == []
@@ -349,7 +356,7 @@ def test_tiny_faster_rcnn_outputs_evaluate_to_plain_floats(dataset, tmp_path):
 def test_build_coco_evaluator_for_coco_datasets_and_names_other_types(tmp_path):
     from d2lite.config import get_cfg
     from d2lite.data import MetadataCatalog
-    from d2lite.evaluation import build_coco_evaluator
+    from d2lite.extras.reports import build_coco_evaluator
 
     cfg = get_cfg()
     cfg.OUTPUT_DIR = str(tmp_path)
@@ -359,3 +366,48 @@ def test_build_coco_evaluator_for_coco_datasets_and_names_other_types(tmp_path):
             build_coco_evaluator(cfg, "eval_test_voc")
     finally:
         MetadataCatalog.remove("eval_test_voc")
+
+
+def test_coco_evaluator_computes_metrics_without_matplotlib(tmp_path):
+    # In a fresh process: the test session itself has drawn figures already.
+    code = f"""
+import json, sys
+import torch
+import d2lite.evaluation
+from d2lite.data import MetadataCatalog
+from d2lite.evaluation import COCOEvaluator
+from d2lite.structures import Boxes, Instances
+gt = {_coco_dict()!r}
+open({str(tmp_path / "gt.json")!r}, "w").write(json.dumps(gt))
+MetadataCatalog.get("no_mpl").set(json_file={str(tmp_path / "gt.json")!r})
+evaluator = COCOEvaluator("no_mpl", output_dir={str(tmp_path / "out")!r})
+for a in gt["annotations"]:
+    x, y, w, h = a["bbox"]
+    inst = Instances((100, 120))
+    inst.pred_boxes = Boxes(torch.tensor([[x, y, x + w, y + h]]))
+    inst.scores = torch.tensor([0.9])
+    inst.pred_classes = torch.tensor([a["category_id"]])
+    evaluator.process([{{"image_id": a["image_id"]}}], [{{"instances": inst}}])
+print(round(evaluator.evaluate()["bbox"]["AP"]), "matplotlib" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["100", "False"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["coco_instances_results.json"]
+
+
+def test_build_coco_evaluator_writes_the_reports(dataset, tmp_path):
+    from d2lite.extras.reports import build_coco_evaluator
+
+    cfg = get_cfg()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    evaluator = build_coco_evaluator(cfg, dataset)
+    assert isinstance(evaluator, COCOEvaluator)
+    _evaluate(evaluator, *_outputs())
+    assert sorted(os.listdir(tmp_path / "inference")) == [
+        "coco_instances_results.json",
+        "confusion_matrix.csv",
+        "confusion_matrix.png",
+        "per_class_results.md",
+        "pr_curves.png",
+    ]

@@ -10,7 +10,7 @@ import pytest
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
 from d2lite.data.datasets import register_coco_instances
-from d2lite.data.datasets.synthetic import TRASH_CLASSES, make_trash_dataset
+from d2lite.extras.synthetic import TRASH_CLASSES, make_trash_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 

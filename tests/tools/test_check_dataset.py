@@ -1,4 +1,4 @@
-"""Tests for the dataset checker (d2lite.data.datasets.check) and tools/check_dataset.py."""
+"""Tests for the dataset checker (d2lite.extras.check_dataset) and tools/check_dataset.py."""
 from __future__ import annotations
 
 import copy
@@ -11,7 +11,7 @@ from PIL import Image
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
 from d2lite.data.datasets import register_coco_instances
-from d2lite.data.datasets.check import check_coco_dict, check_coco_json, check_dataset_dicts
+from d2lite.extras.check_dataset import check_coco_dict, check_coco_json, check_dataset_dicts
 from d2lite.data.detection_utils import SizeMismatchError, check_image_size, read_image
 from d2lite.structures import BoxMode
 

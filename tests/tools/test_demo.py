@@ -7,7 +7,6 @@ import os
 import pytest
 
 from d2lite.data import DatasetCatalog
-from d2lite.data.datasets.builtin import get_builtin_root, register_all_builtin
 
 # The demo's own R18-FPN config, shrunk so the whole run takes a few seconds.
 _FAST = [
@@ -21,18 +20,14 @@ _FAST = [
 def test_demo_generates_data_trains_evaluates_and_predicts(
     tmp_path, monkeypatch, load_tool, capsys
 ):
-    original_root = get_builtin_root()
     monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path / "datasets"))
     demo = load_tool("demo")
     out = tmp_path / "out"
-    try:
-        results = demo.main(
-            ["--num-train", "4", "--num-val", "2", "--num-test", "2", "--num-pictures", "1"]
-            + _FAST
-            + ["OUTPUT_DIR", str(out)]
-        )
-    finally:
-        register_all_builtin(original_root)
+    results = demo.main(
+        ["--num-train", "4", "--num-val", "2", "--num-test", "2", "--num-pictures", "1"]
+        + _FAST
+        + ["OUTPUT_DIR", str(out)]
+    )
     data = tmp_path / "datasets" / "trash"
     assert sorted(p.name for p in (data / "train").iterdir()) == [f"000{i}.jpg" for i in range(4)]
     assert set(results["bbox"]) >= {"AP", "AP50", "AP75"}
@@ -49,24 +44,30 @@ def test_demo_generates_data_trains_evaluates_and_predicts(
 
 
 def test_demo_reuses_an_existing_dataset(tmp_path, monkeypatch, load_tool):
-    original_root = get_builtin_root()
     monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path))
     demo = load_tool("demo")
     args = demo.get_parser().parse_args(["--num-train", "2", "--num-val", "1", "--num-test", "1"])
-    try:
-        first = demo.ensure_dataset(args)
-        stamp = (tmp_path / "trash" / "train.json").stat().st_mtime_ns
-        assert demo.ensure_dataset(args) == first == str(tmp_path / "trash")
-        assert (tmp_path / "trash" / "train.json").stat().st_mtime_ns == stamp
-        assert DatasetCatalog.get("coco_trash_val")[0]["file_name"].startswith(str(tmp_path))
-    finally:
-        register_all_builtin(original_root)
+    first = demo.ensure_dataset(args)
+    stamp = (tmp_path / "trash" / "train.json").stat().st_mtime_ns
+    assert demo.ensure_dataset(args) == first == str(tmp_path / "trash")
+    assert (tmp_path / "trash" / "train.json").stat().st_mtime_ns == stamp
+    assert DatasetCatalog.get("coco_trash_val")[0]["file_name"].startswith(str(tmp_path))
+
+
+def test_demo_refuses_data_registered_elsewhere_under_its_names(tmp_path, monkeypatch, load_tool):
+    monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path))
+    demo = load_tool("demo")
+    args = demo.get_parser().parse_args(["--num-train", "1", "--num-val", "1", "--num-test", "1"])
+    from d2lite.data.datasets import register_coco_instances
+
+    register_coco_instances("coco_trash_val", {}, "mine/val.json", "mine")
+    with pytest.raises(AssertionError, match="mine/val.json"):
+        demo.ensure_dataset(args)
 
 
 def test_demo_refuses_a_symlinked_output_subfolder_before_training(
     tmp_path, monkeypatch, load_tool
 ):
-    original_root = get_builtin_root()
     monkeypatch.setenv("D2LITE_DATASETS", str(tmp_path / "datasets"))
     demo = load_tool("demo")
     elsewhere = tmp_path / "elsewhere"
@@ -74,10 +75,7 @@ def test_demo_refuses_a_symlinked_output_subfolder_before_training(
     out = tmp_path / "out"
     out.mkdir()
     (out / "pictures").symlink_to(elsewhere)
-    try:
-        with pytest.raises(ValueError, match="pictures"):
-            demo.main(_FAST + ["OUTPUT_DIR", str(out)])
-    finally:
-        register_all_builtin(original_root)
+    with pytest.raises(ValueError, match="pictures"):
+        demo.main(_FAST + ["OUTPUT_DIR", str(out)])
     assert not (tmp_path / "datasets").exists(), "refused before writing data or training"
     assert os.listdir(elsewhere) == [] and sorted(os.listdir(out)) == ["pictures"]

@@ -9,7 +9,7 @@ import shlex
 import pytest
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
-from d2lite.data.datasets.synthetic import main as make_trash_main
+from d2lite.extras.synthetic import main as make_trash_main
 
 
 def _examples(path) -> list[list[str]]:

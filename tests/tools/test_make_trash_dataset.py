@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -26,17 +25,19 @@ def test_tool_script_writes_the_dataset(tmp_path):
     _check_layout(tmp_path)
 
 
-def test_python_dash_m_module_writes_the_same_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["synthetic", str(tmp_path / "a"), *ARGS])
-    runpy.run_module("d2lite.data.synthetic", run_name="__main__")
+def test_python_dash_m_module_writes_the_same_files(tmp_path):
+    module = [sys.executable, "-m", "d2lite.extras.synthetic", str(tmp_path / "a"), *ARGS]
+    subprocess.run(module, check=True, cwd=REPO)
     _check_layout(tmp_path / "a")
-    monkeypatch.setattr(sys, "argv", ["synthetic", str(tmp_path / "b"), *ARGS])
-    runpy.run_module("d2lite.data.datasets.synthetic", run_name="__main__")
+    # `d2lite make-trash` runs the same code.
+    from d2lite.cli import main
+
+    main(["make-trash", str(tmp_path / "b"), *ARGS])
     assert (tmp_path / "a/train.json").read_bytes() == (tmp_path / "b/train.json").read_bytes()
 
 
 def test_bad_arguments_exit_with_usage(tmp_path, capsys):
-    from d2lite.data.synthetic import main
+    from d2lite.extras.synthetic import main
 
     with pytest.raises(SystemExit) as exc:
         main([str(tmp_path), "--train", "x"])

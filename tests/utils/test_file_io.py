@@ -10,7 +10,7 @@ import pytest
 
 from d2lite.data import DatasetCatalog, MetadataCatalog
 from d2lite.evaluation import COCOEvaluator
-from d2lite.evaluation.plots import save_confusion_matrix_csv
+from d2lite.extras.plots import save_confusion_matrix_csv
 from d2lite.structures import BoxMode
 from d2lite.utils.file_io import atomic_output, safe_output_path
 

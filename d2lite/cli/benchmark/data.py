@@ -13,7 +13,8 @@ from tabulate import tabulate
 
 from d2lite.data import DatasetCatalog, MetadataCatalog, build_detection_train_loader
 from d2lite.data.datasets import register_coco_instances
-from d2lite.data.datasets.synthetic import TRASH_CLASSES, make_trash_dataset
+from d2lite.extras.synthetic import make_trash_dataset
+from d2lite.extras.trash import TRASH_CLASSES
 from d2lite.modeling import build_model
 
 from .common import load_cfg, run_in_child

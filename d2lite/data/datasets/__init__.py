@@ -1,12 +1,13 @@
-"""Dataset loaders and the built-in registrations (made when this package is imported).
+"""Dataset loaders, and Detectron2's COCO 2017 registrations (made when this package is imported).
 
 Detectron2's loaders for other tasks and datasets (LVIS, Pascal VOC, COCO panoptic) import,
 and raise ``NotImplementedError`` when called.
 """
 
 from ...utils.unsupported import unsupported_function
-from .builtin import TRASH_CLASSES, get_builtin_root, register_all_builtin
+from .builtin import get_builtin_root, register_all_coco
 from .coco import (
+    DatasetAlreadyRegisteredError,
     convert_to_coco_dict,
     convert_to_coco_json,
     load_coco_json,
@@ -41,11 +42,11 @@ __all__ = [
     "register_pascal_voc",
     "register_coco_panoptic",
     "register_coco_panoptic_separated",
-    "register_all_builtin",
+    "register_all_coco",
+    "DatasetAlreadyRegisteredError",
     "get_builtin_root",
-    "TRASH_CLASSES",
     "parse_dataset_arg",
     "setup_coco_datasets",
 ]
 
-register_all_builtin()
+register_all_coco(get_builtin_root())

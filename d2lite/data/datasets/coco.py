@@ -11,7 +11,6 @@ import datetime
 import functools
 import json
 import logging
-import math
 import os
 import time
 from typing import Any
@@ -24,6 +23,7 @@ from ...utils.file_io import atomic_output
 from ...utils.unsupported import unsupported_function
 from ..catalog import DatasetCatalog, MetadataCatalog
 from ..image_io import find_paths_outside_root
+from . import coco_rules
 
 __all__ = [
     "load_coco_json",
@@ -31,13 +31,18 @@ __all__ = [
     "register_coco_instances",
     "convert_to_coco_dict",
     "convert_to_coco_json",
+    "DatasetAlreadyRegisteredError",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Names registered by d2lite itself (datasets/builtin.py): a user's register_coco_instances of
-# the same name replaces the built-in registration instead of failing.
-BUILTIN_NAMES: set[str] = set()
+
+class DatasetAlreadyRegisteredError(AssertionError):
+    """``register_coco_instances`` of a name registered with other files.
+
+    An ``AssertionError``, as Detectron2's ``DatasetCatalog.register`` raises for any second
+    registration, so scripts that catch that type around their registrations keep working.
+    """
 
 
 def _read_json(json_file: str) -> dict:
@@ -48,80 +53,45 @@ def _read_json(json_file: str) -> dict:
         raise ValueError(
             f"{json_file} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
         ) from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{json_file}: expected a JSON object, got {type(data).__name__}")
-    for key in ("images", "categories"):
-        if key not in data:
-            raise ValueError(f"{json_file} is missing the top-level key '{key}' of COCO format")
+    _raise_first(coco_rules.top_level_problems(data), json_file)
     return data
 
 
-def _check_unique(items: list[dict], what: str, json_file: str) -> None:
-    seen: set = set()
-    for item in items:
-        if "id" not in item:
-            raise ValueError(f"{json_file}: an entry of '{what}' has no 'id': {item}")
-        if item["id"] in seen:
-            raise ValueError(f"{json_file}: duplicate {what} id {item['id']}")
-        seen.add(item["id"])
+def _raise_first(problems: list[coco_rules.Problem], json_file: str) -> None:
+    if problems:
+        raise ValueError(f"{json_file}: {problems[0].message}")
 
 
-def _category_mapping(categories: list[dict], json_file: str) -> tuple[list[str], dict[int, int]]:
-    """Return the class names sorted by category id and the id -> contiguous index map."""
-    _check_unique(categories, "categories", json_file)
-    cats = sorted(categories, key=lambda c: c["id"])
-    for c in cats:
-        if "name" not in c:
-            raise ValueError(f"{json_file}: category id {c['id']} has no 'name'")
-    id_map = {c["id"]: i for i, c in enumerate(cats)}
-    return [c["name"] for c in cats], id_map
+def _checked_section(data: dict, section: str, json_file: str) -> list[dict]:
+    """The entries of ``data[section]``, which must all follow the rules, ids unique."""
+    entries, problems = coco_rules.entry_problems(section, data.get(section, []))
+    _raise_first(problems, json_file)
+    if section != "annotations" or (entries and "id" in entries[0]):
+        _raise_first(coco_rules.duplicate_problems(section, [e["id"] for e in entries]), json_file)
+    return entries
 
 
-def _group_annotations(data: dict, image_ids: set, json_file: str) -> dict[Any, list[dict]]:
-    anns = data.get("annotations", [])
-    if any("id" in a for a in anns):
-        _check_unique(anns, "annotations", json_file)
-    category_ids = {c["id"] for c in data["categories"]}
+def _group_annotations(
+    anns: list[dict], image_ids: set, category_ids: set, json_file: str
+) -> tuple[dict[Any, list[dict]], int]:
+    """The annotations per image id, without those the rules drop; and how many were dropped."""
     per_image: dict[Any, list[dict]] = {}
+    num_dropped = 0
     for a in anns:
-        ann_id = a.get("id")
-        if a.get("image_id") not in image_ids:
-            raise ValueError(
-                f"{json_file}: annotation id {ann_id} refers to image_id {a.get('image_id')}, "
-                f"which is not in 'images'"
-            )
-        if a.get("category_id") not in category_ids:
-            raise ValueError(
-                f"{json_file}: annotation id {ann_id} has category_id {a.get('category_id')}, "
-                f"which is not in 'categories'"
-            )
-        _check_bbox(a.get("bbox"), ann_id, json_file)
-        per_image.setdefault(a["image_id"], []).append(a)
-    return per_image
-
-
-def _check_bbox(bbox: Any, ann_id: Any, json_file: str) -> None:
-    if (
-        not isinstance(bbox, (list, tuple))
-        or len(bbox) != 4
-        or not all(isinstance(v, (int, float)) for v in bbox)
-    ):
-        raise ValueError(f"{json_file}: annotation id {ann_id} needs a 4-number 'bbox', got {bbox}")
-    # Python's json reads NaN and Infinity; such a box would turn the losses into NaN later.
-    # A finite sum proves every value finite, at under half the cost of testing each (COCO has
-    # 860k boxes); only an overflowing sum needs the full test.
-    if not math.isfinite(sum(bbox)) and not all(math.isfinite(v) for v in bbox):
-        raise ValueError(
-            f"{json_file}: annotation id {ann_id} has a non-finite 'bbox' {bbox} (NaN or Infinity)"
+        problems = coco_rules.box_problems(
+            f"annotation id {a.get('id')}",
+            a["image_id"],
+            a["category_id"],
+            a["bbox"],
+            image_ids,
+            category_ids,
         )
-
-
-def _check_images(images: list[dict], json_file: str) -> None:
-    _check_unique(images, "images", json_file)
-    for img in images:
-        for key in ("file_name", "height", "width"):
-            if key not in img:
-                raise ValueError(f"{json_file}: image id {img['id']} has no '{key}'")
+        if problems:
+            _raise_first([p for p in problems if p.kind not in coco_rules.DROPPED_KINDS], json_file)
+            num_dropped += 1
+            continue
+        per_image.setdefault(a["image_id"], []).append(a)
+    return per_image, num_dropped
 
 
 def _warn_paths_outside_root(images: list[dict], image_root: str, json_file: str) -> None:
@@ -194,38 +164,38 @@ def load_coco_json(
         points, are dropped; RLE masks are compressed; keypoints move by +0.5 (pixel centres).
 
     Raises:
-        ValueError: malformed JSON, missing keys, an annotation naming an unknown image or
-            category, a bbox that is not 4 finite numbers, or a duplicate image/annotation/
-            category id; the message names the file and the id.
+        ValueError: at the first broken rule of :mod:`d2lite.data.datasets.coco_rules`
+            (malformed JSON, missing keys or fields, an annotation naming an unknown image or
+            category, a bbox that is not 4 finite numbers, a duplicate id); the message names
+            the file and the id.
 
     Image paths that resolve outside ``image_root`` are read, as in Detectron2, after one
     warning with their count.
     """
     start = time.perf_counter()
     data = _read_json(json_file)
-    thing_classes, id_map = _category_mapping(data["categories"], json_file)
-    _check_images(data["images"], json_file)
-    per_image = _group_annotations(data, {img["id"] for img in data["images"]}, json_file)
+    images = _checked_section(data, "images", json_file)
+    cats = sorted(_checked_section(data, "categories", json_file), key=lambda c: c["id"])
+    anns = _checked_section(data, "annotations", json_file)
+    per_image, num_dropped = _group_annotations(
+        anns, {img["id"] for img in images}, {c["id"] for c in cats}, json_file
+    )
     # Metadata is set only once the file is known to be valid.
+    id_map = None
     if dataset_name is not None:
+        id_map = {c["id"]: i for i, c in enumerate(cats)}
         MetadataCatalog.get(dataset_name).set(
-            thing_classes=thing_classes, thing_dataset_id_to_contiguous_id=id_map
+            thing_classes=[c["name"] for c in cats], thing_dataset_id_to_contiguous_id=id_map
         )
-    else:
-        id_map = None
 
     ann_keys = ["iscrowd", "bbox", "category_id"] + (extra_annotation_keys or [])
-    images = sorted(data["images"], key=lambda i: i["id"])
+    images = sorted(images, key=lambda i: i["id"])
     _warn_paths_outside_root(images, image_root, json_file)
-    dataset_dicts, num_dropped, num_bad_segm = [], 0, 0
+    dataset_dicts, num_bad_segm = [], 0
     for img in images:
         record = _image_record(img, image_root)
         objs = []
         for anno in per_image.get(img["id"], []):
-            _, _, w, h = anno["bbox"]
-            if w <= 0 or h <= 0:
-                num_dropped += 1
-                continue
             obj = _annotation_record(anno, ann_keys, json_file)
             if obj is None:
                 num_bad_segm += 1
@@ -250,21 +220,18 @@ def load_coco_json(
     return dataset_dicts
 
 
-def _same_loader(old: Any, new: functools.partial) -> bool:
-    return (
-        isinstance(old, functools.partial)
-        and old.func is new.func
-        and old.args == new.args
-        and old.keywords == new.keywords
-    )
+def _registered_files(func: Any) -> Any:
+    """The (json_file, image_root) of a registration made here; the function itself otherwise."""
+    if isinstance(func, functools.partial) and func.func is load_coco_json:
+        return func.args[:2]
+    return func
 
 
 def register_coco_instances(name: str, metadata: dict, json_file: str, image_root: str) -> None:
     """Register a COCO-format dataset under ``name`` (lazily: nothing is read now).
 
-    Calling it again with the same arguments does nothing, so a notebook cell can be re-run.
-    Registering a built-in name (e.g. "coco_trash_train") with other files replaces the built-in
-    registration and its metadata.
+    Registering a name twice is an error in Detectron2; here the same arguments again do
+    nothing, so a notebook cell can be re-run.
 
     Args:
         name (str): dataset name, e.g. "my_train".
@@ -273,30 +240,24 @@ def register_coco_instances(name: str, metadata: dict, json_file: str, image_roo
         image_root (str): directory containing the images.
 
     Raises:
-        AssertionError: if ``name`` is already registered with different arguments.
+        DatasetAlreadyRegisteredError: (an AssertionError) if ``name`` is already registered
+            with another json file or image root; the message names both.
+        AssertionError: if ``metadata`` gives an attribute already set to a different value.
     """
     assert isinstance(name, str), f"Dataset name must be a str, got {name!r}"
     assert isinstance(json_file, (str, os.PathLike)), f"json_file must be a path, got {json_file!r}"
     assert isinstance(image_root, (str, os.PathLike)), f"image_root must be a path: {image_root!r}"
     json_file, image_root = os.fspath(json_file), os.fspath(image_root)
-    # A partial (not a lambda) so the registration can be compared and pickled.
-    loader = functools.partial(load_coco_json, json_file, image_root, name)
-    builtin = name in BUILTIN_NAMES and name in DatasetCatalog
-    if builtin and not _same_loader(DatasetCatalog[name], loader):
-        # Course scripts register their own "coco_trash_train"; theirs must win over the
-        # built-in one, or a try/except AssertionError around the call would hide the clash.
-        logger.info(f"Replacing the built-in dataset '{name}' with {json_file}")
-        DatasetCatalog.remove(name)
-        MetadataCatalog.pop(name, None)
-        BUILTIN_NAMES.discard(name)
     if name in DatasetCatalog:
-        old = DatasetCatalog[name]
-        old_args = old.args[:2] if isinstance(old, functools.partial) else old
-        assert _same_loader(old, loader), (
-            f"Dataset '{name}' is already registered with {old_args}; cannot register it again "
-            f"with (json_file, image_root) = {(json_file, image_root)}"
-        )
+        old = _registered_files(DatasetCatalog[name])
+        if old != (json_file, image_root):
+            raise DatasetAlreadyRegisteredError(
+                f"Dataset '{name}' is already registered with (json_file, image_root) = {old}; "
+                f"cannot register it again with {(json_file, image_root)}"
+            )
     else:
+        # A partial (not a lambda) so the registration can be compared and pickled.
+        loader = functools.partial(load_coco_json, json_file, image_root, name)
         DatasetCatalog.register(name, loader)
     MetadataCatalog.get(name).set(
         json_file=json_file, image_root=image_root, evaluator_type="coco", **metadata

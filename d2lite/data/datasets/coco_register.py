@@ -25,6 +25,7 @@ import yaml
 
 from ...config import CfgNode
 from ..catalog import DatasetCatalog, MetadataCatalog
+from . import coco_rules
 from .coco import register_coco_instances
 
 __all__ = ["parse_dataset_arg", "setup_coco_datasets", "is_train_name"]
@@ -101,8 +102,9 @@ def setup_coco_datasets(
         list[str]: the names registered.
 
     Raises:
-        ValueError: for a malformed entry, a JSON without categories' names, or a name that
-            a script registered with other files.
+        ValueError: for a malformed entry, a JSON whose top level or categories break the
+            loader's rules (``coco_rules``), or a name that a script registered with other
+            files.
         FileNotFoundError: if a JSON file or image folder does not exist.
     """
     parsed = [parse_dataset_arg(d) for d in datasets]
@@ -152,13 +154,15 @@ def _class_names(name: str, json_file: str, image_root: str) -> list[str]:
         raise FileNotFoundError(f"Dataset '{name}': the image folder {image_root} does not exist")
     with open(json_file, encoding="utf-8") as f:
         try:
-            categories = json.load(f).get("categories")
-        except (json.JSONDecodeError, AttributeError) as e:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
             raise ValueError(f"Dataset '{name}': {json_file} is not a COCO JSON object: {e}") from e
-    if not isinstance(categories, list) or not all(
-        isinstance(c, dict) and "id" in c and "name" in c for c in categories
-    ):
-        raise ValueError(f"Dataset '{name}': {json_file} needs 'categories' with 'id' and 'name'")
+    # The loader's rules (coco_rules), so that what registers here also loads.
+    problems = coco_rules.top_level_problems(data)
+    if not problems:
+        categories, problems = coco_rules.entry_problems("categories", data["categories"])
+    if problems:
+        raise ValueError(f"Dataset '{name}': {json_file}: {problems[0].message}")
     return [c["name"] for c in sorted(categories, key=lambda c: c["id"])]
 
 

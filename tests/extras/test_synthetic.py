@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from d2lite.data.datasets.synthetic import TRASH_CLASSES, generate_image, make_trash_dataset
+from d2lite.extras.synthetic import TRASH_CLASSES, generate_image, make_trash_dataset
 
 NAMES = [
     "General trash", "Paper", "Paper pack", "Metal", "Glass",

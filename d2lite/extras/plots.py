@@ -19,7 +19,7 @@ from torch import Tensor
 from torchvision.ops import box_iou
 
 from d2lite.utils.file_io import atomic_output
-from d2lite.utils.plot_metrics import save_figure
+from d2lite.extras.plot_metrics import save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from d2lite.evaluation.plots import (
+from d2lite.extras.plots import (
     confusion_matrix,
     plot_confusion_matrix,
     plot_pr_curves,

@@ -1,8 +1,9 @@
-"""Check a detection dataset before training on it; ``tools/check_dataset.py`` is its command line.
+"""Check a detection dataset before training on it; ``d2lite check`` is its command line.
 
-``check_coco_json(json_file, image_root)`` validates a COCO instances file (schema and field types,
-duplicate and dangling ids, the category id scheme, boxes, the images on disk and their sizes,
-paths leaving the image root) and ``check_dataset_dicts(dicts, thing_classes)`` does the same
+``check_coco_json(json_file, image_root)`` validates a COCO instances file with the loader's own
+rules (:mod:`d2lite.data.datasets.coco_rules`: schema and field types, duplicate and dangling ids,
+boxes), and beyond them the category id scheme, the images on disk and their sizes, and paths
+leaving the image root, and ``check_dataset_dicts(dicts, thing_classes)`` does the same
 checks that make sense for Detectron2 dataset dicts (e.g. a registered dataset). Both return a
 ``CheckReport``: errors (the dataset will break or silently mislead training), warnings (worth a
 look), and statistics (class histogram, COCO small/medium/large box counts and size quantiles).
@@ -14,7 +15,6 @@ pixel decoded (a truncated file fails) and its size taken after the EXIF orienta
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,19 +22,24 @@ from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
+from tabulate import simple_separated_format, tabulate
 
-from ..image_io import (
+from d2lite.data.datasets import coco_rules
+from d2lite.data.image_io import (
     SizeMismatchError,
     check_image_size,
     find_paths_outside_root,
     high_bit_depth_note,
     read_image,
 )
+from d2lite.structures import BoxMode
 
 __all__ = ["CheckReport", "check_coco_json", "check_coco_dict", "check_dataset_dicts"]
 
 # COCO's size buckets, in pixels of area.
 _SMALL, _LARGE = 32**2, 96**2
+# Columns one space apart, so that "  9 Clothing" reads as one label.
+_ONE_SPACE = simple_separated_format(" ")
 
 
 @dataclass
@@ -63,6 +68,11 @@ class CheckReport:
     def error(self, kind: str, message: str) -> None:
         self.errors[kind].append(message)
 
+    def add(self, problems: list[coco_rules.Problem]) -> None:
+        """Files each of the loader's rule problems as an error of its kind."""
+        for p in problems:
+            self.error(p.kind, p.entry)
+
     def warn(self, kind: str, message: str) -> None:
         self.warnings[kind].append(message)
 
@@ -87,10 +97,16 @@ class CheckReport:
 
 def _format_stats(class_counts: dict[str, int], sides: np.ndarray) -> list[str]:
     lines = ["Class histogram (boxes per category):"]
-    top = max(class_counts.values(), default=0)
-    for name, count in class_counts.items():
-        bar = "#" * (round(30 * count / top) if top else 0)
-        lines.append(f"    {name:<28} {count:>7}  {bar}")
+    top = max(class_counts.values(), default=0) or 1  # no boxes: empty bars
+    # The keys are "id name": the id gets a right-aligned column of its own.
+    rows = [
+        (*key.strip().partition(" ")[::2], n, "#" * round(30 * n / top))
+        for key, n in class_counts.items()
+    ]
+    if rows:
+        align = ("right", "left", "right", "left")
+        table = tabulate(rows, tablefmt=_ONE_SPACE, disable_numparse=True, colalign=align)
+        lines += ["    " + line for line in table.splitlines()]
     if len(sides) == 0:
         return lines + ["Box sizes: no boxes"]
     areas = sides**2
@@ -103,54 +119,6 @@ def _format_stats(class_counts: dict[str, int], sides: np.ndarray) -> list[str]:
         "    sqrt(area) px quantiles: " + ", ".join(f"p{q}={v:.1f}" for q, v in zip(qs, values))
     )
     return lines
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    # NaN and Infinity are numbers here; _check_content reports them by annotation id.
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def _is_box(v: Any) -> bool:
-    return isinstance(v, list) and len(v) == 4 and all(map(_is_number, v))
-
-
-# Required fields of each COCO section and their type checks.
-_IMAGE_FIELDS = {"id": _is_int, "file_name": _is_str, "width": _is_int, "height": _is_int}
-_ANN_FIELDS = {"id": _is_int, "image_id": _is_int, "category_id": _is_int, "bbox": _is_box}
-_CAT_FIELDS = {"id": _is_int, "name": _is_str}
-
-
-def _valid_entries(report: CheckReport, section: str, entries: Any, fields: dict) -> list[dict]:
-    """Keeps the entries of a COCO section whose required fields exist and have the right type."""
-    if not isinstance(entries, list):
-        report.error("schema", f'"{section}" must be a list, got {type(entries).__name__}')
-        return []
-    valid = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            report.error(f"{section}_schema", f"{section}[{i}] is not an object")
-            continue
-        bad = [k for k, is_ok in fields.items() if k not in entry or not is_ok(entry[k])]
-        if bad:
-            got = {k: entry.get(k, "<missing>") for k in bad}
-            report.error(f"{section}_schema", f"{section}[{i}] (id {entry.get('id')}): bad {got}")
-        else:
-            valid.append(entry)
-    return valid
-
-
-def _check_duplicates(report: CheckReport, kind: str, ids: Sequence[Any]) -> None:
-    for value, n in Counter(ids).items():
-        if n > 1:
-            report.error(f"duplicate_{kind}_id", f"{kind} id {value} appears {n} times")
 
 
 def _describe_category_ids(ids: list[int]) -> str:
@@ -175,32 +143,29 @@ def check_coco_dict(data: Any, image_root: str | None, *, check_images: bool = T
         CheckReport: the findings.
     """
     report = CheckReport()
+    report.add(coco_rules.top_level_problems(data))
     if not isinstance(data, dict):
-        report.error("schema", f"top level must be an object, got {type(data).__name__}")
         return report
-    missing = [k for k in ("images", "annotations", "categories") if k not in data]
-    if missing:
-        report.error("schema", f"missing top-level keys {missing}; found {sorted(data)}")
-    images = _valid_entries(report, "images", data.get("images", []), _IMAGE_FIELDS)
-    anns = _valid_entries(report, "annotations", data.get("annotations", []), _ANN_FIELDS)
-    cats = _valid_entries(report, "categories", data.get("categories", []), _CAT_FIELDS)
-    _check_duplicates(report, "image", [im["id"] for im in images])
-    _check_duplicates(report, "annotation", [a["id"] for a in anns])
-    _check_duplicates(report, "category", [c["id"] for c in cats])
+    sections = {}
+    for section in ("images", "annotations", "categories"):
+        sections[section], problems = coco_rules.entry_problems(section, data.get(section, []))
+        report.add(problems)
+        report.add(coco_rules.duplicate_problems(section, [e.get("id") for e in sections[section]]))
+    images, anns, cats = sections["images"], sections["annotations"], sections["categories"]
     for name, n in Counter(c["name"] for c in cats).items():
         if n > 1:
             report.warn("duplicate_category_name", f"category name {name!r} used {n} times")
     for fname, n in Counter(im["file_name"] for im in images).items():
         if n > 1:
             report.warn("duplicate_file_name", f"{fname} listed {n} times")
-    for a in anns:
-        if a.get("iscrowd", 0) not in (0, 1):
-            report.error("annotations_schema", f"annotation {a['id']}: iscrowd={a['iscrowd']!r}")
     if cats:
         report.info.append(f"Category ids: {_describe_category_ids([c['id'] for c in cats])}")
     names = {c["id"]: c["name"] for c in cats}
     rows = [(im["id"], im["file_name"], im["width"], im["height"]) for im in images]
-    boxes = [(f"annotation {a['id']}", a["image_id"], a["category_id"], a["bbox"]) for a in anns]
+    boxes = [
+        (f"annotation {a.get('id', f'#{i}')}", a["image_id"], a["category_id"], a["bbox"])
+        for i, a in enumerate(anns)
+    ]
     root = image_root if check_images else None
     _check_content(report, rows, boxes, names, root)
     if image_root is not None:
@@ -245,8 +210,6 @@ def check_dataset_dicts(
     Returns:
         CheckReport: the findings.
     """
-    from d2lite.structures import BoxMode
-
     report = CheckReport()
     rows, boxes = [], []
     for i, d in enumerate(dicts):
@@ -256,7 +219,7 @@ def check_dataset_dicts(
             mode = a.get("bbox_mode", BoxMode.XYWH_ABS)
             xywh = BoxMode.convert(list(a["bbox"]), mode, BoxMode.XYWH_ABS)
             boxes.append((f"image {image_id} annotation #{j}", image_id, a["category_id"], xywh))
-    _check_duplicates(report, "image", [r[0] for r in rows])
+    report.add(coco_rules.duplicate_problems("images", [r[0] for r in rows]))
     if thing_classes is not None:
         names = dict(enumerate(thing_classes))
     else:
@@ -330,16 +293,9 @@ def _check_content(
     counts: Counter = Counter()
     sides, images_with_boxes = [], set()
     for label, image_id, cat, (x, y, w, h) in boxes:
-        if image_id not in sizes:
-            report.error("dangling_image_id", f"{label} -> image {image_id} not in images")
-        if cat not in names:
-            report.error("unknown_category_id", f"{label} -> category {cat} not in categories")
-        if not all(math.isfinite(v) for v in (x, y, w, h)):
-            # load_coco_json refuses these; a NaN box makes every loss NaN.
-            report.error("non_finite_box", f"{label}: bbox [x, y, w, h] = {[x, y, w, h]}")
-            continue
-        if not (w > 0 and h > 0):
-            report.error("non_positive_box", f"{label}: bbox [x, y, w, h] = {[x, y, w, h]}")
+        problems = coco_rules.box_problems(label, image_id, cat, (x, y, w, h), sizes, names)
+        report.add(problems)
+        if any(p.kind in ("non_finite_box", "non_positive_box") for p in problems):
             continue
         width, height = sizes.get(image_id, (None, None))
         if width is not None and (x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1):

@@ -8,7 +8,7 @@ them apart in minutes; objects come in COCO small, medium and large sizes, overl
 on cluttered backgrounds (gradients, noise, distractor lines). The output depends only on the
 arguments: each image draws from its own numpy Generator seeded by ``(seed, split, index)``.
 
-Run it as ``python -m d2lite.data.datasets.synthetic OUT --train 300 --val 60 --test 40``.
+Run it as ``python -m d2lite.extras.synthetic OUT --train 300 --val 60 --test 40``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .builtin import TRASH_CLASSES
+from .trash import TRASH_CLASSES
 
 __all__ = ["TRASH_CLASSES", "make_trash_dataset", "generate_image", "main"]
 
