@@ -96,3 +96,7 @@ def test_threads_follow_the_cpus_the_process_may_use():
     )
     assert _fresh(code) == "1"
     assert _fresh(code, OMP_NUM_THREADS="2") == "2"  # the user's count is kept
+
+
+def test_the_passive_default_can_be_turned_off():
+    assert _fresh("import d2lite; " + POLICY, D2LITE_OMP_PASSIVE="0") == "None"
