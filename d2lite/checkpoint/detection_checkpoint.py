@@ -41,10 +41,11 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from fvcore.common.checkpoint import Checkpointer
+from tabulate import tabulate
 from torch import nn
 
+from d2lite.utils import comm
 from d2lite.utils.file_io import PathManager
 
 from .c2_model_loading import align_and_update_state_dicts, convert_to_model_names
@@ -66,10 +67,6 @@ logger = logging.getLogger(__name__)
 # still carry them, which is expected rather than worth a warning.
 _CONFIG_DERIVED_KEYS = ("pixel_mean", "pixel_std")
 _CONFIG_DERIVED_SUBSTRINGS = ("anchor_generator.cell_anchors",)
-
-
-def _is_main_process() -> bool:
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _ndarrays_to_tensors(state_dict: dict[str, Any]) -> None:
@@ -119,11 +116,7 @@ def format_incompatible_keys(
     if not rows:
         return ""
     header = ("status", "key", "checkpoint shape", "model shape")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
-    lines.append("-+-".join("-" * w for w in widths))
-    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
+    return tabulate(rows, headers=header, tablefmt="presto", disable_numparse=True)
 
 
 class DetectionCheckpointer(Checkpointer):
@@ -157,7 +150,7 @@ class DetectionCheckpointer(Checkpointer):
         super().__init__(
             model,
             save_dir,
-            save_to_disk=_is_main_process() if save_to_disk is None else save_to_disk,
+            save_to_disk=comm.is_main_process() if save_to_disk is None else save_to_disk,
             **checkpointables,
         )
         self.path_manager = PathManager

@@ -20,6 +20,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from tabulate import tabulate
 from torch import nn
 
 with warnings.catch_warnings():
@@ -126,8 +127,9 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
             scale = 1.0 if task == "flop" else 1e3
             lines = [f"Average {task} count over {args.num_inputs} input(s): {total * scale:.4f}"]
             lines[0] += f" {unit}"
-            lines += [f"    {op:<24} {v * scale:.4f}" for op, v in per_op.most_common()]
-            reports[task] = "\n".join(lines)
+            ops = [(op, v * scale) for op, v in per_op.most_common()]
+            lines += tabulate(ops, tablefmt="plain", floatfmt=".4f").splitlines()
+            reports[task] = "\n    ".join(lines)
         logger.info(f"{task}:\n{reports[task]}")
     return reports
 

@@ -196,10 +196,6 @@ class CfgNode(_FvCfgNode):
             return cls(value)
         return super()._decode_cfg_value(value)
 
-    def dump(self, **kwargs) -> str:
-        """Returns the config as YAML text that ``merge_from_file`` reads back."""
-        return super().dump(**kwargs)
-
 
 def _merge_dicts(a: dict, b: dict) -> None:
     """Recursively merges dict ``a`` into dict ``b`` (in place)."""

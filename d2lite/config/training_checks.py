@@ -48,11 +48,7 @@ logger = logging.getLogger(__name__)
 
 # Built-in backbones made of d2lite's ResNet, whose NORM and FREEZE_AT keys are checked; the
 # tiny test backbone and users' own backbones read other keys.
-RESNET_BACKBONES = (
-    "build_resnet_backbone",
-    "build_resnet_fpn_backbone",
-    "build_retinanet_resnet_fpn_backbone",
-)
+RESNET_BACKBONES = ("build_resnet_backbone", "build_resnet_fpn_backbone")
 _FPN_BACKBONES = RESNET_BACKBONES[1:]
 
 # Values that mean "left at Detectron2's defaults" rather than chosen: set for torchvision

@@ -202,7 +202,7 @@ class NaiveSyncBatchNorm(nn.BatchNorm2d):
         if self._stats_mode == "":
             assert batch > 0, 'NaiveSyncBatchNorm(stats_mode="") does not support empty batches'
             local = torch.cat([x.mean(dim=[0, 2, 3]), (x * x).mean(dim=[0, 2, 3])])
-            total = _AllReduceSum.apply(local) / dist.get_world_size()
+            total = _AllReduceSum.apply(local) / comm.get_world_size()
             mean, mean_sq = total.split(channels)
             return mean, mean_sq, self.momentum
         if batch == 0:

@@ -30,7 +30,7 @@ from .backbone import (
     make_stage,
 )
 from .backbone.tiny import TinyBackbone
-from .box_regression import Box2BoxTransform, Box2BoxTransformLinear
+from .box_regression import Box2BoxTransform
 from .matcher import Matcher
 from .meta_arch import (
     FCOS,
@@ -86,7 +86,6 @@ __all__ = [
     "BasicStem",
     "BottleneckBlock",
     "Box2BoxTransform",
-    "Box2BoxTransformLinear",
     "DatasetMapperTTA",
     "DefaultAnchorGenerator",
     "FCOS",

@@ -11,13 +11,13 @@ import math
 from collections.abc import Sequence
 
 import torch
-from fvcore.common.registry import Registry
 from torch import Tensor, nn
 
 from ..config import CfgNode, configurable
 from ..layers import ShapeSpec
 from ..structures import Boxes
 from ..utils.unsupported import unsupported_class
+from .registry import ANCHOR_GENERATOR_REGISTRY, build_registered
 
 __all__ = [
     "ANCHOR_GENERATOR_REGISTRY",
@@ -26,12 +26,6 @@ __all__ = [
     "RotatedAnchorGenerator",
     "build_anchor_generator",
 ]
-
-ANCHOR_GENERATOR_REGISTRY = Registry("ANCHOR_GENERATOR")
-ANCHOR_GENERATOR_REGISTRY.__doc__ = """
-Registry for anchor generators: a registered object is called as ``obj(cfg, input_shape)`` with
-``input_shape`` the list of ShapeSpec of the features the anchors are for.
-"""
 
 # Multi-scale training sees a few distinct feature-map sizes; keep the most recent ones (an
 # 800x1333 FPN grid is ~3 MB of anchors, so the cache stays small).
@@ -188,4 +182,5 @@ ANCHOR_GENERATOR_REGISTRY.register(RotatedAnchorGenerator)
 
 def build_anchor_generator(cfg: CfgNode, input_shape: list[ShapeSpec]) -> nn.Module:
     """Builds ``cfg.MODEL.ANCHOR_GENERATOR.NAME`` for the features described by ``input_shape``."""
-    return ANCHOR_GENERATOR_REGISTRY.get(cfg.MODEL.ANCHOR_GENERATOR.NAME)(cfg, input_shape)
+    name = cfg.MODEL.ANCHOR_GENERATOR.NAME
+    return build_registered(ANCHOR_GENERATOR_REGISTRY, name, cfg, input_shape)

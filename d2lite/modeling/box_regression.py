@@ -100,7 +100,11 @@ class Box2BoxTransform:
 
 class Box2BoxTransformLinear:
     """The FCOS-style transform: distances from the source box centre to the four target sides,
-    divided by the source box size."""
+    divided by the source box size.
+
+    No d2lite model uses it (FCOS is left out); it stays, at Detectron2's path only, because
+    Detectron2's own box-coding test imports it and passes against d2lite.
+    """
 
     def __init__(self, normalize_by_size: bool = True) -> None:
         """

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import torch
+from tabulate import tabulate
 
 __all__ = ["collect_env_info"]
 
@@ -56,7 +57,5 @@ def collect_env_info() -> str:
         ("CPU count", str(os.cpu_count())),
         ("CPU capability", torch.backends.cpu.get_cpu_capability()),
     ]
-    width = max(len(k) for k, _ in rows)
-    line = "-" * (width + 2) + "  " + "-" * 40
-    body = "\n".join(f"{k:<{width + 2}}  {v}" for k, v in rows)
-    return f"{line}\n{body}\n{line}"
+    # Dashed lines above and below, as Detectron2's collect_env prints it.
+    return tabulate(rows, tablefmt="simple", disable_numparse=True)

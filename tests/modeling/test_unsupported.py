@@ -6,6 +6,7 @@ from torch import nn
 from d2lite.config import get_cfg
 from d2lite.modeling import (
     ANCHOR_GENERATOR_REGISTRY,
+    BACKBONE_REGISTRY,
     FCOS,
     META_ARCH_REGISTRY,
     PROPOSAL_GENERATOR_REGISTRY,
@@ -26,6 +27,7 @@ from d2lite.modeling import (
     StandardROIHeads,
     SwinTransformer,
     ViT,
+    build_backbone,
     build_keypoint_head,
     build_mask_head,
     build_model,
@@ -33,7 +35,7 @@ from d2lite.modeling import (
     get_vit_lr_decay_rate,
 )
 from d2lite.modeling.anchor_generator import RotatedAnchorGenerator
-from d2lite.modeling.backbone import RegNet
+from d2lite.modeling.backbone import RegNet, fpn
 from d2lite.modeling.box_regression import Box2BoxTransformRotated
 from d2lite.modeling.proposal_generator.rpn import RRPN
 from d2lite.modeling.roi_heads import (
@@ -99,6 +101,18 @@ def test_left_out_names_are_registered_where_a_config_names_them():
     cfg.MODEL.META_ARCHITECTURE = "RetinaNet"
     with pytest.raises(NotImplementedError, match="RetinaNet .one-stage dense detectors"):
         build_model(cfg)
+
+
+def test_retinanet_fpn_backbone_imports_from_detectron2_path_and_refuses_to_build():
+    assert BACKBONE_REGISTRY.get("build_retinanet_resnet_fpn_backbone") is (
+        fpn.build_retinanet_resnet_fpn_backbone
+    )
+    cfg = get_cfg()
+    cfg.MODEL.BACKBONE.NAME = "build_retinanet_resnet_fpn_backbone"
+    with pytest.raises(NotImplementedError, match="build_retinanet_resnet_fpn_backbone"):
+        build_backbone(cfg)
+    with pytest.raises(NotImplementedError, match="LastLevelP6P7"):
+        fpn.LastLevelP6P7(2048, 256)
 
 
 def test_left_out_head_registries_are_real_and_empty():

@@ -5,23 +5,24 @@ import argparse
 import multiprocessing as mp
 import time
 
-from d2lite.config import CfgNode, get_cfg
+from d2lite.config import CfgNode
 
-from ..common import resolve_config_file
+from ..common import load_config
 
 IMAGENET_STD_BGR = [57.375, 57.120, 58.395]
 
 
 def load_cfg(args: argparse.Namespace) -> CfgNode:
-    """The benchmarked config: ``--config-file`` with random init, ImageNet std, ``opts``."""
-    cfg = get_cfg()
-    cfg.merge_from_file(resolve_config_file(args.config_file))
+    """The benchmarked config (not frozen): ``--config-file`` with random init, ImageNet std,
+    then ``opts``, set up as every tool does (:func:`d2lite.cli.common.load_config`)."""
     # ImageNet std: random-init models then see standardised inputs, as torchvision's do.
-    cfg.merge_from_list(
-        ["MODEL.DEVICE", args.device, "MODEL.WEIGHTS", "", "MODEL.PIXEL_STD", str(IMAGENET_STD_BGR)]
-        + list(args.opts)
+    overrides = [
+        "MODEL.DEVICE", args.device, "MODEL.WEIGHTS", "", "MODEL.PIXEL_STD", str(IMAGENET_STD_BGR)
+    ]
+    # The benchmarks bring their own data, so missing dataset files only warn.
+    return load_config(
+        args.config_file, overrides + list(args.opts), freeze=False, missing_data_ok=True
     )
-    return cfg
 
 
 def _child(fn, fn_args, queue) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tabulate import tabulate
 
 from d2lite.data import DatasetCatalog, MetadataCatalog, build_detection_train_loader
 from d2lite.data.datasets import register_coco_instances
@@ -78,14 +79,15 @@ def bench_data(args: argparse.Namespace) -> dict[str, dict[int, float]]:
     result = {"loader": {}, "train": {}}
     print(f"\ndata at {args.size[0]}x{args.size[1]}, batch {args.batch}, {args.threads} threads, "
           f"{args.rounds} rounds x {args.iters} training iters (medians)")
-    print(f"{'workers':>7} {'loader img/s':>13} {'train s/iter':>13} {'train img/s':>12} "
-          f"{'loader/train':>13}")
+    rows = []
     for workers in (0, 2):
         rate, step = statistics.median(rates[workers]), statistics.median(times[workers])
         result["loader"][workers], result["train"][workers] = rate, step
         consumed = args.batch / step
-        print(f"{workers:>7} {rate:>13.1f} {step:>13.3f} {consumed:>12.2f} "
-              f"{rate / consumed:>12.0f}x")
+        rows.append((workers, rate, step, consumed, f"{rate / consumed:.0f}x"))
+    headers = ("workers", "loader img/s", "train s/iter", "train img/s", "loader/train")
+    print(tabulate(rows, headers=headers, tablefmt="plain", floatfmt=("", ".1f", ".3f", ".2f"),
+                   colalign=("right",) * 5))
     print(f"training s/iter, 2 workers / 0 workers: {result['train'][2] / result['train'][0]:.3f}")
     return result
 

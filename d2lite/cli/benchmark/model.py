@@ -11,6 +11,7 @@ import statistics
 import time
 
 import torch
+from tabulate import tabulate
 from torch.profiler import profile
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.detection import FasterRCNN
@@ -264,15 +265,16 @@ def _print_table(args: argparse.Namespace, results: dict[str, dict], peak: float
         f"{args.threads} threads, device {args.device}, d2lite {path}, {args.rounds} rounds x "
         f"{args.iters} iters{', autocast' if args.amp else ''}; matmul peak {peak:.0f} GFLOP/s"
     )
-    print(f"{'framework':<12} {unit:>9} {'peak MB':>9} {'GFLOP/s':>8} {'props/img':>10} "
-          f"{'dets/img':>9} {'min':>7} {'max':>7}")
+    rows = []
     for f, res in results.items():
         med = statistics.median(res["times"])
         res.update(median=med, gflops=res["flops"] / med / 1e9)
-        print(f"{f:<12} {med:>9.3f} {res['peak_mb']:>9.0f} {res['gflops']:>8.1f} "
-              f"{res.get('proposals', float('nan')):>10.0f} "
-              f"{res.get('detections', float('nan')):>9.1f} "
-              f"{min(res['times']):>7.3f} {max(res['times']):>7.3f}")
+        counts = res.get("proposals", float("nan")), res.get("detections", float("nan"))
+        times = min(res["times"]), max(res["times"])
+        rows.append((f, med, res["peak_mb"], res["gflops"], *counts, *times))
+    headers = ("framework", unit, "peak MB", "GFLOP/s", "props/img", "dets/img", "min", "max")
+    floatfmt = ("", ".3f", ".0f", ".1f", ".0f", ".1f", ".3f", ".3f")
+    print(tabulate(rows, headers=headers, tablefmt="plain", floatfmt=floatfmt))
     diffs = results["d2lite"]["max_box_diff"]
     if diffs:
         same = all(d <= 1e-3 for d in diffs)

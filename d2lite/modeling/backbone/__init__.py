@@ -1,9 +1,10 @@
 """Backbones: map an image batch to named feature maps (Detectron2's ``modeling.backbone``).
 
-Detectron2's transformer and RegNet backbones import but are not implemented.
+Detectron2's transformer, RegNet and RetinaNet (p6/p7 FPN) backbones import but are not implemented.
 """
-from .backbone import BACKBONE_REGISTRY, Backbone, build_backbone
-from .fpn import FPN, LastLevelMaxPool, LastLevelP6P7, build_resnet_fpn_backbone
+from .backbone import Backbone
+from .build import BACKBONE_REGISTRY, build_backbone
+from .fpn import FPN, LastLevelMaxPool, build_resnet_fpn_backbone
 from .resnet import (
     BasicBlock,
     BasicStem,
@@ -15,6 +16,7 @@ from .resnet import (
 )
 from .tiny import TinyBackbone
 from .unsupported import (
+    LastLevelP6P7,
     MViT,
     RegNet,
     SimpleFeaturePyramid,

@@ -13,15 +13,17 @@ from torch import Tensor, nn
 
 from ...layers import Conv2d, ShapeSpec, get_norm
 from ...layers.weight_init import c2_xavier_fill
-from .backbone import BACKBONE_REGISTRY, Backbone
+from ..registry import BACKBONE_REGISTRY
+from .backbone import Backbone
 from .resnet import build_resnet_backbone
+
+# RetinaNet's p6/p7 top block and builder, here for Detectron2's import path (not implemented).
+from .unsupported import LastLevelP6P7, build_retinanet_resnet_fpn_backbone  # noqa: F401
 
 __all__ = [
     "FPN",
     "LastLevelMaxPool",
-    "LastLevelP6P7",
     "build_resnet_fpn_backbone",
-    "build_retinanet_resnet_fpn_backbone",
 ]
 
 
@@ -35,29 +37,6 @@ class LastLevelMaxPool(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         return [F.max_pool2d(x, kernel_size=1, stride=2, padding=0)]
-
-
-class LastLevelP6P7(nn.Module):
-    """Adds p6 = conv(c5) and p7 = conv(relu(p6)), both 3x3 with stride 2 (RetinaNet).
-
-    Args:
-        in_channels (int): channels of ``in_feature``.
-        out_channels (int): FPN channels.
-        in_feature (str): the feature p6 is computed from. Defaults to "res5".
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, in_feature: str = "res5") -> None:
-        super().__init__()
-        self.num_levels = 2
-        self.in_feature = in_feature
-        self.p6 = nn.Conv2d(in_channels, out_channels, 3, 2, 1)
-        self.p7 = nn.Conv2d(out_channels, out_channels, 3, 2, 1)
-        for module in (self.p6, self.p7):
-            c2_xavier_fill(module)
-
-    def forward(self, c5: Tensor) -> list[Tensor]:
-        p6 = self.p6(c5)
-        return [p6, self.p7(F.relu(p6))]
 
 
 class FPN(Backbone):
@@ -205,23 +184,3 @@ def build_resnet_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
         fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
     )
 
-
-@BACKBONE_REGISTRY.register()
-def build_retinanet_resnet_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
-    """ResNet + FPN + p6/p7 computed from res5 by strided convs, as RetinaNet uses.
-
-    Args:
-        cfg (CfgNode): the config.
-        input_shape (ShapeSpec): ``channels`` is the number of image channels.
-    """
-    bottom_up = build_resnet_backbone(cfg, input_shape)
-    out_channels = cfg.MODEL.FPN.OUT_CHANNELS
-    res5_channels = bottom_up.output_shape()["res5"].channels
-    return FPN(
-        bottom_up,
-        cfg.MODEL.FPN.IN_FEATURES,
-        out_channels,
-        norm=cfg.MODEL.FPN.NORM,
-        top_block=LastLevelP6P7(res5_channels, out_channels),
-        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
-    )

@@ -13,7 +13,8 @@ from torch import Tensor, nn
 
 from ...layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
 from ...layers.weight_init import c2_msra_fill
-from .backbone import BACKBONE_REGISTRY, Backbone
+from ..registry import BACKBONE_REGISTRY
+from .backbone import Backbone
 
 __all__ = [
     "BasicBlock",

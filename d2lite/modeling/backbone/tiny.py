@@ -9,7 +9,8 @@ from torch import Tensor, nn
 from ...config import CfgNode, configurable
 from ...layers import ShapeSpec
 from ...layers.weight_init import c2_msra_fill
-from .backbone import BACKBONE_REGISTRY, Backbone
+from ..registry import BACKBONE_REGISTRY
+from .backbone import Backbone
 
 __all__ = ["TinyBackbone"]
 

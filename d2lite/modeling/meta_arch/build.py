@@ -1,23 +1,18 @@
-"""The registry of meta-architectures, ``build_model`` and the device the model goes to."""
+"""``build_model``, the registry it reads, and the device the model goes to."""
 from __future__ import annotations
 
 import logging
 
 import torch
-from fvcore.common.registry import Registry
 from torch import nn
 
 from ...config import CfgNode
 from ...layers import flush_denormals
+from ..registry import META_ARCH_REGISTRY, build_registered
 
 __all__ = ["META_ARCH_REGISTRY", "build_model", "resolve_device"]
 
 logger = logging.getLogger(__name__)
-
-META_ARCH_REGISTRY = Registry("META_ARCH")
-META_ARCH_REGISTRY.__doc__ = """
-Registry for meta-architectures (whole models): a registered object is called as ``obj(cfg)``.
-"""
 
 _warned_devices: set[str] = set()
 
@@ -51,7 +46,7 @@ def build_model(cfg: CfgNode) -> nn.Module:
 
     The weights are freshly initialised; load a checkpoint with ``DetectionCheckpointer``.
     """
-    model = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg)
+    model = build_registered(META_ARCH_REGISTRY, cfg.MODEL.META_ARCHITECTURE, cfg)
     device = resolve_device(cfg.MODEL.DEVICE)
     model.to(device)
     if device.type == "cpu" and cfg.MODEL.FLUSH_DENORMAL:

@@ -141,8 +141,9 @@ class GeneralizedRCNN(_ImageNormalizer):
             pixel_std (list[float]): per-channel std the images are divided by.
             input_format (str | None): channel order of the inputs ("BGR", "RGB"); recorded
                 for tools. Defaults to None.
-            vis_period (int): kept for Detectron2's signature; d2lite draws training pictures
-                in the engine, not in the model. Defaults to 0.
+            vis_period (int): Detectron2's period of training pictures, kept in the signature
+                (and as an attribute) for code written against it; d2lite reads neither it nor
+                ``cfg.VIS_PERIOD``, as it draws training pictures in the engine. Defaults to 0.
         """
         super().__init__()
         self.backbone = backbone
@@ -165,7 +166,6 @@ class GeneralizedRCNN(_ImageNormalizer):
             "proposal_generator": build_proposal_generator(cfg, backbone.output_shape()),
             "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
             "input_format": cfg.INPUT.FORMAT,
-            "vis_period": cfg.VIS_PERIOD,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
         }
@@ -239,14 +239,15 @@ class GeneralizedRCNN(_ImageNormalizer):
             detected_instances = [x.to(self.device) for x in detected_instances]
             results = self.roi_heads.forward_with_given_boxes(features, detected_instances)
         if do_postprocess:
-            return _postprocess_all(results, batched_inputs, images.image_sizes, "instances")
+            return GeneralizedRCNN._postprocess(results, batched_inputs, images.image_sizes)
         return results
 
     @staticmethod
     def _postprocess(
         instances: list[Instances], batched_inputs: list[dict], image_sizes: list[tuple[int, int]]
     ) -> list[dict]:
-        """Rescales the raw detections to the output resolution of each input."""
+        """Rescales the raw detections to the output resolution of each input (also called by
+        Detectron2's export wrappers, hence a static method)."""
         return _postprocess_all(instances, batched_inputs, image_sizes, "instances")
 
 

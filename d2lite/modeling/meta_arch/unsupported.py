@@ -3,11 +3,10 @@ segmentation models. They import, are registered (so ``MODEL.META_ARCHITECTURE``
 and building one raises ``NotImplementedError``."""
 from __future__ import annotations
 
-from fvcore.common.registry import Registry
 from torch import nn
 
 from ...utils.unsupported import unsupported_class, unsupported_function
-from .build import META_ARCH_REGISTRY
+from ..registry import META_ARCH_REGISTRY, SEM_SEG_HEADS_REGISTRY
 
 __all__ = [
     "DenseDetector",
@@ -32,7 +31,4 @@ PanopticFPN = unsupported_class("PanopticFPN", _SEGMENTATION, __name__, bases=(n
 for _meta_arch in (RetinaNet, FCOS, SemanticSegmentor, PanopticFPN):
     META_ARCH_REGISTRY.register(_meta_arch)
 
-# Empty: user code may still register its own heads in it.
-SEM_SEG_HEADS_REGISTRY = Registry("SEM_SEG_HEADS")
-SEM_SEG_HEADS_REGISTRY.__doc__ = "Registry for semantic segmentation heads (none in d2lite)."
 build_sem_seg_head = unsupported_function("build_sem_seg_head", _SEGMENTATION, __name__)

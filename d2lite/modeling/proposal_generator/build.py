@@ -1,19 +1,13 @@
-"""The registry of proposal generators and its builder."""
+"""``build_proposal_generator`` and the registry it reads."""
 from __future__ import annotations
 
-from fvcore.common.registry import Registry
 from torch import nn
 
 from ...config import CfgNode
 from ...layers import ShapeSpec
+from ..registry import PROPOSAL_GENERATOR_REGISTRY, build_registered
 
 __all__ = ["PROPOSAL_GENERATOR_REGISTRY", "build_proposal_generator"]
-
-PROPOSAL_GENERATOR_REGISTRY = Registry("PROPOSAL_GENERATOR")
-PROPOSAL_GENERATOR_REGISTRY.__doc__ = """
-Registry for proposal generators: a registered object is called as ``obj(cfg, input_shape)``,
-``input_shape`` the backbone output shapes.
-"""
 
 
 def build_proposal_generator(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> nn.Module | None:
@@ -22,4 +16,4 @@ def build_proposal_generator(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) ->
     name = cfg.MODEL.PROPOSAL_GENERATOR.NAME
     if name == "PrecomputedProposals":
         return None
-    return PROPOSAL_GENERATOR_REGISTRY.get(name)(cfg, input_shape)
+    return build_registered(PROPOSAL_GENERATOR_REGISTRY, name, cfg, input_shape)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from fvcore.common.registry import Registry
 from torch import Tensor, nn
 
 from ...config import CfgNode, configurable
@@ -18,22 +17,15 @@ from ...utils.unsupported import unsupported_class
 from ..anchor_generator import build_anchor_generator
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
 from ..matcher import Matcher
+from ..registry import PROPOSAL_GENERATOR_REGISTRY, RPN_HEAD_REGISTRY, build_registered
 from ..sampling import get_sampling_generator, subsample_labels
-from .build import PROPOSAL_GENERATOR_REGISTRY
 from .proposal_utils import find_top_rpn_proposals
 
 __all__ = ["RPN_HEAD_REGISTRY", "StandardRPNHead", "RPN", "RRPN", "build_rpn_head"]
 
-RPN_HEAD_REGISTRY = Registry("RPN_HEAD")
-RPN_HEAD_REGISTRY.__doc__ = """
-Registry for RPN heads: a registered object is called as ``obj(cfg, input_shape)`` with
-``input_shape`` the list of ShapeSpec of the RPN's input features.
-"""
-
-
 def build_rpn_head(cfg: CfgNode, input_shape: list[ShapeSpec]) -> nn.Module:
     """Builds ``cfg.MODEL.RPN.HEAD_NAME``."""
-    return RPN_HEAD_REGISTRY.get(cfg.MODEL.RPN.HEAD_NAME)(cfg, input_shape)
+    return build_registered(RPN_HEAD_REGISTRY, cfg.MODEL.RPN.HEAD_NAME, cfg, input_shape)
 
 
 @RPN_HEAD_REGISTRY.register()

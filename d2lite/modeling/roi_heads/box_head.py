@@ -5,21 +5,14 @@ M: ROIs in the batch, C: channels, S: pooler output size.
 from __future__ import annotations
 
 import numpy as np
-from fvcore.common.registry import Registry
 from torch import Tensor, nn
 
 from ...config import CfgNode, configurable
 from ...layers import Conv2d, ShapeSpec, get_norm
 from ...layers.weight_init import c2_msra_fill, c2_xavier_fill
+from ..registry import ROI_BOX_HEAD_REGISTRY, build_registered
 
 __all__ = ["ROI_BOX_HEAD_REGISTRY", "FastRCNNConvFCHead", "build_box_head"]
-
-ROI_BOX_HEAD_REGISTRY = Registry("ROI_BOX_HEAD")
-ROI_BOX_HEAD_REGISTRY.__doc__ = """
-Registry for box heads: a registered object is called as ``obj(cfg, input_shape)`` with
-``input_shape`` the ShapeSpec (channels, height, width) of the pooled features.
-"""
-
 
 @ROI_BOX_HEAD_REGISTRY.register()
 class FastRCNNConvFCHead(nn.Sequential):
@@ -101,4 +94,4 @@ class FastRCNNConvFCHead(nn.Sequential):
 
 def build_box_head(cfg: CfgNode, input_shape: ShapeSpec) -> nn.Module:
     """Builds ``cfg.MODEL.ROI_BOX_HEAD.NAME``."""
-    return ROI_BOX_HEAD_REGISTRY.get(cfg.MODEL.ROI_BOX_HEAD.NAME)(cfg, input_shape)
+    return build_registered(ROI_BOX_HEAD_REGISTRY, cfg.MODEL.ROI_BOX_HEAD.NAME, cfg, input_shape)

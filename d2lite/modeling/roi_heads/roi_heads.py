@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 
 import torch
-from fvcore.common.registry import Registry
 from torch import Tensor, nn
 
 from ...config import CfgNode, configurable
@@ -19,6 +18,7 @@ from ..backbone.resnet import BottleneckBlock, ResNet
 from ..matcher import Matcher
 from ..poolers import ROIPooler
 from ..proposal_generator.proposal_utils import add_ground_truth_to_proposals
+from ..registry import ROI_HEADS_REGISTRY, build_registered
 from ..sampling import get_sampling_generator, subsample_labels
 from .box_head import build_box_head
 from .fast_rcnn import FastRCNNOutputLayers
@@ -34,16 +34,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ROI_HEADS_REGISTRY = Registry("ROI_HEADS")
-ROI_HEADS_REGISTRY.__doc__ = """
-Registry for ROI heads: a registered object is called as ``obj(cfg, input_shape)``,
-``input_shape`` the backbone output shapes.
-"""
-
-
 def build_roi_heads(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> nn.Module:
     """Builds ``cfg.MODEL.ROI_HEADS.NAME``."""
-    return ROI_HEADS_REGISTRY.get(cfg.MODEL.ROI_HEADS.NAME)(cfg, input_shape)
+    return build_registered(ROI_HEADS_REGISTRY, cfg.MODEL.ROI_HEADS.NAME, cfg, input_shape)
 
 
 def select_foreground_proposals(

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from ...utils.unsupported import unsupported_class
+from ..registry import ROI_HEADS_REGISTRY
 from .fast_rcnn import FastRCNNOutputLayers
-from .roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
+from .roi_heads import StandardROIHeads
 
 __all__ = ["RROIHeads", "RotatedFastRCNNOutputLayers"]
 
