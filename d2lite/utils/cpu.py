@@ -20,6 +20,9 @@ __all__ = [
     "usable_cpus",
 ]
 
+# Whether prefer_passive_openmp set OMP_WAIT_POLICY (the user's environment did not).
+PASSIVE_SET_BY_D2LITE = False
+
 _CGROUP_ROOT = "/sys/fs/cgroup"
 # Variables by which a user (or launcher) chose the thread count or the waiting policy.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -123,7 +126,9 @@ def prefer_passive_openmp() -> bool:
         return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
     if openmp_started() is not False:
         return False  # too late (torch was imported first), or unknown
+    global PASSIVE_SET_BY_D2LITE
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    PASSIVE_SET_BY_D2LITE = True
     return True
 
 
