@@ -115,3 +115,28 @@ def test_narrow_feature_maps_take_torchvision_kernel():
     x = torch.randn(1, roi_align_module._MIN_SEPARABLE_CHANNELS - 1, 12, 12)
     rois = _rois(30, 48.0, 1)
     assert torch.equal(ROIAlign(7, 0.25, 0)(x, rois), roi_align(x, rois, 7, 0.25, 0, True))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_boxes_split_over_threads_give_the_one_thread_result_bit_for_bit(
+    threads, no_torchvision_kernel, monkeypatch
+):
+    x = torch.randn(2, 16, 24, 28).contiguous(memory_format=torch.channels_last)
+    rois = torch.cat([_rois(200, 100.0, 2, seed=3), _edge_cases()])
+    grad = torch.randn(len(rois), 16, 7, 7)
+    results = []
+    torch_threads = torch.get_num_threads()
+    for n in (1, threads):
+        monkeypatch.setattr(roi_align_module, "_threads", lambda boxes, n=n: n)
+        xi = x.clone().requires_grad_(True)
+        torch.set_num_threads(1)  # the one-part run's GEMMs single-threaded too
+        try:
+            out = ROIAlign(7, 0.25, 0, True)(xi, rois)
+            out.backward(grad)
+        finally:
+            torch.set_num_threads(torch_threads)
+        results.append((out.detach(), xi.grad))
+    (out1, grad1), (out_n, grad_n) = results
+    assert torch.equal(out1, out_n), (out1 - out_n).abs().max()
+    assert torch.equal(grad1, grad_n), (grad1 - grad_n).abs().max()
+    assert torch.get_num_threads() == torch_threads  # the split restores the pool's size

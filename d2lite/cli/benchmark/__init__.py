@@ -28,6 +28,7 @@ import torch
 
 from .data import bench_data
 from .model import bench_model
+from .neighbours import parse_neighbour
 
 __all__ = ["main", "parse_args"]
 
@@ -41,6 +42,13 @@ def _image_size(text: str) -> tuple[int, int]:
     if len(sides) not in (1, 2) or min(sides) <= 0:
         raise argparse.ArgumentTypeError(f"expected S or HxW in pixels, got {text!r}")
     return (sides[0], sides[-1])
+
+
+def _neighbour(text: str) -> tuple[str, int]:
+    try:
+        return parse_neighbour(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,6 +84,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=int, default=0, metavar="K",
         help="print the K ops with the most self time of one iteration (first round)",
+    )
+    parser.add_argument(
+        "--neighbour", action="append", default=[], type=_neighbour, metavar="KIND[:NICE]",
+        help="after the quiet rounds, run the same rounds again beside this load (repeatable): "
+        "busy (one spinning thread), torch (a --threads torch matmul loop), train (a d2lite "
+        "training job); :NICE runs it at that nice level",
+    )
+    parser.add_argument(
+        "--neighbour-seconds", type=float, default=1800.0,
+        help="longest a neighbour runs (it is stopped when the loaded rounds end)",
+    )
+    parser.add_argument(
+        "--torchvision-passive", action="store_true",
+        help="give torchvision d2lite's passive OpenMP waiting (default: OpenMP's own)",
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return parser.parse_args(argv)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import time
 
 from d2lite.config import CfgNode
@@ -32,18 +33,32 @@ def _child(fn, fn_args, queue) -> None:
         queue.put({"error": f"{type(e).__name__}: {e}"})
 
 
-def run_in_child(what: str, fn, *fn_args) -> dict:
+def run_in_child(what: str, fn, *fn_args, env: dict[str, str | None] | None = None) -> dict:
     """Runs ``fn(*fn_args)`` in a fresh spawned process (so its peak memory and thread state
-    are its own) and returns the dict it returned."""
+    are its own) and returns the dict it returned. ``env`` changes the child's environment
+    (None removes a variable)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(fn, fn_args, queue))
-    proc.start()
+    saved = {k: os.environ.get(k) for k in env or {}}
+    try:
+        _set_environ(env or {})
+        proc.start()  # the child's environment is copied here
+    finally:
+        _set_environ(saved)
     result = queue.get()
     proc.join()
     if "error" in result:
         raise RuntimeError(f"{what} failed: {result['error']}")
     return result
+
+
+def _set_environ(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def timed(fn) -> float:

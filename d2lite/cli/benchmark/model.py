@@ -23,8 +23,10 @@ from d2lite.engine.train_loop import _cpu_supports_bf16
 from d2lite.layers import Conv2d, flush_denormals
 from d2lite.modeling import build_model
 from d2lite.structures import Boxes, Instances
+from d2lite.utils import cpu
 
 from .common import load_cfg, run_in_child, timed
+from .neighbours import neighbours
 
 __all__ = [
     "bench_model",
@@ -192,8 +194,12 @@ def _make_step(framework: str, args: argparse.Namespace, seed: int):
             plain = run(batch)
         Conv2d.fold_frozen_bn = True
         net = prepare_for_inference(model)
+        start = time.perf_counter()
         with torch.inference_mode(), _autocast(args):
-            extra["max_box_diff"] = compare_detections(plain, run(batch, net))
+            prepared = run(batch, net)
+        # The first image of the model DefaultPredictor runs (the plain model ran before it).
+        extra["first"] = time.perf_counter() - start
+        extra["max_box_diff"] = compare_detections(plain, prepared)
 
     def step():
         with torch.inference_mode(), _autocast(args):
@@ -217,6 +223,8 @@ def _measure(framework: str, args: argparse.Namespace, seed: int) -> dict:
             torch.cuda.synchronize()
         if it >= args.warmup:
             times.append(time.perf_counter() - start)
+        elif it == 0:
+            extra.setdefault("first", time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     if args.device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() / 2**20
@@ -239,21 +247,67 @@ def matmul_peak_gflops(threads: int, n: int = 2048, reps: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def bench_model(args: argparse.Namespace) -> dict[str, dict]:
-    frameworks = ["d2lite"] + ([args.compare] if args.compare else [])
-    results = {f: {"times": [], "max_box_diff": []} for f in frameworks}
+def _child_env(framework: str, args: argparse.Namespace) -> dict[str, str | None]:
+    """torchvision runs with OpenMP's own waiting, as its users get it, unless
+    --torchvision-passive (or the user's environment chose a policy)."""
+    if framework == "d2lite" or args.torchvision_passive or not cpu.PASSIVE_SET_BY_D2LITE:
+        return {}
+    return {"OMP_WAIT_POLICY": None, "D2LITE_OMP_PASSIVE": "0"}
+
+
+def _run_rounds(args: argparse.Namespace, frameworks: list[str]) -> dict[str, dict]:
+    results = {f: {"times": [], "max_box_diff": [], "first": []} for f in frameworks}
     for r in range(args.rounds):
         for f in frameworks:
-            out = run_in_child(f"{f} benchmark", _measure, f, args, r)
+            out = run_in_child(f"{f} benchmark", _measure, f, args, r, env=_child_env(f, args))
             results[f]["times"] += out.pop("times")
+            results[f]["first"].append(out.pop("first"))
             if "max_box_diff" in out:
                 results[f]["max_box_diff"].append(out.pop("max_box_diff"))
             if "profile" in out:
                 print(f"\n{f}: top ops of one {args.task} iteration\n{out.pop('profile')}")
             results[f].update(out)
+    return results
+
+
+def bench_model(args: argparse.Namespace) -> dict[str, dict]:
+    frameworks = ["d2lite"] + ([args.compare] if args.compare else [])
+    results = _run_rounds(args, frameworks)
     peak = matmul_peak_gflops(args.threads)
     _print_table(args, results, peak)
+    if args.neighbour:
+        with neighbours(args.neighbour, args.neighbour_seconds, args.threads):
+            loaded = _run_rounds(args, frameworks)
+        for f in frameworks:
+            results[f]["loaded"] = loaded[f]
+        _print_loaded(args, results)
     return results
+
+
+def _print_loaded(args: argparse.Namespace, results: dict[str, dict]) -> None:
+    """Quiet beside loaded, per framework, and the targets of a robust CPU speed."""
+    names = " + ".join(f"{k}{f' (nice {n})' if n else ''}" for k, n in args.neighbour)
+    print(f"\nbeside {names}, the same rounds:")
+    rows = []
+    for f, res in results.items():
+        quiet, loaded = statistics.median(res["times"]), res["loaded"]["times"]
+        med, worst = statistics.median(loaded), max(loaded)
+        first = statistics.median(res["first"])
+        res["loaded"].update(median=med, worst=worst)
+        rows.append((f, quiet, med, med / quiet, worst, worst / quiet, first / quiet))
+    headers = ("framework", "quiet", "loaded", "x quiet", "worst", "x quiet", "first x quiet")
+    floatfmt = ("", ".3f", ".3f", ".2f", ".3f", ".2f", ".2f")
+    print(tabulate(rows, headers=headers, tablefmt="plain", floatfmt=floatfmt))
+    base = results["d2lite"]
+    quiet = statistics.median(base["times"])
+    checks = [
+        ("loaded median <= 3x quiet", base["loaded"]["median"] <= 3 * quiet),
+        ("worst iteration <= 5x quiet median", base["loaded"]["worst"] <= 5 * quiet),
+    ]
+    if args.compare:
+        other = results[args.compare]["loaded"]["median"]
+        checks.append((f"loaded median <= {args.compare}'s", base["loaded"]["median"] <= other))
+    print("d2lite: " + "; ".join(f"{what}: {'yes' if ok else 'NO'}" for what, ok in checks))
 
 
 def _print_table(args: argparse.Namespace, results: dict[str, dict], peak: float) -> None:
@@ -284,3 +338,7 @@ def _print_table(args: argparse.Namespace, results: dict[str, dict], peak: float
         base, other = results["d2lite"], results[args.compare]
         print(f"ratio d2lite/{args.compare}: time {base['median'] / other['median']:.2f}, "
               f"peak memory {base['peak_mb'] / other['peak_mb']:.2f}")
+    firsts = ", ".join(
+        f"{f} {statistics.median(r['first']) / r['median']:.2f}x" for f, r in results.items()
+    )
+    print(f"first iteration of a process vs the median: {firsts}")
