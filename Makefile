@@ -40,6 +40,11 @@ benchmark: $(STAMP)
 	$(BENCH) --task eval --size 512 --compare torchvision --torchvision-ftz --rounds 4 --iters 3 MODEL.ROI_HEADS.NUM_CLASSES 10 | tee $(BENCH_OUT)/eval_512_ftz.txt
 	$(BENCH) --task eval --size 800 --compare torchvision --torchvision-ftz --rounds 4 --iters 3 MODEL.ROI_HEADS.NUM_CLASSES 10 | tee $(BENCH_OUT)/eval_800_ftz.txt
 	$(BENCH) --task data --size 512 --batch 2 --rounds 8 --iters 3 | tee $(BENCH_OUT)/data_512.txt
+	# Beside other CPU work (docs/PERFORMANCE.md, "On a shared CPU"): quiet and loaded in one command.
+	for n in busy torch "busy --neighbour train:10"; do \
+	  $(BENCH) --task eval --size 512 --compare torchvision --torchvision-ftz --rounds 2 --iters 4 --neighbour $$n MODEL.ROI_HEADS.NUM_CLASSES 10; \
+	  $(BENCH) --task train --size 512 --batch 2 --compare torchvision --torchvision-ftz --rounds 2 --iters 2 --neighbour $$n MODEL.ROI_HEADS.NUM_CLASSES 10; \
+	done | tee $(BENCH_OUT)/loaded.txt
 
 clean:
 	rm -rf $(VENV) output build *.egg-info

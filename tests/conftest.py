@@ -1,11 +1,30 @@
-"""Fixtures every test gets: no test leaves the "d2lite" logger configured for the next one."""
+"""Fixtures every test gets (no test leaves the "d2lite" logger, log-once memory or trash
+registrations to the next one) and weights files shared by several test packages."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import pytest
+import torch
+import torchvision
 
+import d2lite.utils.logger as d2_logger
 from d2lite.utils.logger import setup_logger
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_once(monkeypatch):
+    # log_first_n remembers the messages of the whole process; each test starts afresh.
+    monkeypatch.setattr(d2_logger, "_LOG_COUNTER", Counter())
+
+
+@pytest.fixture(scope="session")
+def tv50_path(tmp_path_factory) -> str:
+    """What torchvision's download holds: a bare resnet50().state_dict() (random values here)."""
+    path = tmp_path_factory.mktemp("weights") / "resnet50-0676ba61.pth"
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
+    return str(path)
 
 
 @pytest.fixture(autouse=True)

@@ -11,10 +11,6 @@ submission CSV. Extra ``KEY VALUE`` arguments override the config, e.g.
 import os
 import sys
 
-# Must be set before torch loads OpenMP, so before d2lite is imported. On a shared 2-core
-# machine, spinning OpenMP threads waste the cores other processes need: measured
-# 0.79 s/iteration passive vs 1.08 s spinning.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # Runs from a source checkout without installing d2lite.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

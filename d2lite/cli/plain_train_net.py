@@ -28,6 +28,7 @@ from d2lite.solver import build_lr_scheduler, build_optimizer
 from d2lite.utils import comm
 from d2lite.utils.events import EventStorage
 from d2lite.utils.file_io import safe_output_path
+from d2lite.utils.run_summary import save_model_description
 
 from .train_net import get_parser, setup
 
@@ -132,7 +133,10 @@ def main(args: argparse.Namespace):
     """Trains (unless ``args.eval_only``), then evaluates; returns the evaluation results."""
     cfg = setup(args)
     model = build_model(cfg)
-    logger.info("Model:\n%s", model)
+    # Once, and not on the terminal: log.txt at DEBUG and OUTPUT_DIR/model.txt, as DefaultTrainer.
+    logger.debug("Model:\n%s", model)
+    if comm.is_main_process() and cfg.OUTPUT_DIR:
+        save_model_description(model, cfg.OUTPUT_DIR)
     if args.eval_only:
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume

@@ -12,14 +12,13 @@ from __future__ import annotations
 import functools
 import logging
 import operator
-import random
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 import torch.utils.data as torchdata
 
 from ..config import CfgNode, configurable
+from ..utils.env import seed_all_rng
 from ..utils import comm
 from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset, ToIterableDataset
 from .dataset_mapper import DatasetMapper
@@ -69,9 +68,7 @@ def _seed_worker(worker_id: int, base_seed: int | None = None, rank: int = 0) ->
         # The sampler seed is shared by all ranks; mixing in the rank keeps their
         # augmentations independent while staying reproducible.
         seed = (base_seed + 1009 * rank + worker_id) % 2**31
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    seed_all_rng(seed)
 
 
 def worker_init_reset_seed(worker_id: int) -> None:

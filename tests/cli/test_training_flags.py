@@ -3,11 +3,8 @@ DefaultTrainer before it builds anything, and DefaultPredictor on a copy of the 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 import pytest
-import torch
-import torchvision
 
 import d2lite.utils.logger as d2_logger
 from d2lite.cli.train_net import get_parser, setup
@@ -17,20 +14,6 @@ from d2lite.model_zoo import get_config_file
 
 R50 = "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml"
 TV_MEAN = [123.675, 116.28, 103.53]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_log_once(monkeypatch):
-    # The from-scratch warning is given once per process; each test starts afresh.
-    monkeypatch.setattr(d2_logger, "_LOG_COUNTER", Counter())
-
-
-@pytest.fixture(scope="module")
-def tv50_path(tmp_path_factory) -> str:
-    """A file shaped like torchvision's resnet50 download (random values)."""
-    path = tmp_path_factory.mktemp("weights") / "resnet50-0676ba61.pth"
-    torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
-    return str(path)
 
 
 def _setup(tmp_path, *argv: str):

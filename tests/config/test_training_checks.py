@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ import torchvision
 from torch import nn
 
 import d2lite.config.training_checks as tc
-import d2lite.utils.logger as d2_logger
 from d2lite.checkpoint import DetectionCheckpointer
 from d2lite.config import get_cfg
 from d2lite.config.training_checks import (
@@ -35,20 +33,6 @@ ALL_TORCHVISION_OVERRIDES = [
     "MODEL.PIXEL_STD", str(TV_STD),
     "MODEL.RESNETS.STRIDE_IN_1X1", "False",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _fresh_log_once(monkeypatch):
-    # log_first_n remembers the messages of the whole process; each test starts afresh.
-    monkeypatch.setattr(d2_logger, "_LOG_COUNTER", Counter())
-
-
-@pytest.fixture(scope="module")
-def tv50_path(tmp_path_factory) -> str:
-    """What torchvision's download holds: a bare resnet50().state_dict() (random values here)."""
-    path = tmp_path_factory.mktemp("weights") / "resnet50-0676ba61.pth"
-    torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
