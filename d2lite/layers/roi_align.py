@@ -158,10 +158,13 @@ def _run_split(fn, parts: list) -> None:
         fn(parts[0])
         return
 
+    # Grad and inference modes are per thread: the workers take the caller's (no autograd in
+    # here; an inference-mode caller's tensors may only be written in inference mode).
+    inference = torch.is_inference_mode_enabled()
+
     def run(part) -> None:
-        # OpenMP's thread count and grad mode are per thread: one thread, no autograd here.
-        torch.set_num_threads(1)
-        with torch.no_grad():
+        torch.set_num_threads(1)  # OpenMP's thread count is per thread too
+        with torch.inference_mode() if inference else torch.no_grad():
             fn(part)
 
     previous = torch.get_num_threads()

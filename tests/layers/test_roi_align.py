@@ -140,3 +140,13 @@ def test_boxes_split_over_threads_give_the_one_thread_result_bit_for_bit(
     assert torch.equal(out1, out_n), (out1 - out_n).abs().max()
     assert torch.equal(grad1, grad_n), (grad1 - grad_n).abs().max()
     assert torch.get_num_threads() == torch_threads  # the split restores the pool's size
+
+
+def test_boxes_split_over_threads_under_inference_mode(no_torchvision_kernel, monkeypatch):
+    # DefaultPredictor runs the model in inference mode, which the worker threads must share.
+    monkeypatch.setattr(roi_align_module, "_threads", lambda boxes: 2)
+    x = torch.randn(1, 8, 20, 24)
+    rois = _rois(64, 96.0, 1)
+    with torch.inference_mode():
+        out = ROIAlign(7, 0.25, 0, True)(x, rois)
+    torch.testing.assert_close(out, roi_align(x, rois, 7, 0.25, 0, True), rtol=1e-5, atol=2e-6)
