@@ -1,6 +1,7 @@
 """Data pipeline: catalogs, COCO loading, transforms, the mapper, samplers and loaders.
 
-Importing it registers the built-in datasets (see ``d2lite.data.datasets.builtin``).
+Importing it registers Detectron2's predefined COCO 2017 datasets and nothing else (see
+``d2lite.data.datasets.builtin``; the trash data of the demo: ``d2lite.extras.trash``).
 """
 
 from . import datasets, detection_utils, samplers, transforms
