@@ -52,29 +52,42 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickles only numpy arrays/scalars/dtypes, builtin containers and OrderedDict."""
 
-    def __init__(self, file: io.BufferedIOBase, *, source: str = "<stream>", **kwargs: Any):
+    def __init__(
+        self,
+        file: io.BufferedIOBase,
+        *,
+        source: str = "<stream>",
+        extra_globals: dict[tuple[str, str], Any] | None = None,
+        **kwargs: Any,
+    ):
         """
         Args:
             file (file): a binary file object.
             source (str): file name used in error messages. Defaults to "<stream>".
+            extra_globals (dict | None): more allowed ``(module, name) -> object`` pairs, for
+                files that also hold e.g. an enum. Defaults to None.
             **kwargs: passed to ``pickle.Unpickler`` (e.g. ``encoding="latin1"``).
         """
         super().__init__(file, **kwargs)
         self._source = source
-        self._allowed = _allowed_globals()
+        self._allowed = {**_allowed_globals(), **(extra_globals or {})}
 
     def find_class(self, module: str, name: str) -> Any:
         obj = self._allowed.get((module, name))
         if obj is None:
             raise pickle.UnpicklingError(
                 f"Refusing to load {self._source}: it references the global '{module}.{name}', "
-                "which is not a numpy array or container. Weight files should only hold "
-                "arrays; if you trust this file, convert it to a state dict with torch.save."
+                "which is not a numpy array or container. Weight and proposal files should only "
+                "hold arrays; if you trust this file, convert it to tensors with torch.save."
             )
         return obj
 
 
-def safe_load_pickle(filename: str, file: io.BufferedIOBase | None = None) -> Any:
+def safe_load_pickle(
+    filename: str,
+    file: io.BufferedIOBase | None = None,
+    extra_globals: dict[tuple[str, str], Any] | None = None,
+) -> Any:
     """Loads a pickled weight file with :class:`RestrictedUnpickler`.
 
     Uses ``encoding="latin1"`` so that Python-2 pickles (Caffe2 model zoo) decode their numpy
@@ -83,6 +96,7 @@ def safe_load_pickle(filename: str, file: io.BufferedIOBase | None = None) -> An
     Args:
         filename (str): the file to read, also named in errors.
         file (file | None): an already-open binary file for ``filename``. Defaults to None.
+        extra_globals (dict | None): see :class:`RestrictedUnpickler`. Defaults to None.
 
     Returns:
         Any: the unpickled object.
@@ -93,9 +107,12 @@ def safe_load_pickle(filename: str, file: io.BufferedIOBase | None = None) -> An
     """
     if file is None:
         with open(filename, "rb") as f:
-            return safe_load_pickle(filename, f)
+            return safe_load_pickle(filename, f, extra_globals)
     try:
-        return RestrictedUnpickler(file, source=filename, encoding="latin1").load()
+        unpickler = RestrictedUnpickler(
+            file, source=filename, extra_globals=extra_globals, encoding="latin1"
+        )
+        return unpickler.load()
     except pickle.UnpicklingError as e:
         if str(e).startswith("Refusing to load"):
             raise

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-import pickle
 from typing import Sequence
 
 import numpy as np
 import torch.utils.data as torchdata
 from tabulate import tabulate
 
+from ..checkpoint.safe_pickle import safe_load_pickle
 from ..structures import BoxMode
 from ..utils.file_io import PathManager
 from ..utils.logger import log_first_n
@@ -70,6 +70,10 @@ def filter_images_with_few_keypoints(
     return kept
 
 
+# Where a pickled BoxMode may say it comes from: Detectron2's files name its own module.
+_BOX_MODE_MODULES = ("d2lite.structures.boxes", "detectron2.structures.boxes")
+
+
 def load_proposals_into_dataset(dataset_dicts: list[dict], proposal_file: str) -> list[dict]:
     """Add precomputed proposals from a pickle file to each dataset dict (in place).
 
@@ -89,8 +93,10 @@ def load_proposals_into_dataset(dataset_dicts: list[dict], proposal_file: str) -
         KeyError: if an image of the dataset has no proposals in the file.
     """
     logger.info(f"Loading proposals from {proposal_file}")
+    # A proposal file is a pickle from elsewhere: only arrays, containers and BoxMode load.
+    box_mode = {(m, "BoxMode"): BoxMode for m in _BOX_MODE_MODULES}
     with PathManager.open(proposal_file, "rb") as f:
-        proposals = pickle.load(f, encoding="latin1")
+        proposals = safe_load_pickle(proposal_file, f, extra_globals=box_mode)
     for old, new in (("indexes", "ids"), ("scores", "objectness_logits")):
         if old in proposals:
             proposals[new] = proposals.pop(old)

@@ -55,6 +55,24 @@ def test_load_proposals_reads_detectron1_names_and_bbox_mode(tmp_path):
     assert record["proposal_objectness_logits"].tolist() == [1.0]
 
 
+def test_load_proposals_takes_a_pickled_box_mode(tmp_path):
+    path = _proposal_file(tmp_path, bbox_mode=BoxMode.XYWH_ABS)  # pickled as the enum itself
+    dicts = load_proposals_into_dataset(_dicts(), path)
+    assert dicts[0]["proposal_bbox_mode"] == BoxMode.XYWH_ABS
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this ran while unpickling",))
+
+
+def test_a_proposal_file_that_would_run_code_is_refused_by_name(tmp_path, capsys):
+    path = _proposal_file(tmp_path, trap=_RunsCode())
+    with pytest.raises(pickle.UnpicklingError, match=r"props\.pkl.*builtins\.print"):
+        load_proposals_into_dataset(_dicts(), path)
+    assert "this ran" not in capsys.readouterr().out
+
+
 def test_get_detection_dataset_dicts_with_proposal_files(tmp_path):
     DatasetCatalog.register("dd_props", _dicts)
     files = [_proposal_file(tmp_path)]
