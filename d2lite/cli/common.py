@@ -16,6 +16,7 @@ from d2lite.config.training_checks import (
 )
 from d2lite.data.datasets import parse_dataset_arg, setup_coco_datasets
 from d2lite.data.datasets.coco_register import DATASET_ARG_FORMAT
+from d2lite.engine.launch import launch
 from d2lite.extras.trash import register_trash_datasets
 from d2lite.utils.logger import setup_logger
 
@@ -24,6 +25,7 @@ __all__ = [
     "add_dataset_argument",
     "ensure_logger",
     "format_results",
+    "launch_from_args",
     "load_config",
     "resolve_config_file",
 ]
@@ -140,6 +142,18 @@ def load_config(
     if freeze:
         cfg.freeze()
     return cfg
+
+
+def launch_from_args(main, args: argparse.Namespace) -> None:
+    """Runs ``main(args)`` in the processes ``default_argument_parser``'s arguments ask for."""
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
 
 
 def format_results(results: dict | None) -> list[str]:

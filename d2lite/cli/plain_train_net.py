@@ -20,7 +20,7 @@ from fvcore.common.checkpoint import PeriodicCheckpointer
 from d2lite.checkpoint import DetectionCheckpointer
 from d2lite.config import CfgNode
 from d2lite.data import build_detection_test_loader, build_detection_train_loader
-from d2lite.engine import create_ddp_model, default_writers, launch
+from d2lite.engine import create_ddp_model, default_writers
 from d2lite.evaluation import inference_on_dataset, print_csv_format
 from d2lite.extras.reports import build_coco_evaluator
 from d2lite.modeling import build_model
@@ -30,6 +30,7 @@ from d2lite.utils.events import EventStorage
 from d2lite.utils.file_io import safe_output_path
 from d2lite.utils.run_summary import save_model_description
 
+from .common import launch_from_args
 from .train_net import get_parser, setup
 
 __all__ = ["get_evaluator", "do_test", "do_train", "get_parser", "setup", "main", "invoke_main"]
@@ -150,11 +151,4 @@ def main(args: argparse.Namespace):
 def invoke_main(argv: Sequence[str] | None = None) -> None:
     """The command line (``d2lite train``'s arguments): parses ``argv`` and launches ``main``."""
     args = get_parser().parse_args(argv)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(main, args)

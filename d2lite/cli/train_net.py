@@ -23,13 +23,19 @@ from collections.abc import Sequence
 
 from d2lite.checkpoint import DetectionCheckpointer
 from d2lite.config import CfgNode
-from d2lite.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch
+from d2lite.engine import DefaultTrainer, default_argument_parser, default_setup, hooks
 from d2lite.evaluation import verify_results
 from d2lite.extras.reports import build_coco_evaluator
 from d2lite.modeling import GeneralizedRCNNWithTTA
 from d2lite.utils import comm
 
-from .common import add_dataset_argument, format_results, load_config, resolve_config_file
+from .common import (
+    add_dataset_argument,
+    format_results,
+    launch_from_args,
+    load_config,
+    resolve_config_file,
+)
 
 __all__ = ["Trainer", "get_parser", "setup", "main", "invoke_main", "invoke_eval"]
 
@@ -164,14 +170,7 @@ def invoke_main(argv: Sequence[str] | None = None, eval_only: bool = False) -> N
     """The command line: parses ``argv`` (default: ``sys.argv[1:]``) and launches ``main``."""
     args = get_parser(eval_only).parse_args(argv)
     args.eval_only = args.eval_only or eval_only
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(main, args)
 
 
 def invoke_eval(argv: Sequence[str] | None = None) -> None:
