@@ -210,8 +210,7 @@ class NaiveSyncBatchNorm(nn.BatchNorm2d):
             # Zeros that still depend on x, so that backward reaches every process's input.
             local = x.new_zeros(2 * channels + 1) + x.sum()
         else:
-            ones = x.new_ones(1)
-            local = torch.cat([x.mean(dim=[0, 2, 3]), (x * x).mean(dim=[0, 2, 3]), ones])
+            local = torch.cat([x.mean(dim=[0, 2, 3]), (x * x).mean(dim=[0, 2, 3]), x.new_ones(1)])
         total = _AllReduceSum.apply(local * batch)
         count = total[-1].detach()
         # No images anywhere: leave the running statistics alone and divide by 1.
