@@ -3,6 +3,8 @@
 ASPP, deformable convs, rotated-box ops and mask pasting import (for Detectron2 scripts) and
 raise NotImplementedError when used.
 """
+from types import ModuleType as _ModuleType
+
 from .aspp import ASPP
 from .batch_norm import CycleBatchNormList, FrozenBatchNorm2d, NaiveSyncBatchNorm, get_norm
 from .blocks import CNNBlockBase, DepthwiseSeparableConv2d
@@ -28,38 +30,7 @@ from .wrappers import (
     shapes_to_tensor,
 )
 
+# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    "ASPP",
-    "BatchNorm2d",
-    "CNNBlockBase",
-    "Conv2d",
-    "ConvTranspose2d",
-    "CycleBatchNormList",
-    "DeformConv",
-    "DepthwiseSeparableConv2d",
-    "FrozenBatchNorm2d",
-    "Linear",
-    "ModulatedDeformConv",
-    "NaiveSyncBatchNorm",
-    "ROIAlign",
-    "ROIAlignRotated",
-    "ShapeSpec",
-    "batched_nms",
-    "batched_nms_rotated",
-    "cat",
-    "ciou_loss",
-    "cross_entropy",
-    "diou_loss",
-    "empty_input_loss_func_wrapper",
-    "flush_denormals",
-    "get_norm",
-    "interpolate",
-    "move_device_like",
-    "nms",
-    "nms_rotated",
-    "nonzero_tuple",
-    "paste_masks_in_image",
-    "roi_align",
-    "roi_align_rotated",
-    "shapes_to_tensor",
+    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
 ]

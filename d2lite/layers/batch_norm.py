@@ -4,6 +4,7 @@ N: images in the batch, C: channels, H, W: spatial size.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any, Callable
 
@@ -104,11 +105,7 @@ class FrozenBatchNorm2d(nn.Module):
                 frozen.running_var.copy_(module.running_var)
                 frozen.num_batches_tracked = module.num_batches_tracked.detach().clone()
             return frozen.to(device=_module_device(module))
-        for name, child in module.named_children():
-            new_child = cls.convert_frozen_batchnorm(child)
-            if new_child is not child:
-                module.add_module(name, new_child)
-        return module
+        return _convert_children(module, cls.convert_frozen_batchnorm)
 
 
     @classmethod
@@ -131,17 +128,21 @@ class FrozenBatchNorm2d(nn.Module):
             if module.num_batches_tracked is not None:
                 bn.num_batches_tracked.copy_(module.num_batches_tracked)
             return bn.to(device=_module_device(module))
-        for name, child in module.named_children():
-            new_child = cls.convert_frozenbatchnorm2d_to_batchnorm2d(child)
-            if new_child is not child:
-                module.add_module(name, new_child)
-        return module
+        return _convert_children(module, cls.convert_frozenbatchnorm2d_to_batchnorm2d)
+
+
+def _convert_children(module: nn.Module, convert: Callable[[nn.Module], nn.Module]) -> nn.Module:
+    """Replaces, in place, every child of ``module`` that ``convert`` returns anew."""
+    for name, child in module.named_children():
+        new_child = convert(child)
+        if new_child is not child:
+            module.add_module(name, new_child)
+    return module
 
 
 def _module_device(module: nn.Module) -> torch.device:
-    for tensor in list(module.parameters()) + list(module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return next((t.device for t in tensors), torch.device("cpu"))
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -209,8 +210,7 @@ class NaiveSyncBatchNorm(nn.BatchNorm2d):
             # Zeros that still depend on x, so that backward reaches every process's input.
             local = x.new_zeros(2 * channels + 1) + x.sum()
         else:
-            ones = x.new_ones(1)
-            local = torch.cat([x.mean(dim=[0, 2, 3]), (x * x).mean(dim=[0, 2, 3]), ones])
+            local = torch.cat([x.mean(dim=[0, 2, 3]), (x * x).mean(dim=[0, 2, 3]), x.new_ones(1)])
         total = _AllReduceSum.apply(local * batch)
         count = total[-1].detach()
         # No images anywhere: leave the running statistics alone and divide by 1.

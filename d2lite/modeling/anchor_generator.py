@@ -162,14 +162,13 @@ class DefaultAnchorGenerator(nn.Module):
         """
         grid_sizes = tuple(tuple(int(s) for s in f.shape[-2:]) for f in features)
         key = (grid_sizes, next(iter(self.cell_anchors)).device)
-        anchors = self._cache.get(key)
+        # Popped and put back, so the most recently used grid sizes are always last.
+        anchors = self._cache.pop(key, None)
         if anchors is None:
             anchors = self._grid_anchors(list(grid_sizes))
-            self._cache[key] = anchors
-            if len(self._cache) > _ANCHOR_CACHE_SIZE:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
+        self._cache[key] = anchors
+        if len(self._cache) > _ANCHOR_CACHE_SIZE:
+            self._cache.popitem(last=False)
         # Fresh Boxes each call: callers may replace a Boxes' tensor, never the cached one.
         return [Boxes(a) for a in anchors]
 

@@ -117,15 +117,8 @@ class Box2BoxTransformLinear:
     def get_deltas(self, src_boxes: Tensor, target_boxes: Tensor) -> Tensor:
         """Returns Tensor[R, 4]: (left, top, right, bottom) distances from each source centre."""
         src_x, src_y, src_w, src_h = _centers_and_sizes(src_boxes)
-        deltas = torch.stack(
-            (
-                src_x - target_boxes[:, 0],
-                src_y - target_boxes[:, 1],
-                target_boxes[:, 2] - src_x,
-                target_boxes[:, 3] - src_y,
-            ),
-            dim=1,
-        )
+        centers = torch.stack((src_x, src_y), dim=1)
+        deltas = torch.cat((centers - target_boxes[:, :2], target_boxes[:, 2:] - centers), dim=1)
         if self.normalize_by_size:
             deltas = deltas / torch.stack((src_w, src_h, src_w, src_h), dim=1)
         return deltas

@@ -58,10 +58,7 @@ class Matcher:
             # No ground truth (or no prediction): everything gets the lowest interval's label.
             num_preds = match_quality_matrix.size(1)
             matches = match_quality_matrix.new_full((num_preds,), 0, dtype=torch.int64)
-            match_labels = match_quality_matrix.new_full(
-                (num_preds,), self.labels[0], dtype=torch.int8
-            )
-            return matches, match_labels
+            return matches, matches.new_full((num_preds,), self.labels[0], dtype=torch.int8)
         assert torch.all(match_quality_matrix >= 0)
         matched_vals, matches = match_quality_matrix.max(dim=0)
         match_labels = matches.new_full(matches.size(), 1, dtype=torch.int8)

@@ -3,6 +3,7 @@
 Masks are held as data only (:class:`BitMasks`); rotated boxes and keypoints import but are not
 implemented.
 """
+from types import ModuleType as _ModuleType
 
 from .boxes import (
     Boxes,
@@ -20,22 +21,7 @@ from .masks import BitMasks, PolygonMasks, ROIMasks, polygons_to_bitmask
 from .rotated_boxes import RotatedBoxes
 from .rotated_boxes import pairwise_iou as pairwise_iou_rotated
 
+# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    "BoxMode",
-    "Boxes",
-    "pairwise_intersection",
-    "pairwise_iou",
-    "pairwise_ioa",
-    "pairwise_point_box_distance",
-    "matched_pairwise_iou",
-    "ImageList",
-    "Instances",
-    "BitMasks",
-    "Keypoints",
-    "PolygonMasks",
-    "ROIMasks",
-    "RotatedBoxes",
-    "heatmaps_to_keypoints",
-    "pairwise_iou_rotated",
-    "polygons_to_bitmask",
+    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
 ]

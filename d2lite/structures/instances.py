@@ -145,11 +145,11 @@ class Instances:
         return ret
 
     def __repr__(self) -> str:
-        s = self.__class__.__name__ + "("
-        s += f"num_instances={len(self)}, "
-        s += f"image_height={self._image_size[0]}, "
-        s += f"image_width={self._image_size[1]}, "
-        s += "fields=[" + ", ".join(f"{k}: {v}" for k, v in self._fields.items()) + "])"
-        return s
+        fields = ", ".join(f"{k}: {v}" for k, v in self._fields.items())
+        return (
+            f"{self.__class__.__name__}(num_instances={len(self)}, "
+            f"image_height={self._image_size[0]}, image_width={self._image_size[1]}, "
+            f"fields=[{fields}])"
+        )
 
     __str__ = __repr__

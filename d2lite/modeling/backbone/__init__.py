@@ -2,6 +2,8 @@
 
 Detectron2's transformer, RegNet and RetinaNet (p6/p7 FPN) backbones import but are not implemented.
 """
+from types import ModuleType as _ModuleType
+
 from .backbone import Backbone
 from .build import BACKBONE_REGISTRY, build_backbone
 from .fpn import FPN, LastLevelMaxPool, build_resnet_fpn_backbone
@@ -25,26 +27,7 @@ from .unsupported import (
     get_vit_lr_decay_rate,
 )
 
+# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    "BACKBONE_REGISTRY",
-    "Backbone",
-    "BasicBlock",
-    "BasicStem",
-    "BottleneckBlock",
-    "FPN",
-    "LastLevelMaxPool",
-    "LastLevelP6P7",
-    "MViT",
-    "RegNet",
-    "ResNet",
-    "ResNetBlockBase",
-    "SimpleFeaturePyramid",
-    "SwinTransformer",
-    "TinyBackbone",
-    "ViT",
-    "build_backbone",
-    "build_resnet_backbone",
-    "build_resnet_fpn_backbone",
-    "get_vit_lr_decay_rate",
-    "make_stage",
+    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
 ]

@@ -81,7 +81,11 @@ class FPN(Backbone):
         if missing:
             raise ValueError(f"FPN in_features {missing} are not outputs of {sorted(input_shapes)}")
         strides = [input_shapes[f].stride for f in in_features]
-        _check_strides_double(in_features, strides)
+        if any(stride != 2 * prev for prev, stride in zip(strides, strides[1:])):
+            raise ValueError(
+                f"FPN in_features {list(in_features)} have strides {strides}; each must be twice "
+                "the previous one"
+            )
         self.bottom_up = bottom_up
         self.in_features = tuple(in_features)
         self.top_block = top_block
@@ -156,15 +160,6 @@ class FPN(Backbone):
             results.extend(self.top_block(top_in))
         assert len(results) == len(self._out_features), f"{len(results)} != {self._out_features}"
         return dict(zip(self._out_features, results))
-
-
-def _check_strides_double(in_features: list[str], strides: list[int]) -> None:
-    for i in range(1, len(strides)):
-        if strides[i] != 2 * strides[i - 1]:
-            raise ValueError(
-                f"FPN in_features {list(in_features)} have strides {strides}; each must be twice "
-                "the previous one"
-            )
 
 
 @BACKBONE_REGISTRY.register()

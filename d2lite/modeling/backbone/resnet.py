@@ -7,6 +7,7 @@ stage ``res{k}`` outputs stride 2**k: res2 H/4, res3 H/8, res4 H/16, res5 H/32 (
 from __future__ import annotations
 
 import logging
+import math
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -41,6 +42,15 @@ _STAGE_INDEX = {"res2": 2, "res3": 3, "res4": 4, "res5": 5}
 ResNetBlockBase = CNNBlockBase
 
 
+def _shortcut(in_channels: int, out_channels: int, stride: int, norm) -> Conv2d | None:
+    """The 1x1 projection of a block whose channels change; None (the identity) otherwise."""
+    if in_channels == out_channels:
+        return None
+    return Conv2d(
+        in_channels, out_channels, 1, stride=stride, bias=False, norm=get_norm(norm, out_channels)
+    )
+
+
 class BasicBlock(CNNBlockBase):
     """Two 3x3 convs with an identity (or 1x1 projection) shortcut, for ResNet-18/34.
 
@@ -53,12 +63,7 @@ class BasicBlock(CNNBlockBase):
 
     def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, norm="BN") -> None:
         super().__init__(in_channels, out_channels, stride)
-        self.shortcut = None
-        if in_channels != out_channels:
-            self.shortcut = Conv2d(
-                in_channels, out_channels, 1, stride=stride, bias=False,
-                norm=get_norm(norm, out_channels),
-            )
+        self.shortcut = _shortcut(in_channels, out_channels, stride, norm)
         self.conv1 = Conv2d(
             in_channels, out_channels, 3, stride=stride, padding=1, bias=False,
             norm=get_norm(norm, out_channels),
@@ -107,12 +112,7 @@ class BottleneckBlock(CNNBlockBase):
         dilation: int = 1,
     ) -> None:
         super().__init__(in_channels, out_channels, stride)
-        self.shortcut = None
-        if in_channels != out_channels:
-            self.shortcut = Conv2d(
-                in_channels, out_channels, 1, stride=stride, bias=False,
-                norm=get_norm(norm, out_channels),
-            )
+        self.shortcut = _shortcut(in_channels, out_channels, stride, norm)
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = Conv2d(
             in_channels, bottleneck_channels, 1, stride=stride_1x1, bias=False,
@@ -200,8 +200,7 @@ class ResNet(Backbone):
             self.add_module(name, stage)
             self.stage_names.append(name)
             self.stages.append(stage)
-            for block in blocks:
-                stride *= block.stride
+            stride *= math.prod(block.stride for block in blocks)
             self._out_feature_strides[name] = stride
             self._out_feature_channels[name] = blocks[-1].out_channels
         self.stage_names = tuple(self.stage_names)
@@ -278,16 +277,15 @@ class ResNet(Backbone):
             kwargs: passed to every block; a key ``<arg>_per_block`` must be a list of
                 ``num_blocks`` values, giving ``<arg>`` block by block (e.g. ``stride_per_block``).
         """
+        for key, value in kwargs.items():
+            if key.endswith("_per_block") and len(value) != num_blocks:
+                raise ValueError(f"{key} has {len(value)} values for {num_blocks} blocks")
         blocks = []
         for i in range(num_blocks):
-            block_kwargs = {}
-            for key, value in kwargs.items():
-                if key.endswith("_per_block"):
-                    if len(value) != num_blocks:
-                        raise ValueError(f"{key} has {len(value)} values for {num_blocks} blocks")
-                    block_kwargs[key[: -len("_per_block")]] = value[i]
-                else:
-                    block_kwargs[key] = value
+            block_kwargs = {
+                k.removesuffix("_per_block"): v[i] if k.endswith("_per_block") else v
+                for k, v in kwargs.items()
+            }
             blocks.append(
                 block_class(in_channels=in_channels, out_channels=out_channels, **block_kwargs)
             )
@@ -307,26 +305,43 @@ class ResNet(Backbone):
             raise ValueError(
                 f"ResNet depth must be one of {sorted(_BLOCKS_PER_STAGE)}, got {depth}"
             )
-        if block_class is None:
-            block_class = BasicBlock if depth < 50 else BottleneckBlock
         if depth < 50:
-            in_channels, out_channels = [64, 64, 128, 256], [64, 128, 256, 512]
-        else:
-            in_channels, out_channels = [64, 256, 512, 1024], [256, 512, 1024, 2048]
-        stages = []
-        for n, s, i, o in zip(_BLOCKS_PER_STAGE[depth], [1, 2, 2, 2], in_channels, out_channels):
-            if depth >= 50:
-                kwargs["bottleneck_channels"] = o // 4
-            stages.append(
-                ResNet.make_stage(
-                    block_class, n, stride_per_block=[s] + [1] * (n - 1),
-                    in_channels=i, out_channels=o, **kwargs,
-                )
-            )
-        return stages
+            return _make_stages(block_class or BasicBlock, depth, 64, 64, **kwargs)
+        kwargs["bottleneck_channels"] = 64
+        return _make_stages(block_class or BottleneckBlock, depth, 64, 256, **kwargs)
 
 
 make_stage = ResNet.make_stage
+
+
+def _make_stages(
+    block_class: type, depth: int, in_channels: int, out_channels: int, res5_dilation: int = 1,
+    **kwargs,
+) -> list[list[CNNBlockBase]]:
+    """The 4 stages res2..res5 of a ResNet of ``depth``, from ``in_channels`` (the stem's).
+
+    res2 has ``out_channels`` and each later stage twice as many; ``bottleneck_channels``, when
+    given, doubles likewise. The first block of res3..res5 downsamples by 2, except in a
+    dilated res5 (``res5_dilation`` 2), which keeps res4's resolution. ``kwargs`` go to every
+    block.
+    """
+    bottleneck_channels = kwargs.pop("bottleneck_channels", None)
+    stages = []
+    for idx, num_blocks in enumerate(_BLOCKS_PER_STAGE[depth]):
+        dilated = idx == 3 and res5_dilation != 1
+        if bottleneck_channels is not None:
+            kwargs["bottleneck_channels"] = bottleneck_channels * 2**idx
+        if dilated:
+            kwargs["dilation"] = res5_dilation
+        first_stride = 1 if idx == 0 or dilated else 2
+        stages.append(
+            ResNet.make_stage(
+                block_class, num_blocks, stride_per_block=[first_stride] + [1] * (num_blocks - 1),
+                in_channels=in_channels, out_channels=out_channels, **kwargs,
+            )
+        )
+        in_channels, out_channels = out_channels, out_channels * 2
+    return stages
 
 
 def _check_resnet_cfg(cfg) -> None:
@@ -366,33 +381,20 @@ def build_resnet_backbone(cfg, input_shape: ShapeSpec) -> ResNet:
     """
     _check_resnet_cfg(cfg)
     res = cfg.MODEL.RESNETS
-    norm = res.NORM
-    stem = BasicStem(input_shape.channels, res.STEM_OUT_CHANNELS, norm=norm)
-    in_channels, out_channels = res.STEM_OUT_CHANNELS, res.RES2_OUT_CHANNELS
-    bottleneck_channels = res.NUM_GROUPS * res.WIDTH_PER_GROUP
-    stages = []
+    stem = BasicStem(input_shape.channels, res.STEM_OUT_CHANNELS, norm=res.NORM)
+    block_class, kwargs = BasicBlock, {"norm": res.NORM}
+    if res.DEPTH >= 50:
+        block_class = BottleneckBlock
+        kwargs.update(
+            bottleneck_channels=res.NUM_GROUPS * res.WIDTH_PER_GROUP,
+            stride_in_1x1=res.STRIDE_IN_1X1, num_groups=res.NUM_GROUPS,
+        )
     # All four stages are built, and ResNet drops those past OUT_FEATURES, as in Detectron2:
     # the unused stages draw from the RNG, so a seed gives Detectron2's initial weights after.
-    for idx, stage_idx in enumerate(range(2, 6)):
-        dilation = res.RES5_DILATION if stage_idx == 5 else 1
-        # A dilated res5 keeps res4's resolution instead of downsampling.
-        first_stride = 1 if idx == 0 or dilation == 2 else 2
-        num_blocks = _BLOCKS_PER_STAGE[res.DEPTH][idx]
-        kwargs = {"stride_per_block": [first_stride] + [1] * (num_blocks - 1), "norm": norm}
-        if res.DEPTH >= 50:
-            block_class = BottleneckBlock
-            kwargs.update(
-                bottleneck_channels=bottleneck_channels, stride_in_1x1=res.STRIDE_IN_1X1,
-                dilation=dilation, num_groups=res.NUM_GROUPS,
-            )
-        else:
-            block_class = BasicBlock
-        blocks = ResNet.make_stage(
-            block_class, num_blocks, in_channels=in_channels, out_channels=out_channels, **kwargs
-        )
-        stages.append(blocks)
-        in_channels, out_channels = out_channels, out_channels * 2
-        bottleneck_channels *= 2
+    stages = _make_stages(
+        block_class, res.DEPTH, res.STEM_OUT_CHANNELS, res.RES2_OUT_CHANNELS,
+        res5_dilation=res.RES5_DILATION, **kwargs,
+    )
     return ResNet(
         stem, stages, out_features=res.OUT_FEATURES, freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT
     )

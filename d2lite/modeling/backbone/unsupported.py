@@ -5,7 +5,7 @@ error rather than an unknown name; ``backbone.fpn`` re-exports it and ``LastLeve
 Detectron2's path."""
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
 from ...utils.unsupported import unsupported_class, unsupported_function
 from ..registry import BACKBONE_REGISTRY
@@ -25,28 +25,18 @@ __all__ = [
 
 _TRANSFORMERS = "vision-transformer backbones"
 
-
-class _LeftOutBackbone(Backbone):
-    """A concrete Backbone base: building a left-out backbone must reach its
-    NotImplementedError, not the TypeError of an abstract class."""
-
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Never reached: the subclasses cannot be built."""
-        raise NotImplementedError(type(self).__name__)
-
-
-ViT = unsupported_class("ViT", _TRANSFORMERS, __name__, bases=(_LeftOutBackbone,))
-MViT = unsupported_class("MViT", _TRANSFORMERS, __name__, bases=(_LeftOutBackbone,))
-SwinTransformer = unsupported_class(
-    "SwinTransformer", _TRANSFORMERS, __name__, bases=(_LeftOutBackbone,)
-)
+# Backbone is abstract, but unsupported_class clears the abstract methods, so building one
+# of these reaches its NotImplementedError rather than an abstract-class TypeError.
+ViT = unsupported_class("ViT", _TRANSFORMERS, __name__, bases=(Backbone,))
+MViT = unsupported_class("MViT", _TRANSFORMERS, __name__, bases=(Backbone,))
+SwinTransformer = unsupported_class("SwinTransformer", _TRANSFORMERS, __name__, bases=(Backbone,))
 SimpleFeaturePyramid = unsupported_class(
-    "SimpleFeaturePyramid", _TRANSFORMERS, __name__, bases=(_LeftOutBackbone,)
+    "SimpleFeaturePyramid", _TRANSFORMERS, __name__, bases=(Backbone,)
 )
 get_vit_lr_decay_rate = unsupported_function("get_vit_lr_decay_rate", _TRANSFORMERS, __name__)
-RegNet = unsupported_class("RegNet", "RegNet backbones", __name__, bases=(_LeftOutBackbone,))
+RegNet = unsupported_class("RegNet", "RegNet backbones", __name__, bases=(Backbone,))
 MMDetBackbone = unsupported_class(
-    "MMDetBackbone", "mmdetection backbones", __name__, bases=(_LeftOutBackbone,)
+    "MMDetBackbone", "mmdetection backbones", __name__, bases=(Backbone,)
 )
 
 _RETINANET = "RetinaNet's FPN with p6/p7 (one-stage dense detectors)"

@@ -2,6 +2,8 @@
 
 Detectron2's dense detectors and segmentation models import but are not implemented.
 """
+from types import ModuleType as _ModuleType
+
 from .build import META_ARCH_REGISTRY, build_model, resolve_device
 from .rcnn import GeneralizedRCNN, ProposalNetwork
 from .unsupported import (
@@ -14,17 +16,7 @@ from .unsupported import (
     build_sem_seg_head,
 )
 
+# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    "DenseDetector",
-    "FCOS",
-    "META_ARCH_REGISTRY",
-    "GeneralizedRCNN",
-    "PanopticFPN",
-    "ProposalNetwork",
-    "RetinaNet",
-    "SEM_SEG_HEADS_REGISTRY",
-    "SemanticSegmentor",
-    "build_model",
-    "build_sem_seg_head",
-    "resolve_device",
+    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
 ]

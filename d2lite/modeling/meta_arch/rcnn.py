@@ -52,12 +52,10 @@ def _postprocess_all(
     key: str,
 ) -> list[dict]:
     """Rescales each image's results to the "height"/"width" its input asked for."""
-    processed = []
-    for results_i, input_i, image_size in zip(results, batched_inputs, image_sizes):
-        height = input_i.get("height", image_size[0])
-        width = input_i.get("width", image_size[1])
-        processed.append({key: detector_postprocess(results_i, height, width)})
-    return processed
+    return [
+        {key: detector_postprocess(results_i, x.get("height", size[0]), x.get("width", size[1]))}
+        for results_i, x, size in zip(results, batched_inputs, image_sizes)
+    ]
 
 
 def _sampling_seed(iteration: int, image_id: object) -> int:

@@ -5,6 +5,8 @@ Ri = Hi * Wi * A: anchors of level i, R = sum(Ri): anchors of an image.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -55,12 +57,8 @@ class StandardRPNHead(nn.Module):
                 raise ValueError(f"RPN conv_dims must be positive or -1, got {list(conv_dims)}")
             convs.append(nn.Conv2d(cur_channels, out_channels, kernel_size=3, stride=1, padding=1))
             cur_channels = out_channels
-        if len(convs) == 1:
-            self.conv = convs[0]
-        else:
-            self.conv = nn.Sequential()
-            for k, conv in enumerate(convs):
-                self.conv.add_module(f"conv{k}", conv)
+        named_convs = OrderedDict((f"conv{k}", conv) for k, conv in enumerate(convs))
+        self.conv = convs[0] if len(convs) == 1 else nn.Sequential(named_convs)
         self.objectness_logits = nn.Conv2d(cur_channels, num_anchors, kernel_size=1, stride=1)
         self.anchor_deltas = nn.Conv2d(cur_channels, num_anchors * box_dim, kernel_size=1)
         for layer in self.modules():

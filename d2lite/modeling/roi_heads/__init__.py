@@ -1,5 +1,7 @@
 """ROI heads, box heads and the Fast R-CNN box predictor (mask, keypoint, cascade and rotated
 heads import but are not implemented)."""
+from types import ModuleType as _ModuleType
+
 from .box_head import ROI_BOX_HEAD_REGISTRY, FastRCNNConvFCHead, build_box_head
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
 from .roi_heads import (
@@ -23,26 +25,7 @@ from .unsupported import (
     build_mask_head,
 )
 
+# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    "BaseKeypointRCNNHead",
-    "BaseMaskRCNNHead",
-    "CascadeROIHeads",
-    "FastRCNNConvFCHead",
-    "FastRCNNOutputLayers",
-    "KRCNNConvDeconvUpsampleHead",
-    "MaskRCNNConvUpsampleHead",
-    "ROIHeads",
-    "RROIHeads",
-    "Res5ROIHeads",
-    "ROI_BOX_HEAD_REGISTRY",
-    "ROI_HEADS_REGISTRY",
-    "ROI_KEYPOINT_HEAD_REGISTRY",
-    "ROI_MASK_HEAD_REGISTRY",
-    "StandardROIHeads",
-    "build_box_head",
-    "build_keypoint_head",
-    "build_mask_head",
-    "build_roi_heads",
-    "fast_rcnn_inference",
-    "select_foreground_proposals",
+    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
 ]

@@ -5,7 +5,7 @@ M: ROIs in the batch, C: channels, S: pooler output size.
 from __future__ import annotations
 
 import numpy as np
-from torch import Tensor, nn
+from torch import nn
 
 from ...config import CfgNode, configurable
 from ...layers import Conv2d, ShapeSpec, get_norm
@@ -16,7 +16,11 @@ __all__ = ["ROI_BOX_HEAD_REGISTRY", "FastRCNNConvFCHead", "build_box_head"]
 
 @ROI_BOX_HEAD_REGISTRY.register()
 class FastRCNNConvFCHead(nn.Sequential):
-    """``conv1..convK`` (3x3, optional norm, ReLU), then flatten and ``fc1..fcJ`` (+ ReLU)."""
+    """``conv1..convK`` (3x3, optional norm, ReLU), then flatten and ``fc1..fcJ`` (+ ReLU).
+
+    As an ``nn.Sequential`` it maps Tensor[M, C, S, S] to Tensor[M, FC_DIM] (or to the conv
+    output when there is no fc layer) by running these layers in order.
+    """
 
     @configurable
     def __init__(
@@ -76,12 +80,6 @@ class FastRCNNConvFCHead(nn.Sequential):
             "fc_dims": [head.FC_DIM] * head.NUM_FC,
             "conv_norm": head.NORM,
         }
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Maps Tensor[M, C, S, S] to Tensor[M, FC_DIM] (or the conv output without fcs)."""
-        for layer in self:
-            x = layer(x)
-        return x
 
     @property
     def output_shape(self) -> ShapeSpec:

@@ -52,17 +52,30 @@ def select_foreground_proposals(
         fg_proposals (list[Instances]): per image, the proposals of a foreground class.
         fg_selection_masks (list[Tensor[R]]): per image, the bool mask that selected them.
     """
-    fg_proposals, fg_selection_masks = [], []
-    for proposals_i in proposals:
-        gt_classes = proposals_i.gt_classes
-        fg_mask = (gt_classes != -1) & (gt_classes != bg_label)
-        fg_proposals.append(proposals_i[torch.nonzero(fg_mask, as_tuple=True)[0]])
-        fg_selection_masks.append(fg_mask)
-    return fg_proposals, fg_selection_masks
+    fg_masks = [(p.gt_classes != -1) & (p.gt_classes != bg_label) for p in proposals]
+    fg_proposals = [p[torch.nonzero(m, as_tuple=True)[0]] for p, m in zip(proposals, fg_masks)]
+    return fg_proposals, fg_masks
+
+
+def _box_pooler(
+    cfg: CfgNode, input_shape: dict[str, ShapeSpec], in_features: list[str]
+) -> ROIPooler:
+    """The ``ROIPooler`` that ``MODEL.ROI_BOX_HEAD`` describes, over ``in_features``."""
+    head = cfg.MODEL.ROI_BOX_HEAD
+    return ROIPooler(
+        output_size=head.POOLER_RESOLUTION,
+        scales=tuple(1.0 / input_shape[k].stride for k in in_features),
+        sampling_ratio=head.POOLER_SAMPLING_RATIO,
+        pooler_type=head.POOLER_TYPE,
+    )
 
 
 class ROIHeads(nn.Module):
-    """The part of an ROI head shared by all of them: matching and sampling the proposals."""
+    """The part of an ROI head shared by all of them: matching and sampling the proposals.
+
+    Subclasses implement ``forward(images, features, proposals, targets=None)``, returning
+    (detections or sampled proposals, losses); ``nn.Module`` raises NotImplementedError here.
+    """
 
     @configurable
     def __init__(
@@ -176,16 +189,6 @@ class ROIHeads(nn.Module):
             storage.put_scalar("roi_head/num_bg_samples", torch.stack(num_bg).float().mean().item())
         return sampled
 
-    def forward(
-        self,
-        images: ImageList,
-        features: dict[str, Tensor],
-        proposals: list[Instances],
-        targets: list[Instances] | None = None,
-    ) -> tuple[list[Instances], dict[str, Tensor]]:
-        """Subclasses return (detections or sampled proposals, losses)."""
-        raise NotImplementedError  # abstract: StandardROIHeads and Res5ROIHeads implement it
-
     def forward_with_given_boxes(
         self, features: dict[str, Tensor], instances: list[Instances]
     ) -> list[Instances]:
@@ -249,14 +252,8 @@ class StandardROIHeads(ROIHeads):
         in_channels = {input_shape[f].channels for f in in_features}
         if len(in_channels) != 1:
             raise ValueError(f"ROI head inputs must have equal channels, got {sorted(in_channels)}")
-        head = cfg.MODEL.ROI_BOX_HEAD
-        resolution = head.POOLER_RESOLUTION
-        box_pooler = ROIPooler(
-            output_size=resolution,
-            scales=tuple(1.0 / input_shape[k].stride for k in in_features),
-            sampling_ratio=head.POOLER_SAMPLING_RATIO,
-            pooler_type=head.POOLER_TYPE,
-        )
+        resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
+        box_pooler = _box_pooler(cfg, input_shape, in_features)
         box_head = build_box_head(
             cfg, ShapeSpec(channels=in_channels.pop(), height=resolution, width=resolution)
         )
@@ -356,14 +353,8 @@ class Res5ROIHeads(ROIHeads):
                 f"Res5ROIHeads pools from exactly one backbone feature; MODEL.ROI_HEADS.IN_FEATURES"
                 f" is {list(in_features)} and the backbone outputs {sorted(input_shape)}"
             )
-        head = cfg.MODEL.ROI_BOX_HEAD
         ret["in_features"] = in_features
-        ret["pooler"] = ROIPooler(
-            output_size=head.POOLER_RESOLUTION,
-            scales=(1.0 / input_shape[in_features[0]].stride,),
-            sampling_ratio=head.POOLER_SAMPLING_RATIO,
-            pooler_type=head.POOLER_TYPE,
-        )
+        ret["pooler"] = _box_pooler(cfg, input_shape, in_features)
         ret["res5"], out_channels = cls._build_res5_block(cfg)
         ret["box_predictor"] = FastRCNNOutputLayers(cfg, ShapeSpec(channels=out_channels))
         return ret
