@@ -58,8 +58,7 @@ class _InfiniteSampler(Sampler):
         yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
 
     def _infinite_indices(self) -> Iterator[int]:
-        g = torch.Generator()
-        g.manual_seed(self._seed)
+        g = torch.Generator().manual_seed(self._seed)
         while True:
             yield from self._epoch_indices(g).tolist()
 
@@ -135,8 +134,7 @@ class RandomSubsetTrainingSampler(TrainingSampler):
 
     def _pick_subset(self, seed_subset: int) -> None:
         self._seed_subset = seed_subset
-        g = torch.Generator()
-        g.manual_seed(seed_subset)
+        g = torch.Generator().manual_seed(seed_subset)
         self._indexes_subset = torch.randperm(self._size, generator=g)[: self._subset_size]
 
     def state_dict(self) -> dict:
