@@ -55,9 +55,7 @@ class RandomApply(Augmentation):
         """
         super().__init__()
         if not 0.0 <= prob <= 1.0:
-            raise AugmentationValueError(
-                f"RandomApply probability must be in [0, 1], got {prob}"
-            )
+            raise AugmentationValueError(f"RandomApply probability must be in [0, 1], got {prob}")
         self.aug = _transform_to_aug(tfm_or_aug)
         self.prob = prob
 
@@ -105,6 +103,15 @@ class RandomFlip(Augmentation):
         return NoOpTransform()
 
 
+def _is_range(sample_style: str) -> bool:
+    """Whether ``sample_style`` is "range" (else it is "choice")."""
+    if sample_style not in ("range", "choice"):
+        raise AugmentationValueError(
+            f"sample_style must be 'range' or 'choice', got {sample_style!r}"
+        )
+    return sample_style == "range"
+
+
 def _resize_output_shape(oldh: int, oldw: int, short_edge: float, max_size: float) -> tuple:
     """Return (new_h, new_w) with the short edge at ``short_edge`` and long edge <= ``max_size``."""
     scale = short_edge * 1.0 / min(oldh, oldw)
@@ -128,9 +135,7 @@ class Resize(Augmentation):
             interp (int): PIL resampling filter. Defaults to bilinear.
         """
         super().__init__()
-        if isinstance(shape, int):
-            shape = (shape, shape)
-        shape = tuple(shape)
+        shape = (shape, shape) if isinstance(shape, int) else tuple(shape)
         self._init(locals())
 
     def get_transform(self, image: np.ndarray) -> Transform:
@@ -157,11 +162,7 @@ class ResizeShortestEdge(Augmentation):
             interp (int): PIL resampling filter. Defaults to bilinear.
         """
         super().__init__()
-        if sample_style not in ("range", "choice"):
-            raise AugmentationValueError(
-                f"sample_style must be 'range' or 'choice', got {sample_style!r}"
-            )
-        self.is_range = sample_style == "range"
+        self.is_range = _is_range(sample_style)
         if isinstance(short_edge_length, int):
             short_edge_length = (short_edge_length, short_edge_length)
         if self.is_range and len(short_edge_length) != 2:
@@ -267,11 +268,7 @@ class RandomRotation(Augmentation):
                 Defaults to None (linear).
         """
         super().__init__()
-        if sample_style not in ("range", "choice"):
-            raise AugmentationValueError(
-                f"sample_style must be 'range' or 'choice', got {sample_style!r}"
-            )
-        self.is_range = sample_style == "range"
+        self.is_range = _is_range(sample_style)
         if isinstance(angle, (float, int)):
             angle = (angle, angle)
         if center is not None and isinstance(center[0], (float, int)):
