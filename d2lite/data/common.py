@@ -134,9 +134,7 @@ class DatasetFromList(data.Dataset):
         self._copy = copy
         self._serialize = serialize is not False
         if self._serialize:
-            method = (
-                _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD if serialize is True else serialize
-            )
+            method = _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD if serialize is True else serialize
             logger.info(f"Serializing the dataset with {method}")
             lst = method(lst)
         self._lst = lst
@@ -207,14 +205,12 @@ class MapDataset(data.Dataset):
         return len(self._dataset)
 
     def __getitem__(self, idx: int) -> Any:
-        retry_count = 0
         cur_idx = int(idx)
-        while True:
+        for retry_count in itertools.count(1):
             result = self._map_func(self._dataset[cur_idx])
             if result is not None:
                 self._fallback_candidates.add(cur_idx)
                 return result
-            retry_count += 1
             self._fallback_candidates.discard(cur_idx)
             if not self._fallback_candidates:
                 raise RuntimeError("The mapper returned None for every element of the dataset")

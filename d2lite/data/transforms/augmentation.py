@@ -164,7 +164,7 @@ class Augmentation:
             args.append(f"{name}={text}")
         return f"{type(self).__name__}({', '.join(args)})"
 
-    __str__ = __repr__
+    # No __str__: object's calls __repr__, so a subclass overriding __repr__ changes both.
 
 
 TransformGen = Augmentation
@@ -187,8 +187,6 @@ class _TransformToAug(Augmentation):
 
     def __repr__(self) -> str:
         return repr(self.tfm)
-
-    __str__ = __repr__
 
 
 def _transform_to_aug(tfm_or_aug: Transform | Augmentation) -> Augmentation:
@@ -221,8 +219,6 @@ class AugmentationList(Augmentation):
 
     def __repr__(self) -> str:
         return f"AugmentationList[{', '.join(str(a) for a in self.augs)}]"
-
-    __str__ = __repr__
 
 
 class AugInput:

@@ -74,8 +74,6 @@ class RandomApply(Augmentation):
         # The wrapped object is stored as `aug`, not under its argument name.
         return f"RandomApply({self.aug!r}, prob={self.prob!r})"
 
-    __str__ = __repr__
-
 
 class RandomFlip(Augmentation):
     """Flip the image horizontally or vertically with probability ``prob``."""

@@ -359,17 +359,11 @@ class ColorTransform(Transform):
 
 
 class PILColorTransform(ColorTransform):
-    """A ``ColorTransform`` whose ``op`` takes and returns a PIL image (e.g. ``ImageOps``)."""
+    """A ``ColorTransform`` whose ``op`` takes and returns a PIL image (e.g. ``ImageOps``).
 
-    def __init__(self, op: Callable[[Image.Image], Image.Image]) -> None:
-        """
-        Args:
-            op (Callable[[Image.Image], Image.Image]): the PIL operation.
-
-        Raises:
-            ValueError: ``op`` is not callable.
-        """
-        super().__init__(op)
+    ``PILColorTransform(op)`` takes the PIL operation, ``Callable[[Image.Image], Image.Image]``,
+    and raises ``ValueError`` if it is not callable.
+    """
 
     def apply_image(self, img: np.ndarray) -> np.ndarray:
         """Run ``op`` on ``img`` as a PIL image and return a (writable) array."""
