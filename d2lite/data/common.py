@@ -10,17 +10,13 @@ import pickle
 import random
 from typing import Any, Callable, Iterable, Iterator
 
+import cloudpickle  # pickles lambdas and closures (a mapper written inline)
 import numpy as np
 import torch
 import torch.utils.data as data
 from torch.utils.data.sampler import Sampler
 
 from ..utils import comm
-
-try:  # pickles lambdas and closures (a mapper written inline); plain pickle is the fallback
-    import cloudpickle
-except ImportError:
-    cloudpickle = None
 
 __all__ = [
     "DatasetFromList",
@@ -46,8 +42,6 @@ class _PicklableWrapper:
         self._obj = obj
 
     def __reduce__(self) -> tuple:
-        if cloudpickle is None:  # plain pickle still handles module-level functions and objects
-            return _PicklableWrapper, (self._obj,)
         return _unpickle_wrapped, (cloudpickle.dumps(self._obj),)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
