@@ -377,12 +377,11 @@ def _test_loader_from_config(
             raise ValueError(f"{missing} not in DATASETS.TEST, so no PROPOSAL_FILES_TEST entry")
         proposal_files = [cfg.DATASETS.PROPOSAL_FILES_TEST[tests.index(n)] for n in names]
     dataset = get_detection_dataset_dicts(names, filter_empty=False, proposal_files=proposal_files)
-    iterable = isinstance(dataset, torchdata.IterableDataset)
+    # No "sampler": the builder's default, InferenceSampler, is the one a test set needs.
     return {
         "dataset": dataset,
         "mapper": DatasetMapper(cfg, False) if mapper is None else mapper,
         "num_workers": cfg.DATALOADER.NUM_WORKERS,
-        "sampler": None if iterable else InferenceSampler(len(dataset)),
     }
 
 
