@@ -290,9 +290,7 @@ def _coco_box_and_area(anno: dict) -> tuple[list[float], float]:
 
 def _coco_annotation(anno: dict, image_id: Any, ann_id: int, reverse_id: dict | None) -> dict:
     bbox, area = _coco_box_and_area(anno)
-    category_id = anno["category_id"]
-    if reverse_id is not None:
-        category_id = reverse_id[category_id]
+    category_id = anno["category_id"] if reverse_id is None else reverse_id[anno["category_id"]]
     out = {
         "id": ann_id,
         "image_id": image_id,

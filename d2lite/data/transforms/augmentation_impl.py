@@ -318,7 +318,5 @@ class RandomExtent(Augmentation):
         rect[1::2] += self.shift_range[1] * img_h * (np.random.rand() - 0.5)
         rect[0::2] += 0.5 * img_w
         rect[1::2] += 0.5 * img_h
-        return ExtentTransform(
-            src_rect=(rect[0], rect[1], rect[2], rect[3]),
-            output_size=(int(rect[3] - rect[1]), int(rect[2] - rect[0])),
-        )
+        output_size = (int(rect[3] - rect[1]), int(rect[2] - rect[0]))
+        return ExtentTransform(src_rect=tuple(rect), output_size=output_size)
