@@ -98,10 +98,9 @@ class Augmentation:
 
     def _init(self, params: dict | None = None) -> None:
         """Store every constructor argument as an attribute (call with ``locals()``)."""
-        if params:
-            for k, v in params.items():
-                if k != "self" and not k.startswith("_"):
-                    setattr(self, k, v)
+        for k, v in (params or {}).items():
+            if k != "self" and not k.startswith("_"):
+                setattr(self, k, v)
 
     def get_transform(self, *args: Any) -> Transform:
         """Return the deterministic transform for these inputs.
@@ -139,9 +138,7 @@ class Augmentation:
         """Uniform random number(s) in ``[low, high)``, or ``[0, low)`` if ``high`` is None."""
         if high is None:
             low, high = 0, low
-        if size is None:
-            size = []
-        return np.random.uniform(low, high, size)
+        return np.random.uniform(low, high, [] if size is None else size)
 
     def __repr__(self) -> str:
         """``Name(arg=value, ...)`` listing the constructor arguments that are not defaults.
