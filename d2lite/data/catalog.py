@@ -15,9 +15,6 @@ from ..utils.logger import log_first_n
 
 __all__ = ["DatasetCatalog", "MetadataCatalog", "Metadata"]
 
-logger = logging.getLogger(__name__)
-
-
 class _Catalog(UserDict):
     """A name -> entry dict with Detectron2's ``list`` / ``remove`` and a one-line ``str``."""
 

@@ -51,9 +51,6 @@ __all__ = [
     "check_metadata_consistency",
 ]
 
-logger = logging.getLogger(__name__)
-
-
 def transform_proposals(
     dataset_dict: dict,
     image_shape: tuple[int, int],

@@ -37,4 +37,4 @@ __all__ = [
     "setup_coco_datasets",
 ]
 
-register_all_coco(get_builtin_root())
+builtin.register_all_coco(builtin.get_builtin_root())

@@ -262,8 +262,7 @@ def _polygons_area(polygons: list) -> float:
     """Total area of flat ``[x0, y0, x1, y1, ...]`` polygons (shoelace formula)."""
     total = 0.0
     for poly in polygons:
-        xy = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
-        x, y = xy[:, 0], xy[:, 1]
+        x, y = np.asarray(poly, dtype=np.float64).reshape(-1, 2).T
         total += 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
     return total
 
