@@ -162,12 +162,9 @@ def build_batch_data_loader(
         chunk = 1 if aspect_ratio_grouping else batch_size
         dataset = ToIterableDataset(dataset, sampler, shard_chunk_size=chunk, seed=base_seed)
     stream = dataset if isinstance(dataset, ToIterableDataset) and dataset.resumable else None
-    generator = None
-    if base_seed is not None:
-        # Seeds torch's worker seeding; without it, iter() would draw from the global RNG,
-        # which the model may draw from too (a resumed run would draw once more).
-        generator = torch.Generator()
-        generator.manual_seed(base_seed)
+    # Seeds torch's worker seeding; without it, iter() would draw from the global RNG, which
+    # the model may draw from too (a resumed run would draw once more).
+    generator = None if base_seed is None else torch.Generator().manual_seed(base_seed)
     loader_kwargs = dict(
         num_workers=num_workers,
         worker_init_fn=functools.partial(_seed_worker, base_seed=base_seed, rank=comm.get_rank()),
@@ -207,6 +204,12 @@ def _dataloader_key(cfg: CfgNode, key: str) -> Any:
     return cfg.DATALOADER[key]
 
 
+def _category_factors(cfg: CfgNode, dataset_dicts: Sequence[dict]) -> torch.Tensor:
+    return RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
+        dataset_dicts, cfg.DATALOADER.REPEAT_THRESHOLD, sqrt=cfg.DATALOADER.REPEAT_SQRT
+    )
+
+
 def _weighted_sampler(cfg: CfgNode, balance_categories: bool) -> RepeatFactorTrainingSampler:
     """Repeat each dataset of ``DATASETS.TRAIN`` by its ``DATASETS.TRAIN_REPEAT_FACTOR``."""
     if "TRAIN_REPEAT_FACTOR" not in cfg.DATASETS:
@@ -224,15 +227,7 @@ def _weighted_sampler(cfg: CfgNode, balance_categories: bool) -> RepeatFactorTra
         [weights.get(name, 1.0) for name, d in zip(cfg.DATASETS.TRAIN, per_dataset) for _ in d]
     )
     if balance_categories:
-        by_category = torch.cat(
-            [
-                RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
-                    d, cfg.DATALOADER.REPEAT_THRESHOLD, sqrt=cfg.DATALOADER.REPEAT_SQRT
-                )
-                for d in per_dataset
-            ]
-        )
-        factors = factors * by_category
+        factors = factors * torch.cat([_category_factors(cfg, d) for d in per_dataset])
         factors = factors / factors.min()
     logger.info(f"Dataset repeat factors: {weights}")
     return RepeatFactorTrainingSampler(factors, seed=_cfg_seed(cfg))
@@ -245,10 +240,7 @@ def _train_sampler_from_config(cfg: CfgNode, dataset: Sequence) -> torchdata.Sam
     if name == "TrainingSampler":
         return TrainingSampler(len(dataset), seed=_cfg_seed(cfg))
     if name == "RepeatFactorTrainingSampler":
-        factors = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
-            dataset, cfg.DATALOADER.REPEAT_THRESHOLD, sqrt=cfg.DATALOADER.REPEAT_SQRT
-        )
-        return RepeatFactorTrainingSampler(factors, seed=_cfg_seed(cfg))
+        return RepeatFactorTrainingSampler(_category_factors(cfg, dataset), seed=_cfg_seed(cfg))
     if name == "RandomSubsetTrainingSampler":
         ratio = _dataloader_key(cfg, "RANDOM_SUBSET_RATIO")
         return RandomSubsetTrainingSampler(len(dataset), ratio, seed_shuffle=_cfg_seed(cfg))
@@ -270,6 +262,22 @@ def _check_model_classes(cfg: CfgNode, dataset_dicts: list[dict]) -> None:
     strict = arch == "GeneralizedRCNN"
     num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
     check_num_classes(cfg.DATASETS.TRAIN, dataset_dicts, num_classes, strict=strict)
+
+
+def _mapped(
+    dataset: Any, mapper: Callable | None, sampler: Any, default_sampler: Callable[[int], Any]
+) -> tuple[torchdata.Dataset, torchdata.Sampler | None]:
+    """The dataset (a list made a ``DatasetFromList``) mapped by ``mapper``, and its sampler:
+    None for an iterable dataset, else ``sampler`` or ``default_sampler(len(dataset))``."""
+    if isinstance(dataset, list):
+        dataset = DatasetFromList(dataset, copy=False)
+    if mapper is not None:
+        dataset = MapDataset(dataset, mapper)
+    if isinstance(dataset, torchdata.IterableDataset):
+        assert sampler is None, "sampler must be None if dataset is an IterableDataset"
+    elif sampler is None:
+        sampler = default_sampler(len(dataset))
+    return dataset, sampler
 
 
 def _train_loader_from_config(
@@ -343,14 +351,7 @@ def build_detection_train_loader(
     Returns:
         An infinite iterable of batches, each a ``list`` of mapper outputs.
     """
-    if isinstance(dataset, list):
-        dataset = DatasetFromList(dataset, copy=False)
-    if mapper is not None:
-        dataset = MapDataset(dataset, mapper)
-    if isinstance(dataset, torchdata.IterableDataset):
-        assert sampler is None, "sampler must be None if dataset is an IterableDataset"
-    elif sampler is None:
-        sampler = TrainingSampler(len(dataset))
+    dataset, sampler = _mapped(dataset, mapper, sampler, TrainingSampler)
     assert sampler is None or isinstance(sampler, torchdata.Sampler), f"Not a Sampler: {sampler}"
     return build_batch_data_loader(
         dataset,
@@ -376,12 +377,11 @@ def _test_loader_from_config(
             raise ValueError(f"{missing} not in DATASETS.TEST, so no PROPOSAL_FILES_TEST entry")
         proposal_files = [cfg.DATASETS.PROPOSAL_FILES_TEST[tests.index(n)] for n in names]
     dataset = get_detection_dataset_dicts(names, filter_empty=False, proposal_files=proposal_files)
-    iterable = isinstance(dataset, torchdata.IterableDataset)
+    # No "sampler": the builder's default, InferenceSampler, is the one a test set needs.
     return {
         "dataset": dataset,
         "mapper": DatasetMapper(cfg, False) if mapper is None else mapper,
         "num_workers": cfg.DATALOADER.NUM_WORKERS,
-        "sampler": None if iterable else InferenceSampler(len(dataset)),
     }
 
 
@@ -413,14 +413,7 @@ def build_detection_test_loader(
     Returns:
         DataLoader: yields ``list`` batches; ``len()`` is the number of batches.
     """
-    if isinstance(dataset, list):
-        dataset = DatasetFromList(dataset, copy=False)
-    if mapper is not None:
-        dataset = MapDataset(dataset, mapper)
-    if isinstance(dataset, torchdata.IterableDataset):
-        assert sampler is None, "sampler must be None if dataset is an IterableDataset"
-    elif sampler is None:
-        sampler = InferenceSampler(len(dataset))
+    dataset, sampler = _mapped(dataset, mapper, sampler, InferenceSampler)
     return torchdata.DataLoader(
         dataset,
         batch_size=batch_size,

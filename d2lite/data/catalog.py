@@ -15,14 +15,32 @@ from ..utils.logger import log_first_n
 
 __all__ = ["DatasetCatalog", "MetadataCatalog", "Metadata"]
 
-logger = logging.getLogger(__name__)
+class _Catalog(UserDict):
+    """A name -> entry dict with Detectron2's ``list`` / ``remove`` and a one-line ``str``."""
+
+    _NAME, _WHAT = "Catalog", "entries"  # for str(): "DatasetCatalog(registered datasets: ...)"
+
+    def list(self) -> list[str]:
+        """Return the registered names."""
+        return list(self.keys())
+
+    def remove(self, name: str) -> None:
+        """Unregister ``name``."""
+        self.pop(name)
+
+    def __str__(self) -> str:
+        return f"{self._NAME}(registered {self._WHAT}: {', '.join(self.keys())})"
+
+    __repr__ = __str__
 
 
-class _DatasetCatalog(UserDict):
+class _DatasetCatalog(_Catalog):
     """Maps a dataset name to a function returning its ``list[dict]``.
 
     The function is only called by ``get``, so registering a dataset reads nothing.
     """
+
+    _NAME, _WHAT = "DatasetCatalog", "datasets"
 
     def register(self, name: str, func: Callable[[], list[dict]]) -> None:
         """Register ``func`` under ``name``.
@@ -49,19 +67,6 @@ class _DatasetCatalog(UserDict):
                 f"{', '.join(self.keys())}"
             ) from e
         return func()
-
-    def list(self) -> list[str]:
-        """Return the registered names."""
-        return list(self.keys())
-
-    def remove(self, name: str) -> None:
-        """Unregister ``name``."""
-        self.pop(name)
-
-    def __str__(self) -> str:
-        return f"DatasetCatalog(registered datasets: {', '.join(self.keys())})"
-
-    __repr__ = __str__
 
 
 DatasetCatalog = _DatasetCatalog()
@@ -133,8 +138,10 @@ def _same_value(a: Any, b: Any) -> bool:
         return a is b
 
 
-class _MetadataCatalog(UserDict):
+class _MetadataCatalog(_Catalog):
     """Maps a dataset name to its ``Metadata``, created empty on first access."""
+
+    _NAME, _WHAT = "MetadataCatalog", "metadata"
 
     def get(self, name: str) -> Metadata:
         """Return the metadata of ``name``, creating an empty one if needed."""
@@ -144,18 +151,6 @@ class _MetadataCatalog(UserDict):
             r = self[name] = Metadata(name=name)
         return r
 
-    def list(self) -> list[str]:
-        """Return the names that have metadata."""
-        return list(self.keys())
-
-    def remove(self, name: str) -> None:
-        """Drop the metadata of ``name``."""
-        self.pop(name)
-
-    def __str__(self) -> str:
-        return f"MetadataCatalog(registered metadata: {', '.join(self.keys())})"
-
-    __repr__ = __str__
 
 
 MetadataCatalog = _MetadataCatalog()

@@ -10,17 +10,13 @@ import pickle
 import random
 from typing import Any, Callable, Iterable, Iterator
 
+import cloudpickle  # pickles lambdas and closures (a mapper written inline)
 import numpy as np
 import torch
 import torch.utils.data as data
 from torch.utils.data.sampler import Sampler
 
 from ..utils import comm
-
-try:  # pickles lambdas and closures (a mapper written inline); plain pickle is the fallback
-    import cloudpickle
-except ImportError:
-    cloudpickle = None
 
 __all__ = [
     "DatasetFromList",
@@ -46,8 +42,6 @@ class _PicklableWrapper:
         self._obj = obj
 
     def __reduce__(self) -> tuple:
-        if cloudpickle is None:  # plain pickle still handles module-level functions and objects
-            return _PicklableWrapper, (self._obj,)
         return _unpickle_wrapped, (cloudpickle.dumps(self._obj),)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -134,9 +128,7 @@ class DatasetFromList(data.Dataset):
         self._copy = copy
         self._serialize = serialize is not False
         if self._serialize:
-            method = (
-                _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD if serialize is True else serialize
-            )
+            method = _DEFAULT_DATASET_FROM_LIST_SERIALIZE_METHOD if serialize is True else serialize
             logger.info(f"Serializing the dataset with {method}")
             lst = method(lst)
         self._lst = lst
@@ -207,14 +199,12 @@ class MapDataset(data.Dataset):
         return len(self._dataset)
 
     def __getitem__(self, idx: int) -> Any:
-        retry_count = 0
         cur_idx = int(idx)
-        while True:
+        for retry_count in itertools.count(1):
             result = self._map_func(self._dataset[cur_idx])
             if result is not None:
                 self._fallback_candidates.add(cur_idx)
                 return result
-            retry_count += 1
             self._fallback_candidates.discard(cur_idx)
             if not self._fallback_candidates:
                 raise RuntimeError("The mapper returned None for every element of the dataset")

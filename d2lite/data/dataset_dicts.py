@@ -37,13 +37,12 @@ def filter_images_with_only_crowd_annotations(
     dataset_dicts: list[dict], dataset_names: Sequence[str] = ()
 ) -> list[dict]:
     """Keep the images that have at least one non-crowd annotation (training needs a target)."""
-    num_before = len(dataset_dicts)
     kept = [
         d for d in dataset_dicts if any(a.get("iscrowd", 0) == 0 for a in d.get("annotations", []))
     ]
     source = f" from {', '.join(dataset_names)}" if dataset_names else ""
     logger.info(
-        f"Removed {num_before - len(kept)} images with no usable annotations{source}. "
+        f"Removed {len(dataset_dicts) - len(kept)} images with no usable annotations{source}. "
         f"{len(kept)} images left."
     )
     return kept

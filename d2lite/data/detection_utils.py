@@ -8,7 +8,9 @@ coordinates) are transformed as in Detectron2, but ``Instances`` only get boxes 
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,7 +21,7 @@ from ..structures import Boxes, BoxMode, Instances
 from ..utils.logger import log_first_n
 from ..utils.unsupported import unsupported_function
 from . import transforms as T
-from .catalog import MetadataCatalog
+from .catalog import Metadata, MetadataCatalog
 from .image_io import (
     SizeMismatchError,
     check_image_size,
@@ -49,9 +51,6 @@ __all__ = [
     "check_metadata_consistency",
 ]
 
-logger = logging.getLogger(__name__)
-
-
 def transform_proposals(
     dataset_dict: dict,
     image_shape: tuple[int, int],
@@ -75,26 +74,21 @@ def transform_proposals(
     """
     if "proposal_boxes" not in dataset_dict:
         return
-    boxes = BoxMode.convert(
-        np.asarray(dataset_dict.pop("proposal_boxes")),
-        dataset_dict.pop("proposal_bbox_mode"),
-        BoxMode.XYXY_ABS,
-    )
+    mode = dataset_dict.pop("proposal_bbox_mode")
+    boxes = BoxMode.convert(np.asarray(dataset_dict.pop("proposal_boxes")), mode, BoxMode.XYXY_ABS)
     boxes = Boxes(transforms.apply_box(boxes))
-    logits = torch.as_tensor(
-        np.asarray(dataset_dict.pop("proposal_objectness_logits"), dtype=np.float32)
-    )
+    logits = np.asarray(dataset_dict.pop("proposal_objectness_logits"), dtype=np.float32)
     boxes.clip(image_shape)
     keep = boxes.nonempty(threshold=min_box_size)
     proposals = Instances(image_shape)
     proposals.proposal_boxes = boxes[keep][:proposal_topk]
-    proposals.objectness_logits = logits[keep][:proposal_topk]
+    proposals.objectness_logits = torch.as_tensor(logits)[keep][:proposal_topk]
     dataset_dict["proposals"] = proposals
 
 
 def get_bbox(annotation: dict) -> np.ndarray:
     """Return an annotation's box as ``np.ndarray[4]`` in XYXY_ABS."""
-    box = _as_box_array(annotation["bbox"])
+    box = np.asarray(annotation["bbox"], dtype=np.float64).reshape(1, 4)
     return BoxMode.convert(box, annotation["bbox_mode"], BoxMode.XYXY_ABS)[0]
 
 
@@ -192,10 +186,6 @@ def transform_keypoint_annotations(
     return keypoints
 
 
-def _as_box_array(bbox: Any) -> np.ndarray:
-    return np.asarray(bbox, dtype=np.float64).reshape(1, 4)
-
-
 def annotations_to_instances(
     annos: list[dict], image_size: tuple[int, int], mask_format: str = "polygon"
 ) -> Instances:
@@ -255,12 +245,9 @@ def filter_empty_instances(
     if by_mask and instances.has("gt_masks"):
         keep.append(instances.gt_masks.nonempty())
     if not keep:
-        if return_mask:
-            return instances, torch.ones(len(instances), dtype=torch.bool)
-        return instances
-    m = keep[0]
-    for x in keep[1:]:
-        m = m & x
+        keep_all = torch.ones(len(instances), dtype=torch.bool)
+        return (instances, keep_all) if return_mask else instances
+    m = functools.reduce(operator.and_, keep)
     return (instances[m], m) if return_mask else instances[m]
 
 
@@ -313,6 +300,14 @@ def check_metadata_consistency(key: str, dataset_names: Sequence[str]) -> None:
             )
 
 
+def _shared_metadata(dataset_names: str | Sequence[str], *keys: str) -> Metadata:
+    """The first dataset's metadata, once ``keys`` are checked to be the same for all."""
+    names = [dataset_names] if isinstance(dataset_names, str) else list(dataset_names)
+    for key in keys:
+        check_metadata_consistency(key, names)
+    return MetadataCatalog.get(names[0])
+
+
 def create_keypoint_hflip_indices(dataset_names: str | Sequence[str]) -> list[int]:
     """Where each keypoint goes under a horizontal flip, from ``keypoint_names`` and
     ``keypoint_flip_map`` (pairs of left/right names) in the datasets' metadata.
@@ -320,10 +315,7 @@ def create_keypoint_hflip_indices(dataset_names: str | Sequence[str]) -> list[in
     Returns:
         list[int]: for keypoint i, the index of its mirror image (i itself if it has none).
     """
-    names_list = [dataset_names] if isinstance(dataset_names, str) else list(dataset_names)
-    check_metadata_consistency("keypoint_names", names_list)
-    check_metadata_consistency("keypoint_flip_map", names_list)
-    meta = MetadataCatalog.get(names_list[0])
+    meta = _shared_metadata(dataset_names, "keypoint_names", "keypoint_flip_map")
     mirror = dict(meta.keypoint_flip_map)
     mirror.update({right: left for left, right in meta.keypoint_flip_map})
     names = list(meta.keypoint_names)
@@ -336,9 +328,7 @@ def get_fed_loss_cls_weights(
     """Per-class weights for a federated loss: ``image_count ** freq_weight_power``, read from
     the ``class_image_count`` metadata (a list of ``{"id", "image_count"}``), ordered by id.
     """
-    names_list = [dataset_names] if isinstance(dataset_names, str) else list(dataset_names)
-    check_metadata_consistency("class_image_count", names_list)
-    counts = MetadataCatalog.get(names_list[0]).class_image_count
+    counts = _shared_metadata(dataset_names, "class_image_count").class_image_count
     freq = torch.tensor([c["image_count"] for c in sorted(counts, key=lambda c: c["id"])])
     return freq.float() ** freq_weight_power
 

@@ -192,17 +192,14 @@ def check_image_size(dataset_dict: dict, image: np.ndarray) -> None:
         SizeMismatchError: (a ValueError) naming the file and both (width, height) sizes.
     """
     image_wh = (image.shape[1], image.shape[0])
-    if "width" in dataset_dict or "height" in dataset_dict:
-        expected_wh = (
-            dataset_dict.get("width", image_wh[0]),
-            dataset_dict.get("height", image_wh[1]),
+    # A size the dict does not give is the image's own, so only the given ones are checked.
+    expected_wh = (dataset_dict.get("width", image_wh[0]), dataset_dict.get("height", image_wh[1]))
+    if image_wh != expected_wh:
+        raise SizeMismatchError(
+            f"Mismatched image shape for image {dataset_dict.get('file_name', '<unknown>')}: "
+            f"got (width, height) = {image_wh}, expected {expected_wh} from the annotations. "
+            f"Please check the width/height in your annotation."
         )
-        if image_wh != expected_wh:
-            raise SizeMismatchError(
-                f"Mismatched image shape for image {dataset_dict.get('file_name', '<unknown>')}: "
-                f"got (width, height) = {image_wh}, expected {expected_wh} from the annotations. "
-                f"Please check the width/height in your annotation."
-            )
     dataset_dict.setdefault("width", image_wh[0])
     dataset_dict.setdefault("height", image_wh[1])
 

@@ -5,15 +5,9 @@ and raise ``NotImplementedError`` when called.
 """
 
 from ...utils.unsupported import unsupported_function
-from .builtin import get_builtin_root, register_all_coco
-from .coco import (
-    DatasetAlreadyRegisteredError,
-    convert_to_coco_dict,
-    convert_to_coco_json,
-    load_coco_json,
-    load_sem_seg,
-    register_coco_instances,
-)
+from . import builtin, coco
+from .builtin import *  # noqa: F401,F403
+from .coco import *  # noqa: F401,F403
 from .coco_register import parse_dataset_arg, setup_coco_datasets
 
 _LVIS = "LVIS datasets (federated, long-tailed instance segmentation)"
@@ -30,11 +24,7 @@ register_coco_panoptic_separated = unsupported_function(
 )
 
 __all__ = [
-    "load_coco_json",
-    "load_sem_seg",
-    "register_coco_instances",
-    "convert_to_coco_dict",
-    "convert_to_coco_json",
+    *coco.__all__,
     "load_lvis_json",
     "register_lvis_instances",
     "get_lvis_instances_meta",
@@ -42,11 +32,9 @@ __all__ = [
     "register_pascal_voc",
     "register_coco_panoptic",
     "register_coco_panoptic_separated",
-    "register_all_coco",
-    "DatasetAlreadyRegisteredError",
-    "get_builtin_root",
+    *builtin.__all__,
     "parse_dataset_arg",
     "setup_coco_datasets",
 ]
 
-register_all_coco(get_builtin_root())
+builtin.register_all_coco(builtin.get_builtin_root())

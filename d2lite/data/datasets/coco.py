@@ -78,13 +78,9 @@ def _group_annotations(
     per_image: dict[Any, list[dict]] = {}
     num_dropped = 0
     for a in anns:
+        label = f"annotation id {a.get('id')}"
         problems = coco_rules.box_problems(
-            f"annotation id {a.get('id')}",
-            a["image_id"],
-            a["category_id"],
-            a["bbox"],
-            image_ids,
-            category_ids,
+            label, a["image_id"], a["category_id"], a["bbox"], image_ids, category_ids
         )
         if problems:
             _raise_first([p for p in problems if p.kind not in coco_rules.DROPPED_KINDS], json_file)
@@ -107,19 +103,25 @@ def _warn_paths_outside_root(images: list[dict], image_root: str, json_file: str
         )
 
 
-def _image_record(img: dict, image_root: str) -> dict:
+def _image_record(img: dict, image_root: str, annotations: list[dict]) -> dict:
     return {
         "file_name": os.path.join(image_root, img["file_name"]),
         "height": img["height"],
         "width": img["width"],
         "image_id": img["id"],
+        "annotations": annotations,
     }
 
 
-def _annotation_record(anno: dict, ann_keys: list[str], json_file: str) -> dict | None:
-    """The dataset-dict form of one COCO annotation; None if its polygons are all invalid."""
+def _annotation_record(
+    anno: dict, ann_keys: list[str], id_map: dict | None, json_file: str
+) -> dict | None:
+    """The dataset-dict form of one COCO annotation, its category id mapped through ``id_map``
+    (if any); None if its polygons are all invalid."""
     assert anno.get("ignore", 0) == 0, f'{json_file}: "ignore" in a COCO json is not supported'
     obj = {key: anno[key] for key in ann_keys if key in anno}
+    if id_map is not None:
+        obj["category_id"] = id_map[obj["category_id"]]
     obj.setdefault("iscrowd", 0)
     obj["bbox_mode"] = BoxMode.XYWH_ABS
     segm = anno.get("segmentation")
@@ -193,18 +195,10 @@ def load_coco_json(
     _warn_paths_outside_root(images, image_root, json_file)
     dataset_dicts, num_bad_segm = [], 0
     for img in images:
-        record = _image_record(img, image_root)
-        objs = []
-        for anno in per_image.get(img["id"], []):
-            obj = _annotation_record(anno, ann_keys, json_file)
-            if obj is None:
-                num_bad_segm += 1
-                continue
-            if id_map is not None:
-                obj["category_id"] = id_map[obj["category_id"]]
-            objs.append(obj)
-        record["annotations"] = objs
-        dataset_dicts.append(record)
+        annos = per_image.get(img["id"], [])
+        objs = [_annotation_record(a, ann_keys, id_map, json_file) for a in annos]
+        num_bad_segm += sum(obj is None for obj in objs)
+        dataset_dicts.append(_image_record(img, image_root, [o for o in objs if o is not None]))
 
     if num_bad_segm:
         logger.warning(
@@ -268,8 +262,7 @@ def _polygons_area(polygons: list) -> float:
     """Total area of flat ``[x0, y0, x1, y1, ...]`` polygons (shoelace formula)."""
     total = 0.0
     for poly in polygons:
-        xy = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
-        x, y = xy[:, 0], xy[:, 1]
+        x, y = np.asarray(poly, dtype=np.float64).reshape(-1, 2).T
         total += 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
     return total
 
@@ -296,9 +289,7 @@ def _coco_box_and_area(anno: dict) -> tuple[list[float], float]:
 
 def _coco_annotation(anno: dict, image_id: Any, ann_id: int, reverse_id: dict | None) -> dict:
     bbox, area = _coco_box_and_area(anno)
-    category_id = anno["category_id"]
-    if reverse_id is not None:
-        category_id = reverse_id[category_id]
+    category_id = anno["category_id"] if reverse_id is None else reverse_id[anno["category_id"]]
     out = {
         "id": ann_id,
         "image_id": image_id,

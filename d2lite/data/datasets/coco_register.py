@@ -132,11 +132,8 @@ def _merged_entries(from_config: Sequence, from_args: list[list[str]]) -> list[l
     argument replaces a config entry of the same name."""
     entries: dict[str, list[str]] = {}
     for entry in from_config:
-        if (
-            not isinstance(entry, (list, tuple))
-            or len(entry) != 3
-            or not all(isinstance(v, str) and v for v in entry)
-        ):
+        is_triple = isinstance(entry, (list, tuple)) and len(entry) == 3
+        if not is_triple or not all(isinstance(v, str) and v for v in entry):
             raise ValueError(
                 f"DATASETS.COCO_REGISTER entries are [name, json_file, image_root], got {entry!r}"
             )

@@ -95,13 +95,8 @@ def top_level_problems(data: Any) -> list[Problem]:
     missing = [k for k in _REQUIRED_KEYS if k not in data]
     if not missing:
         return []
-    return [
-        Problem(
-            "schema",
-            f"missing the top-level key '{missing[0]}' of COCO format",
-            f"missing top-level keys {missing}; found {sorted(data)}",
-        )
-    ]
+    message = f"missing the top-level key '{missing[0]}' of COCO format"
+    return [Problem("schema", message, f"missing top-level keys {missing}; found {sorted(data)}")]
 
 
 def entry_problems(section: str, entries: Any) -> tuple[list[dict], list[Problem]]:
@@ -189,36 +184,19 @@ def box_problems(
         return []
     problems = []
     if image_id not in image_ids:
-        problems.append(
-            Problem(
-                "dangling_image_id",
-                f"{label} refers to image_id {image_id}, which is not in 'images'",
-                f"{label} -> image {image_id} not in images",
-            )
-        )
+        message = f"{label} refers to image_id {image_id}, which is not in 'images'"
+        entry = f"{label} -> image {image_id} not in images"
+        problems.append(Problem("dangling_image_id", message, entry))
     if category_id not in category_ids:
-        problems.append(
-            Problem(
-                "unknown_category_id",
-                f"{label} has category_id {category_id}, which is not in 'categories'",
-                f"{label} -> category {category_id} not in categories",
-            )
-        )
+        message = f"{label} has category_id {category_id}, which is not in 'categories'"
+        entry = f"{label} -> category {category_id} not in categories"
+        problems.append(Problem("unknown_category_id", message, entry))
     box = [x, y, w, h]
+    entry = f"{label}: bbox [x, y, w, h] = {box}"
     if not finite:
-        problems.append(
-            Problem(
-                "non_finite_box",
-                f"{label} has a non-finite 'bbox' {box} (NaN or Infinity)",
-                f"{label}: bbox [x, y, w, h] = {box}",
-            )
-        )
+        message = f"{label} has a non-finite 'bbox' {box} (NaN or Infinity)"
+        problems.append(Problem("non_finite_box", message, entry))
     elif not (w > 0 and h > 0):
-        problems.append(
-            Problem(
-                "non_positive_box",
-                f"{label} has a 'bbox' {box} with width or height <= 0",
-                f"{label}: bbox [x, y, w, h] = {box}",
-            )
-        )
+        message = f"{label} has a 'bbox' {box} with width or height <= 0"
+        problems.append(Problem("non_positive_box", message, entry))
     return problems

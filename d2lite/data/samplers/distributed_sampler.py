@@ -26,26 +26,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class TrainingSampler(Sampler):
-    """An infinite stream of dataset indices, reshuffled each epoch and sharded by rank.
+class _InfiniteSampler(Sampler):
+    """An endless stream of epochs drawn from one seeded generator, dealt to the ranks in turn.
 
-    Rank r yields the positions r, r + world_size, ... of one shared (seeded) stream, so the
-    ranks never see the same element of the stream.
+    Rank r yields the positions r, r + world_size, ... of the shared stream, so the ranks never
+    see the same element of it. Subclasses say what one epoch is (``_epoch_indices``).
     """
 
-    def __init__(self, size: int, shuffle: bool = True, seed: int | None = None) -> None:
-        """
-        Args:
-            size (int): dataset length; must be > 0.
-            shuffle (bool): shuffle each epoch. Defaults to True.
-            seed (int | None): shuffle seed, the same on all ranks. Defaults to None
-                (drawn from numpy's global RNG and shared from rank 0).
-        """
-        if not isinstance(size, int):
-            raise TypeError(f"TrainingSampler(size=...) expects an int, got {type(size)}")
-        if size <= 0:
-            raise ValueError(f"TrainingSampler(size=...) expects a positive int, got {size}")
-        self._size = size
+    def __init__(self, shuffle: bool, seed: int | None) -> None:
         self._shuffle = shuffle
         # Drawn from numpy's global RNG (rank 0's draw), so a run seeded with cfg.SEED gets a
         # reproducible data order.
@@ -70,13 +58,40 @@ class TrainingSampler(Sampler):
         yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
 
     def _infinite_indices(self) -> Iterator[int]:
-        g = torch.Generator()
-        g.manual_seed(self._seed)
+        g = torch.Generator().manual_seed(self._seed)
         while True:
-            if self._shuffle:
-                yield from torch.randperm(self._size, generator=g).tolist()
-            else:
-                yield from range(self._size)
+            yield from self._epoch_indices(g).tolist()
+
+    def _epoch_indices(self, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class TrainingSampler(_InfiniteSampler):
+    """An infinite stream of dataset indices, reshuffled each epoch and sharded by rank.
+
+    Rank r yields the positions r, r + world_size, ... of one shared (seeded) stream, so the
+    ranks never see the same element of the stream.
+    """
+
+    def __init__(self, size: int, shuffle: bool = True, seed: int | None = None) -> None:
+        """
+        Args:
+            size (int): dataset length; must be > 0.
+            shuffle (bool): shuffle each epoch. Defaults to True.
+            seed (int | None): shuffle seed, the same on all ranks. Defaults to None
+                (drawn from numpy's global RNG and shared from rank 0).
+        """
+        if not isinstance(size, int):
+            raise TypeError(f"TrainingSampler(size=...) expects an int, got {type(size)}")
+        if size <= 0:
+            raise ValueError(f"TrainingSampler(size=...) expects a positive int, got {size}")
+        self._size = size
+        super().__init__(shuffle, seed)
+
+    def _epoch_indices(self, generator: torch.Generator) -> torch.Tensor:
+        if self._shuffle:
+            return torch.randperm(self._size, generator=generator)
+        return torch.arange(self._size)
 
 
 class RandomSubsetTrainingSampler(TrainingSampler):
@@ -119,8 +134,7 @@ class RandomSubsetTrainingSampler(TrainingSampler):
 
     def _pick_subset(self, seed_subset: int) -> None:
         self._seed_subset = seed_subset
-        g = torch.Generator()
-        g.manual_seed(seed_subset)
+        g = torch.Generator().manual_seed(seed_subset)
         self._indexes_subset = torch.randperm(self._size, generator=g)[: self._subset_size]
 
     def state_dict(self) -> dict:
@@ -132,18 +146,13 @@ class RandomSubsetTrainingSampler(TrainingSampler):
         super().load_state_dict(state_dict)
         self._pick_subset(int(state_dict["seed_subset"]))
 
-    def _infinite_indices(self) -> Iterator[int]:
-        g = torch.Generator()
-        g.manual_seed(self._seed)
-        while True:
-            if self._shuffle:
-                order = torch.randperm(len(self._indexes_subset), generator=g)
-                yield from self._indexes_subset[order].tolist()
-            else:
-                yield from self._indexes_subset.tolist()
+    def _epoch_indices(self, generator: torch.Generator) -> torch.Tensor:
+        if self._shuffle:
+            return self._indexes_subset[torch.randperm(self._subset_size, generator=generator)]
+        return self._indexes_subset
 
 
-class RepeatFactorTrainingSampler(Sampler):
+class RepeatFactorTrainingSampler(_InfiniteSampler):
     """Like ``TrainingSampler``, but image i appears ``repeat_factors[i]`` times per epoch on
     average (LVIS-style class balancing): the integer part always, the fraction stochastically.
     """
@@ -157,24 +166,10 @@ class RepeatFactorTrainingSampler(Sampler):
             shuffle (bool): shuffle each epoch. Defaults to True.
             seed (int | None): as in ``TrainingSampler``. Defaults to None.
         """
-        self._shuffle = shuffle
-        self._seed = comm.shared_random_seed() if seed is None else int(seed)
-        self._rank, self._world_size = comm.get_rank(), comm.get_world_size()
+        super().__init__(shuffle, seed)
         repeat_factors = torch.as_tensor(repeat_factors, dtype=torch.float32)
         self._int_part = torch.trunc(repeat_factors)
         self._frac_part = repeat_factors - self._int_part
-
-    @property
-    def seed(self) -> int:
-        """The shuffle seed."""
-        return self._seed
-
-    def state_dict(self) -> dict:
-        """Returns ``{"seed": seed}``, as ``TrainingSampler.state_dict``."""
-        return {"seed": self._seed}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._seed = int(state_dict["seed"])
 
     @staticmethod
     def repeat_factors_from_category_frequency(
@@ -213,19 +208,13 @@ class RepeatFactorTrainingSampler(Sampler):
         rep_factors = (self._int_part + (rands < self._frac_part).float()).long()
         return torch.repeat_interleave(torch.arange(len(rep_factors)), rep_factors)
 
-    def __iter__(self) -> Iterator[int]:
-        yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
-
-    def _infinite_indices(self) -> Iterator[int]:
-        g = torch.Generator()
-        g.manual_seed(self._seed)
-        while True:
-            indices = self._get_epoch_indices(g)
-            if len(indices) == 0:
-                raise ValueError("RepeatFactorTrainingSampler: every repeat factor is 0")
-            if self._shuffle:
-                indices = indices[torch.randperm(len(indices), generator=g)]
-            yield from indices.tolist()
+    def _epoch_indices(self, generator: torch.Generator) -> torch.Tensor:
+        indices = self._get_epoch_indices(generator)
+        if len(indices) == 0:
+            raise ValueError("RepeatFactorTrainingSampler: every repeat factor is 0")
+        if self._shuffle:
+            indices = indices[torch.randperm(len(indices), generator=generator)]
+        return indices
 
 
 class InferenceSampler(Sampler):
@@ -247,12 +236,10 @@ class InferenceSampler(Sampler):
 
     @staticmethod
     def _get_local_indices(total_size: int, world_size: int, rank: int) -> range:
-        shard_size = total_size // world_size
-        left = total_size % world_size
-        shard_sizes = [shard_size + int(r < left) for r in range(world_size)]
-        begin = sum(shard_sizes[:rank])
-        end = min(sum(shard_sizes[: rank + 1]), total_size)
-        return range(begin, end)
+        # The first ``left`` shards take one image more.
+        shard_size, left = divmod(total_size, world_size)
+        begin = rank * shard_size + min(rank, left)
+        return range(begin, begin + shard_size + int(rank < left))
 
     def __iter__(self) -> Iterator[int]:
         yield from self._local_indices

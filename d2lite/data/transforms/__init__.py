@@ -1,91 +1,12 @@
 """Augmentations (random) and transforms (deterministic): ``import d2lite.data.transforms as T``.
 
 The same names as ``detectron2.data.transforms``: fvcore's transforms, Detectron2's own, the
-augmentations and the ``AugInput`` machinery.
+augmentations and the ``AugInput`` machinery. Each module's ``__all__`` says what it exports.
 """
 
-from .augmentation import (
-    AugInput,
-    Augmentation,
-    AugmentationList,
-    StandardAugInput,
-    TransformGen,
-    apply_augmentations,
-    apply_transform_gens,
-)
-from .augmentation_impl import (
-    FixedSizeCrop,
-    MinIoURandomCrop,
-    RandomApply,
-    RandomBrightness,
-    RandomContrast,
-    RandomCrop,
-    RandomCrop_CategoryAreaConstraint,
-    RandomExtent,
-    RandomFlip,
-    RandomLighting,
-    RandomResize,
-    RandomRotation,
-    RandomSaturation,
-    Resize,
-    ResizeScale,
-    ResizeShortestEdge,
-)
-from .transform import (
-    BlendTransform,
-    ColorTransform,
-    CropTransform,
-    ExtentTransform,
-    GridSampleTransform,
-    HFlipTransform,
-    NoOpTransform,
-    PadTransform,
-    PILColorTransform,
-    ResizeTransform,
-    RotationTransform,
-    ScaleTransform,
-    Transform,
-    TransformList,
-    VFlipTransform,
-)
+from . import augmentation, augmentation_impl, transform
+from .augmentation import *  # noqa: F401,F403
+from .augmentation_impl import *  # noqa: F401,F403
+from .transform import *  # noqa: F401,F403
 
-__all__ = [
-    "AugInput",
-    "Augmentation",
-    "AugmentationList",
-    "StandardAugInput",
-    "TransformGen",
-    "apply_augmentations",
-    "apply_transform_gens",
-    "FixedSizeCrop",
-    "MinIoURandomCrop",
-    "RandomApply",
-    "RandomBrightness",
-    "RandomContrast",
-    "RandomCrop",
-    "RandomCrop_CategoryAreaConstraint",
-    "RandomExtent",
-    "RandomFlip",
-    "RandomLighting",
-    "RandomResize",
-    "RandomRotation",
-    "RandomSaturation",
-    "Resize",
-    "ResizeScale",
-    "ResizeShortestEdge",
-    "BlendTransform",
-    "ColorTransform",
-    "CropTransform",
-    "ExtentTransform",
-    "GridSampleTransform",
-    "HFlipTransform",
-    "NoOpTransform",
-    "PadTransform",
-    "PILColorTransform",
-    "ResizeTransform",
-    "RotationTransform",
-    "ScaleTransform",
-    "Transform",
-    "TransformList",
-    "VFlipTransform",
-]
+__all__ = augmentation.__all__ + augmentation_impl.__all__ + transform.__all__

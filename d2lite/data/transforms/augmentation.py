@@ -98,10 +98,9 @@ class Augmentation:
 
     def _init(self, params: dict | None = None) -> None:
         """Store every constructor argument as an attribute (call with ``locals()``)."""
-        if params:
-            for k, v in params.items():
-                if k != "self" and not k.startswith("_"):
-                    setattr(self, k, v)
+        for k, v in (params or {}).items():
+            if k != "self" and not k.startswith("_"):
+                setattr(self, k, v)
 
     def get_transform(self, *args: Any) -> Transform:
         """Return the deterministic transform for these inputs.
@@ -139,9 +138,7 @@ class Augmentation:
         """Uniform random number(s) in ``[low, high)``, or ``[0, low)`` if ``high`` is None."""
         if high is None:
             low, high = 0, low
-        if size is None:
-            size = []
-        return np.random.uniform(low, high, size)
+        return np.random.uniform(low, high, [] if size is None else size)
 
     def __repr__(self) -> str:
         """``Name(arg=value, ...)`` listing the constructor arguments that are not defaults.
@@ -164,7 +161,7 @@ class Augmentation:
             args.append(f"{name}={text}")
         return f"{type(self).__name__}({', '.join(args)})"
 
-    __str__ = __repr__
+    # No __str__: object's calls __repr__, so a subclass overriding __repr__ changes both.
 
 
 TransformGen = Augmentation
@@ -187,8 +184,6 @@ class _TransformToAug(Augmentation):
 
     def __repr__(self) -> str:
         return repr(self.tfm)
-
-    __str__ = __repr__
 
 
 def _transform_to_aug(tfm_or_aug: Transform | Augmentation) -> Augmentation:
@@ -221,8 +216,6 @@ class AugmentationList(Augmentation):
 
     def __repr__(self) -> str:
         return f"AugmentationList[{', '.join(str(a) for a in self.augs)}]"
-
-    __str__ = __repr__
 
 
 class AugInput:

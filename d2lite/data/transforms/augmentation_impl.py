@@ -55,9 +55,7 @@ class RandomApply(Augmentation):
         """
         super().__init__()
         if not 0.0 <= prob <= 1.0:
-            raise AugmentationValueError(
-                f"RandomApply probability must be in [0, 1], got {prob}"
-            )
+            raise AugmentationValueError(f"RandomApply probability must be in [0, 1], got {prob}")
         self.aug = _transform_to_aug(tfm_or_aug)
         self.prob = prob
 
@@ -75,8 +73,6 @@ class RandomApply(Augmentation):
     def __repr__(self) -> str:
         # The wrapped object is stored as `aug`, not under its argument name.
         return f"RandomApply({self.aug!r}, prob={self.prob!r})"
-
-    __str__ = __repr__
 
 
 class RandomFlip(Augmentation):
@@ -105,6 +101,15 @@ class RandomFlip(Augmentation):
         return NoOpTransform()
 
 
+def _is_range(sample_style: str) -> bool:
+    """Whether ``sample_style`` is "range" (else it is "choice")."""
+    if sample_style not in ("range", "choice"):
+        raise AugmentationValueError(
+            f"sample_style must be 'range' or 'choice', got {sample_style!r}"
+        )
+    return sample_style == "range"
+
+
 def _resize_output_shape(oldh: int, oldw: int, short_edge: float, max_size: float) -> tuple:
     """Return (new_h, new_w) with the short edge at ``short_edge`` and long edge <= ``max_size``."""
     scale = short_edge * 1.0 / min(oldh, oldw)
@@ -128,9 +133,7 @@ class Resize(Augmentation):
             interp (int): PIL resampling filter. Defaults to bilinear.
         """
         super().__init__()
-        if isinstance(shape, int):
-            shape = (shape, shape)
-        shape = tuple(shape)
+        shape = (shape, shape) if isinstance(shape, int) else tuple(shape)
         self._init(locals())
 
     def get_transform(self, image: np.ndarray) -> Transform:
@@ -157,11 +160,7 @@ class ResizeShortestEdge(Augmentation):
             interp (int): PIL resampling filter. Defaults to bilinear.
         """
         super().__init__()
-        if sample_style not in ("range", "choice"):
-            raise AugmentationValueError(
-                f"sample_style must be 'range' or 'choice', got {sample_style!r}"
-            )
-        self.is_range = sample_style == "range"
+        self.is_range = _is_range(sample_style)
         if isinstance(short_edge_length, int):
             short_edge_length = (short_edge_length, short_edge_length)
         if self.is_range and len(short_edge_length) != 2:
@@ -267,11 +266,7 @@ class RandomRotation(Augmentation):
                 Defaults to None (linear).
         """
         super().__init__()
-        if sample_style not in ("range", "choice"):
-            raise AugmentationValueError(
-                f"sample_style must be 'range' or 'choice', got {sample_style!r}"
-            )
-        self.is_range = sample_style == "range"
+        self.is_range = _is_range(sample_style)
         if isinstance(angle, (float, int)):
             angle = (angle, angle)
         if center is not None and isinstance(center[0], (float, int)):
@@ -323,7 +318,5 @@ class RandomExtent(Augmentation):
         rect[1::2] += self.shift_range[1] * img_h * (np.random.rand() - 0.5)
         rect[0::2] += 0.5 * img_w
         rect[1::2] += 0.5 * img_h
-        return ExtentTransform(
-            src_rect=(rect[0], rect[1], rect[2], rect[3]),
-            output_size=(int(rect[3] - rect[1]), int(rect[2] - rect[0])),
-        )
+        output_size = (int(rect[3] - rect[1]), int(rect[2] - rect[0]))
+        return ExtentTransform(src_rect=tuple(rect), output_size=output_size)

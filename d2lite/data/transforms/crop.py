@@ -103,9 +103,7 @@ class FixedSizeCrop(Augmentation):
         input_size = image.shape[:2]
         pad_h, pad_w = np.maximum(np.subtract(self.crop_size, input_size), 0)
         kept_h, kept_w = np.minimum(input_size, self.crop_size)
-        return PadTransform(
-            0, 0, pad_w, pad_h, kept_w, kept_h, self.pad_value, self.seg_pad_value
-        )
+        return PadTransform(0, 0, pad_w, pad_h, kept_w, kept_h, self.pad_value, self.seg_pad_value)
 
     def get_transform(self, image: np.ndarray) -> TransformList:
         transforms = [self._get_crop(image)]
@@ -163,12 +161,7 @@ class RandomCrop_CategoryAreaConstraint(Augmentation):
 def _centers_inside(boxes: np.ndarray, patch: np.ndarray) -> np.ndarray:
     """Which of ``boxes (np.ndarray[N, 4])`` have their centre strictly inside ``patch``."""
     center = (boxes[:, :2] + boxes[:, 2:]) / 2
-    return (
-        (center[:, 0] > patch[0])
-        & (center[:, 1] > patch[1])
-        & (center[:, 0] < patch[2])
-        & (center[:, 1] < patch[3])
-    )
+    return ((center > patch[:2]) & (center < patch[2:])).all(axis=1)
 
 
 class MinIoURandomCrop(Augmentation):

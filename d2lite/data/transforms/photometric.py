@@ -19,63 +19,50 @@ def _check_rgb(image: np.ndarray, name: str) -> None:
         raise AugmentationValueError(f"{name} needs an RGB HWC image, got shape {image.shape}")
 
 
-class RandomBrightness(Augmentation):
+class _RandomIntensity(Augmentation):
+    """A blend whose weight is drawn uniformly from [intensity_min, intensity_max]."""
+
+    def __init__(self, intensity_min: float, intensity_max: float) -> None:
+        """
+        Args:
+            intensity_min (float): smallest factor.
+            intensity_max (float): largest factor.
+        """
+        super().__init__()
+        self._init(locals())
+
+    def _blend(self, src_image: float | np.ndarray) -> Transform:
+        """``w * image + (1 - w) * src_image`` for a random weight ``w``."""
+        w = np.random.uniform(self.intensity_min, self.intensity_max)
+        return BlendTransform(src_image=src_image, src_weight=1 - w, dst_weight=w)
+
+
+class RandomBrightness(_RandomIntensity):
     """Multiply the image by a factor drawn uniformly from [intensity_min, intensity_max].
 
     Below 1 darkens, 1 keeps the image, above 1 brightens.
     """
 
-    def __init__(self, intensity_min: float, intensity_max: float) -> None:
-        """
-        Args:
-            intensity_min (float): smallest factor.
-            intensity_max (float): largest factor.
-        """
-        super().__init__()
-        self._init(locals())
-
     def get_transform(self, image: np.ndarray) -> Transform:
-        w = np.random.uniform(self.intensity_min, self.intensity_max)
-        return BlendTransform(src_image=0, src_weight=1 - w, dst_weight=w)
+        return self._blend(0)
 
 
-class RandomContrast(Augmentation):
+class RandomContrast(_RandomIntensity):
     """Scale each pixel's distance from the image mean by a random factor.
 
     Below 1 flattens the contrast, 1 keeps the image, above 1 strengthens it.
     """
 
-    def __init__(self, intensity_min: float, intensity_max: float) -> None:
-        """
-        Args:
-            intensity_min (float): smallest factor.
-            intensity_max (float): largest factor.
-        """
-        super().__init__()
-        self._init(locals())
-
     def get_transform(self, image: np.ndarray) -> Transform:
-        w = np.random.uniform(self.intensity_min, self.intensity_max)
-        return BlendTransform(src_image=image.mean(), src_weight=1 - w, dst_weight=w)
+        return self._blend(image.mean())
 
 
-class RandomSaturation(Augmentation):
+class RandomSaturation(_RandomIntensity):
     """Move an RGB image towards (factor < 1) or away from (> 1) its grayscale version."""
-
-    def __init__(self, intensity_min: float, intensity_max: float) -> None:
-        """
-        Args:
-            intensity_min (float): smallest factor.
-            intensity_max (float): largest factor.
-        """
-        super().__init__()
-        self._init(locals())
 
     def get_transform(self, image: np.ndarray) -> Transform:
         _check_rgb(image, "RandomSaturation")
-        w = np.random.uniform(self.intensity_min, self.intensity_max)
-        grayscale = image.dot([0.299, 0.587, 0.114])[:, :, np.newaxis]
-        return BlendTransform(src_image=grayscale, src_weight=1 - w, dst_weight=w)
+        return self._blend(image.dot([0.299, 0.587, 0.114])[:, :, np.newaxis])
 
 
 class RandomLighting(Augmentation):

@@ -49,9 +49,7 @@ __all__ = [
 
 # The PIL filters that torch can reproduce on float images, and torch's names for them.
 _TORCH_RESIZE_MODES = {
-    Image.NEAREST: "nearest",
-    Image.BILINEAR: "bilinear",
-    Image.BICUBIC: "bicubic",
+    Image.NEAREST: "nearest", Image.BILINEAR: "bilinear", Image.BICUBIC: "bicubic"
 }
 
 # Detectron2 rotates with OpenCV, so RotationTransform's ``interp`` is an OpenCV flag. These are
@@ -109,6 +107,11 @@ def _resize_torch(img: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarr
     return out.permute(2, 3, 0, 1).reshape(list(size) + shape[2:]).numpy()
 
 
+def _check_input_size(tfm: Transform, img: np.ndarray) -> None:
+    expected, got = (tfm.h, tfm.w), img.shape[:2]
+    assert got == expected, f"{type(tfm).__name__} expects an image of size {expected}, got {got}"
+
+
 class ResizeTransform(Transform):
     """Resize an image from ``(h, w)`` to ``(new_h, new_w)``.
 
@@ -127,16 +130,12 @@ class ResizeTransform(Transform):
             interp (int | None): a PIL resampling filter. Defaults to None (bilinear).
         """
         super().__init__()
-        if interp is None:
-            interp = Image.BILINEAR
+        interp = Image.BILINEAR if interp is None else interp
         self._set_attributes(locals())
 
     def apply_image(self, img: np.ndarray, interp: int | None = None) -> np.ndarray:
         """Resize ``img`` (HW or HWC)."""
-        assert img.shape[:2] == (
-            self.h,
-            self.w,
-        ), f"ResizeTransform expects an image of size {(self.h, self.w)}, got {img.shape[:2]}"
+        _check_input_size(self, img)
         assert img.ndim <= 4, f"ResizeTransform takes HW, HWC or HWxx arrays, got {img.shape}"
         resample = interp if interp is not None else self.interp
         if np.issubdtype(img.dtype, np.floating) and resample in _TORCH_RESIZE_MODES:
@@ -190,10 +189,8 @@ class RotationTransform(Transform):
         """
         super().__init__()
         image_center = np.array((w / 2, h / 2))
-        if center is None:
-            center = image_center
-        if interp is None:
-            interp = _CV2_INTER_LINEAR
+        center = image_center if center is None else center
+        interp = _CV2_INTER_LINEAR if interp is None else interp
         abs_cos, abs_sin = abs(np.cos(np.deg2rad(angle))), abs(np.sin(np.deg2rad(angle)))
         if expand:
             bound_w, bound_h = np.rint(
@@ -222,10 +219,7 @@ class RotationTransform(Transform):
         """Rotate ``img`` (HW or HWC); uncovered pixels are 0."""
         if img.size == 0 or self.angle % 360 == 0:
             return img
-        assert img.shape[:2] == (
-            self.h,
-            self.w,
-        ), f"RotationTransform expects an image of size {(self.h, self.w)}, got {img.shape[:2]}"
+        _check_input_size(self, img)
         flag = interp if interp is not None else self.interp
         if flag not in _CV2_TO_PIL:
             raise ValueError(f"RotationTransform: unknown OpenCV interpolation flag {flag}")
@@ -365,17 +359,11 @@ class ColorTransform(Transform):
 
 
 class PILColorTransform(ColorTransform):
-    """A ``ColorTransform`` whose ``op`` takes and returns a PIL image (e.g. ``ImageOps``)."""
+    """A ``ColorTransform`` whose ``op`` takes and returns a PIL image (e.g. ``ImageOps``).
 
-    def __init__(self, op: Callable[[Image.Image], Image.Image]) -> None:
-        """
-        Args:
-            op (Callable[[Image.Image], Image.Image]): the PIL operation.
-
-        Raises:
-            ValueError: ``op`` is not callable.
-        """
-        super().__init__(op)
+    ``PILColorTransform(op)`` takes the PIL operation, ``Callable[[Image.Image], Image.Image]``,
+    and raises ``ValueError`` if it is not callable.
+    """
 
     def apply_image(self, img: np.ndarray) -> np.ndarray:
         """Run ``op`` on ``img`` as a PIL image and return a (writable) array."""
