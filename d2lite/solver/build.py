@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 from collections.abc import Callable
@@ -164,11 +163,7 @@ def get_default_optimizer_params(
         list[dict]: param groups for a torch optimizer.
     """
     overrides = dict(overrides or {})
-    defaults: dict[str, float] = {}
-    if base_lr is not None:
-        defaults["lr"] = base_lr
-    if weight_decay is not None:
-        defaults["weight_decay"] = weight_decay
+    defaults = {k: v for k, v in (("lr", base_lr), ("weight_decay", weight_decay)) if v is not None}
     bias_overrides: dict[str, float] = {}
     if bias_lr_factor is not None and bias_lr_factor != 1.0:
         if base_lr is None:
@@ -190,7 +185,7 @@ def get_default_optimizer_params(
             if not value.requires_grad or value in seen:
                 continue
             seen.add(value)
-            hyperparams = copy.copy(defaults)
+            hyperparams = dict(defaults)
             if isinstance(module, _NORM_MODULE_TYPES) and weight_decay_norm is not None:
                 hyperparams["weight_decay"] = weight_decay_norm
             if lr_factor_func is not None:
@@ -254,20 +249,12 @@ def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimiz
     if not params:
         raise ValueError("build_optimizer: the model has no trainable parameters")
     if solver.OPTIMIZER == "SGD":
-        optimizer_type = maybe_add_gradient_clipping(cfg, torch.optim.SGD)
-        return optimizer_type(
-            params,
-            lr=solver.BASE_LR,
-            momentum=solver.MOMENTUM,
-            nesterov=solver.NESTEROV,
-            weight_decay=solver.WEIGHT_DECAY,
-            # One multi-tensor update per param group, as Detectron2 builds it.
-            foreach=True,
-        )
-    optimizer_type = maybe_add_gradient_clipping(cfg, torch.optim.AdamW)
-    return optimizer_type(
-        params, lr=solver.BASE_LR, betas=(0.9, 0.999), weight_decay=solver.WEIGHT_DECAY
-    )
+        # One multi-tensor update per param group, as Detectron2 builds it.
+        extra = dict(momentum=solver.MOMENTUM, nesterov=solver.NESTEROV, foreach=True)
+    else:
+        extra = dict(betas=(0.9, 0.999))
+    optimizer_type = maybe_add_gradient_clipping(cfg, getattr(torch.optim, solver.OPTIMIZER))
+    return optimizer_type(params, lr=solver.BASE_LR, weight_decay=solver.WEIGHT_DECAY, **extra)
 
 
 class _StepWithFixedGammaToTheEnd(StepWithFixedGammaParamScheduler):
