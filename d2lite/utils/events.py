@@ -7,6 +7,7 @@ Model code logs through :func:`event_storage_or_none` so it runs outside a train
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import logging
 import os
@@ -170,13 +171,8 @@ class EventStorage:
         if name not in self._history:
             return 0
         values = self._history[name].values()
-        newest_iter = values[-1][1]
-        count = 0
-        for _, itr in reversed(values):
-            if itr <= newest_iter - window_size:
-                break
-            count += 1
-        return count
+        oldest_kept = values[-1][1] - window_size  # exclusive
+        return sum(1 for _ in itertools.takewhile(lambda v: v[1] > oldest_kept, reversed(values)))
 
     def latest_with_smoothing_hint(self, window_size: int = 20) -> dict[str, tuple[float, int]]:
         """Like :meth:`latest`, with each smoothed scalar replaced by the median of its values

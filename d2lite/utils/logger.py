@@ -142,11 +142,7 @@ def log_first_n(lvl: int, msg: str, n: int = 1, *, name: str | None = None, key=
     """
     keys = (key,) if isinstance(key, str) else tuple(key)
     caller_module, caller_key = _find_caller()
-    hash_key: tuple = ()
-    if "caller" in keys:
-        hash_key = hash_key + caller_key
-    if "message" in keys:
-        hash_key = hash_key + (msg,)
+    hash_key = (caller_key if "caller" in keys else ()) + ((msg,) if "message" in keys else ())
     _LOG_COUNTER[hash_key] += 1
     if _LOG_COUNTER[hash_key] <= n:
         logging.getLogger(name or caller_module).log(lvl, msg)
