@@ -248,10 +248,7 @@ class COCOEvaluator(DatasetEvaluator):
             logger.info(f"Classes without ground truth (no AP-<class> keys, not in AP): {no_gt}")
         results.update({f"AP-{r['name']}": r["AP"] for r in rows if r["AP"] is not None})
         results.update({f"AP50-{r['name']}": r["AP50"] for r in rows if r["AP50"] is not None})
-        self.last_box_eval = {
-            "coco_eval": coco_eval,
-            "coco_results": coco_results,
-            "rows": rows,
-            "class_names": names,
-        }
+        self.last_box_eval = dict(
+            coco_eval=coco_eval, coco_results=coco_results, rows=rows, class_names=names
+        )
         return results
