@@ -118,9 +118,8 @@ class CfgNode(_FvCfgNode):
             return cfg
         merged: dict = {}
         for base in [bases] if isinstance(bases, str) else list(bases):
-            base = os.path.expanduser(base)
-            if not os.path.isabs(base):
-                base = os.path.join(os.path.dirname(filename), base)
+            # An absolute base stays as it is: os.path.join drops what comes before it.
+            base = os.path.join(os.path.dirname(filename), os.path.expanduser(base))
             _merge_dicts(cls.load_yaml_with_base(base, _stack=_stack + (real,)), merged)
         _merge_dicts(cfg, merged)
         return merged
@@ -165,8 +164,7 @@ class CfgNode(_FvCfgNode):
     def _merge_dict(self, new: dict, source: str) -> None:
         if self.is_frozen():
             raise AttributeError("Cannot merge into a frozen config; call cfg.defrost() first.")
-        all_keys = _flat_keys(self)
-        self._merge_into(new, self, "", source, all_keys)
+        self._merge_into(new, self, "", source, _flat_keys(self))
 
     @classmethod
     def _merge_into(cls, new: dict, node: "CfgNode", prefix: str, source: str, all_keys):

@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterator
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
 
+from d2lite.utils.file_io import atomic_output
+
 __all__ = [
     "EventStorage",
     "get_event_storage",
@@ -279,12 +281,8 @@ class JSONWriter(EventWriter):
             return
         dropped = len(lines) - len(kept)
         logger.info(f"{self._json_file}: dropping {dropped} half-written or resumed-over lines")
-        tmp = f"{self._json_file}.tmp"
-        with open(tmp, "w") as f:
+        with atomic_output(self._json_file) as tmp, open(tmp, "w") as f:
             f.writelines(kept)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._json_file)
         self._file_handle.close()
         self._file_handle = open(self._json_file, "a")
 

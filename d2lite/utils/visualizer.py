@@ -396,13 +396,9 @@ class Visualizer:
         first = y - h if y - h >= 0 else y
         # Cheap: a few vertical shifts, no global layout; the first free one wins.
         candidates = [first] + [first + k * d for k in (1, 2, 3) for d in (h, -h)]
-        for cy in candidates:
-            spot = self._clip_label(label, x, cy)
-            if not any(_overlap(spot, other) for other in self._placed_labels):
-                break
-        else:
-            spot = self._clip_label(label, x, first)
-        self._paste_label(label, spot)
+        spots = [self._clip_label(label, x, cy) for cy in candidates]
+        free = (s for s in spots if not any(_overlap(s, other) for other in self._placed_labels))
+        self._paste_label(label, next(free, spots[0]))
 
     def draw_box(
         self,
