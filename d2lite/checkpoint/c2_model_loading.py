@@ -154,9 +154,7 @@ def _rename(state_dict: dict[str, Any], fmt: str) -> tuple[dict[str, Any], dict[
     return renamed, originals
 
 
-def convert_c2_detectron_names(
-    weights: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
+def convert_c2_detectron_names(weights: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Renames the ResNet blobs of a Caffe2 checkpoint through the explicit Caffe2 name map.
 
     Detectron2's function of this name also renames Detectron1 head blobs by rules; d2lite
@@ -217,9 +215,7 @@ def convert_to_model_names(
             return dict(state_dict)
         # A bare Detectron2 ResNet: its classifier ("stem.fc" from convert-torchvision-to-d2,
         # "linear") has no place in a detector.
-        renamed = {
-            k: v for k, v in state_dict.items() if not k.startswith(("stem.fc.", "linear."))
-        }
+        renamed = {k: v for k, v in state_dict.items() if not k.startswith(("stem.fc.", "linear."))}
     else:
         renamed, _ = _rename(state_dict, fmt)
     prefix = _resnet_prefix(model_state_keys, fmt)
@@ -299,9 +295,7 @@ def _longest_suffix_matches(model_keys: Iterable[str], ckpt_keys: set[str]) -> d
     return matches
 
 
-def _log_matches(
-    used: dict[str, str], originals: dict[str, str], shapes: dict[str, tuple]
-) -> None:
+def _log_matches(used: dict[str, str], originals: dict[str, str], shapes: dict[str, tuple]) -> None:
     """Logs "model names <- checkpoint names" for the renamed keys, one line per module."""
     model_keys = sorted(m for c, m in used.items() if originals[c] != m)
     if not model_keys:

@@ -15,6 +15,7 @@ from fvcore.common.param_scheduler import (
     ParamScheduler,
     StepWithFixedGammaParamScheduler,
 )
+from torch import nn
 
 from d2lite.config import CfgNode
 
@@ -37,18 +38,10 @@ _LR_SCHEDULERS = ("WarmupMultiStepLR", "WarmupCosineLR", "WarmupStepWithFixedGam
 
 # Parameters of these modules get WEIGHT_DECAY_NORM: decaying a norm layer's scale towards 0
 # fights the normalisation itself.
-_NORM_MODULE_TYPES = (
-    torch.nn.BatchNorm1d,
-    torch.nn.BatchNorm2d,
-    torch.nn.BatchNorm3d,
-    torch.nn.SyncBatchNorm,
-    torch.nn.GroupNorm,
-    torch.nn.InstanceNorm1d,
-    torch.nn.InstanceNorm2d,
-    torch.nn.InstanceNorm3d,
-    torch.nn.LayerNorm,
-    torch.nn.LocalResponseNorm,
-)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+_INSTANCE_NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+_OTHER_NORMS = (nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+_NORM_MODULE_TYPES = _BATCH_NORMS + _INSTANCE_NORMS + _OTHER_NORMS
 
 
 class GradientClipType(Enum):
