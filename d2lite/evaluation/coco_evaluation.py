@@ -177,9 +177,8 @@ class COCOEvaluator(DatasetEvaluator):
         coco_results = list(itertools.chain(*[p["instances"] for p in predictions]))
         coco_results = self._unmap_category_ids(coco_results)
         if self._results_path:
-            path = self._results_path
-            logger.info(f"Saving results to {path}")
-            with atomic_output(path) as tmp, open(tmp, "w") as f:
+            logger.info(f"Saving results to {self._results_path}")
+            with atomic_output(self._results_path) as tmp, open(tmp, "w") as f:
                 json.dump(coco_results, f)
         if not self._do_evaluation:
             logger.info(f"{self._metadata.json_file} has no annotations; nothing to evaluate.")

@@ -173,8 +173,8 @@ class EventStorage:
         if name not in self._history:
             return 0
         values = self._history[name].values()
-        oldest_kept = values[-1][1] - window_size  # exclusive
-        return sum(1 for _ in itertools.takewhile(lambda v: v[1] > oldest_kept, reversed(values)))
+        cutoff = values[-1][1] - window_size  # values put at or before it are outside the window
+        return sum(1 for _ in itertools.takewhile(lambda v: v[1] > cutoff, reversed(values)))
 
     def latest_with_smoothing_hint(self, window_size: int = 20) -> dict[str, tuple[float, int]]:
         """Like :meth:`latest`, with each smoothed scalar replaced by the median of its values

@@ -260,7 +260,7 @@ class Visualizer:
         return self.output
 
     def _meta(self, key: str) -> Any:
-        return getattr(self.metadata, key, None) if self.metadata is not None else None
+        return getattr(self.metadata, key, None)  # None without metadata too
 
     def _class_colors(self, classes: Sequence[int]) -> list[_Color]:
         custom = self._meta("thing_colors") or ()
