@@ -170,9 +170,8 @@ class CfgNode(_FvCfgNode):
     def _merge_into(cls, new: dict, node: "CfgNode", prefix: str, source: str, all_keys):
         for k, v in new.items():
             full = f"{prefix}{k}"
-            if isinstance(v, dict) and not isinstance(v, _FvCfgNode):
-                v = cls(v)
-            v = cls._decode_cfg_value(v) if isinstance(v, str) else v
+            # Dicts become nodes and strings Python literals; a node is merged as it is.
+            v = v if isinstance(v, _FvCfgNode) else cls._decode_cfg_value(v)
             if k not in node:
                 if node.is_new_allowed():
                     node[k] = v
@@ -187,12 +186,6 @@ class CfgNode(_FvCfgNode):
                 cls._merge_into(v, old, full + ".", source, all_keys)
             else:
                 node[k] = _coerce(full, v, old, source)
-
-    @classmethod
-    def _decode_cfg_value(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return cls(value)
-        return super()._decode_cfg_value(value)
 
 
 def _merge_dicts(a: dict, b: dict) -> None:
