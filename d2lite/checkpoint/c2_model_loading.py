@@ -31,6 +31,7 @@ loads into ``block1.layer1.weight``. Names that already are model names match th
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -53,12 +54,12 @@ _C2_BRANCH2_CONV = {"a": "conv1", "b": "conv2", "c": "conv3"}
 _C2_STEM_NORM = re.compile(r"res_conv1_(?:bn|gn)_(s|b|rm|riv)")
 _C2_BLOCK = re.compile(r"res(\d)_(\d+)_branch(1|2[abc])_(w|(?:bn|gn)_(?:s|b|rm|riv))")
 _C2_DROPPED = re.compile(r"fc1000_[wb]|pred_.*|.*_momentum")
-_TV_NORM_PARAM = r"(weight|bias|running_mean|running_var)"
-_TV_STEM_NORM = re.compile(r"bn1\." + _TV_NORM_PARAM)
-_TV_CONV = re.compile(r"layer(\d)\.(\d+)\.conv(\d)\.weight")
-_TV_NORM = re.compile(r"layer(\d)\.(\d+)\.bn(\d)\." + _TV_NORM_PARAM)
-_TV_SHORTCUT = re.compile(r"layer(\d)\.(\d+)\.downsample\.0\.weight")
-_TV_SHORTCUT_NORM = re.compile(r"layer(\d)\.(\d+)\.downsample\.1\." + _TV_NORM_PARAM)
+_TV_NORM_PARAM = r"(?:weight|bias|running_mean|running_var)"
+_TV_STEM = re.compile(rf"conv1\.weight|bn1\.{_TV_NORM_PARAM}")
+_TV_BLOCK = re.compile(
+    rf"layer(\d)\.(\d+)\.(conv\d\.weight|bn\d\.{_TV_NORM_PARAM}|downsample\.0\.weight|"
+    rf"downsample\.1\.{_TV_NORM_PARAM})"
+)
 _TV_DROPPED = re.compile(r"fc\..*|.*num_batches_tracked")
 _D2_RESNET = re.compile(r"(stem|res\d)\..*")
 
@@ -80,27 +81,22 @@ def _caffe2_name(key: str) -> str | None:
     return f"res{stage}.{block}.{module}.norm.{_C2_NORM_PARAM[param.split('_')[1]]}"
 
 
+def _torchvision_module(name: str) -> str:
+    """A torchvision stem or block member in Detectron2's names: ``bn2.bias`` is
+    ``conv2.norm.bias``, ``downsample.0``/``.1`` are ``shortcut``/``shortcut.norm``."""
+    name = re.sub(r"^bn(\d)\.", r"conv\1.norm.", name)
+    return name.replace("downsample.0.", "shortcut.").replace("downsample.1.", "shortcut.norm.")
+
+
 def _torchvision_name(key: str) -> str | None:
     """The d2lite name of a torchvision ResNet parameter, or None if it is not a ResNet weight."""
-    if key == "conv1.weight":
-        return _STEM_KEY
-    m = _TV_STEM_NORM.fullmatch(key)
-    if m:
-        return f"stem.conv1.norm.{m[1]}"
+    if _TV_STEM.fullmatch(key):
+        return "stem." + _torchvision_module(key)
+    m = _TV_BLOCK.fullmatch(key)
+    if m is None:
+        return None
     # torchvision's layer1..layer4 are Detectron2's res2..res5.
-    m = _TV_CONV.fullmatch(key)
-    if m:
-        return f"res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.weight"
-    m = _TV_NORM.fullmatch(key)
-    if m:
-        return f"res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm.{m[4]}"
-    m = _TV_SHORTCUT.fullmatch(key)
-    if m:
-        return f"res{int(m[1]) + 1}.{m[2]}.shortcut.weight"
-    m = _TV_SHORTCUT_NORM.fullmatch(key)
-    if m:
-        return f"res{int(m[1]) + 1}.{m[2]}.shortcut.norm.{m[3]}"
-    return None
+    return f"res{int(m[1]) + 1}.{m[2]}.{_torchvision_module(m[3])}"
 
 
 def detect_weights_format(keys: Iterable[str]) -> str:
@@ -158,9 +154,7 @@ def _rename(state_dict: dict[str, Any], fmt: str) -> tuple[dict[str, Any], dict[
     return renamed, originals
 
 
-def convert_c2_detectron_names(
-    weights: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
+def convert_c2_detectron_names(weights: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Renames the ResNet blobs of a Caffe2 checkpoint through the explicit Caffe2 name map.
 
     Detectron2's function of this name also renames Detectron1 head blobs by rules; d2lite
@@ -221,9 +215,7 @@ def convert_to_model_names(
             return dict(state_dict)
         # A bare Detectron2 ResNet: its classifier ("stem.fc" from convert-torchvision-to-d2,
         # "linear") has no place in a detector.
-        renamed = {
-            k: v for k, v in state_dict.items() if not k.startswith(("stem.fc.", "linear."))
-        }
+        renamed = {k: v for k, v in state_dict.items() if not k.startswith(("stem.fc.", "linear."))}
     else:
         renamed, _ = _rename(state_dict, fmt)
     prefix = _resnet_prefix(model_state_keys, fmt)
@@ -303,9 +295,7 @@ def _longest_suffix_matches(model_keys: Iterable[str], ckpt_keys: set[str]) -> d
     return matches
 
 
-def _log_matches(
-    used: dict[str, str], originals: dict[str, str], shapes: dict[str, tuple]
-) -> None:
+def _log_matches(used: dict[str, str], originals: dict[str, str], shapes: dict[str, tuple]) -> None:
     """Logs "model names <- checkpoint names" for the renamed keys, one line per module."""
     model_keys = sorted(m for c, m in used.items() if originals[c] != m)
     if not model_keys:
@@ -350,22 +340,13 @@ def _group_keys_by_module(keys: list[str], original_names: dict[str, str]) -> di
 
 def _longest_common_prefix(names: list[str]) -> str:
     """The common leading dotted components, with a trailing dot: ["a.b.c", "a.b.d"] -> "a.b."."""
-    common = []
-    for parts in zip(*(name.split(".") for name in names)):
-        if any(p != parts[0] for p in parts):
-            break
-        common.append(parts[0])
+    common = os.path.commonprefix([name.split(".") for name in names])
     return ".".join(common) + "." if common else ""
 
 
 def _longest_common_prefix_str(names: list[str]) -> str:
     """The common leading characters: ["classA", "classB", "clab"] -> "cla"."""
-    # The sorted extremes differ first where any pair does.
-    first, last = min(names), max(names)
-    size = 0
-    while size < min(len(first), len(last)) and first[size] == last[size]:
-        size += 1
-    return first[:size]
+    return os.path.commonprefix(names)
 
 
 def _group_str(names: list[str]) -> str:

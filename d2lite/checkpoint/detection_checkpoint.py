@@ -69,6 +69,13 @@ _CONFIG_DERIVED_KEYS = ("pixel_mean", "pixel_std")
 _CONFIG_DERIVED_SUBSTRINGS = ("anchor_generator.cell_anchors",)
 
 
+def _config_derived(key: str, in_checkpoint: bool = False) -> bool:
+    """Whether ``key`` is a buffer the model rebuilds from the config; a checkpoint may also
+    carry the anchors of older models."""
+    derived = key.rsplit(".", 1)[-1] in _CONFIG_DERIVED_KEYS
+    return derived or (in_checkpoint and any(s in key for s in _CONFIG_DERIVED_SUBSTRINGS))
+
+
 def _ndarrays_to_tensors(state_dict: dict[str, Any]) -> None:
     """In place (keeping a state dict's ``_metadata``): numpy arrays and scalars -> tensors."""
     for k, v in list(state_dict.items()):
@@ -177,10 +184,8 @@ class DetectionCheckpointer(Checkpointer):
         if not self.save_dir or not self.save_to_disk:
             return
         data = {"model": self.model.state_dict()}
-        for key, obj in self.checkpointables.items():
-            data[key] = obj.state_dict()
-        data.update(kwargs)
-        data = weights_only_safe(data, "checkpoint")
+        data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()})
+        data = weights_only_safe({**data, **kwargs}, "checkpoint")
 
         basename = f"{name}.pth"
         save_file = os.path.join(self.save_dir, basename)
@@ -354,14 +359,9 @@ class DetectionCheckpointer(Checkpointer):
                 weights = align_and_update_state_dicts(model_state, weights, c2_conversion=False)
             checkpoint["model"] = weights
         incompatible = super()._load_model(checkpoint)
-        for key in list(incompatible.missing_keys):
-            if key.rsplit(".", 1)[-1] in _CONFIG_DERIVED_KEYS:
-                incompatible.missing_keys.remove(key)
-        for key in list(incompatible.unexpected_keys):
-            if key.rsplit(".", 1)[-1] in _CONFIG_DERIVED_KEYS or any(
-                s in key for s in _CONFIG_DERIVED_SUBSTRINGS
-            ):
-                incompatible.unexpected_keys.remove(key)
+        missing, unexpected = incompatible.missing_keys, incompatible.unexpected_keys
+        missing[:] = [k for k in missing if not _config_derived(k)]
+        unexpected[:] = [k for k in unexpected if not _config_derived(k, in_checkpoint=True)]
         return incompatible
 
     def _log_incompatible_keys(self, incompatible: Any) -> None:

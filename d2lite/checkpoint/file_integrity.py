@@ -122,12 +122,10 @@ def find_damaged_zip_entry(f: IO[bytes]) -> str | None:
         zipfile.BadZipFile: the archive's structure is damaged (e.g. truncated).
     """
     f.seek(0)
-    is_zip = f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
-    f.seek(0)
-    if not is_zip:
-        return None
     try:
-        with zipfile.ZipFile(f) as archive:
+        if f.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+            return None
+        with zipfile.ZipFile(f) as archive:  # it seeks to the central directory itself
             return archive.testzip()
     finally:
         f.seek(0)

@@ -39,9 +39,8 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
         ("_codecs", "encode"): codecs.encode,
     }
     # Plain builtin types; protocol 2 writes e.g. empty bytes as a call to __builtin__.bytes.
-    for module in ("builtins", "__builtin__"):
-        for builtin in (bytes, bytearray, set, frozenset):
-            allowed[(module, builtin.__name__)] = builtin
+    builtins = (bytes, bytearray, set, frozenset)
+    allowed.update({(m, b.__name__): b for m in ("builtins", "__builtin__") for b in builtins})
     for prefix in ("numpy.core", "numpy._core"):
         allowed[(f"{prefix}.multiarray", "_reconstruct")] = multiarray._reconstruct
         allowed[(f"{prefix}.multiarray", "scalar")] = multiarray.scalar

@@ -16,19 +16,8 @@ import torch
 __all__ = ["weights_only_safe", "non_finite_tensors", "non_finite_training_state"]
 
 
-_PLAIN_TYPES = (
-    int,
-    float,
-    complex,
-    bool,
-    str,
-    bytes,
-    type(None),
-    torch.Tensor,
-    torch.Size,
-    torch.dtype,
-    torch.device,
-)
+_PYTHON_SCALARS = (int, float, complex, bool, str, bytes, type(None))
+_PLAIN_TYPES = _PYTHON_SCALARS + (torch.Tensor, torch.Size, torch.dtype, torch.device)
 
 
 def weights_only_safe(obj: Any, where: str) -> Any:

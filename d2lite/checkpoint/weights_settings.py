@@ -55,9 +55,7 @@ TORCHVISION_SETTINGS: dict[str, Any] = {
 def same_setting(a: Any, b: Any) -> bool:
     """Whether two config values are equal, numbers in lists up to the 3 decimals people type."""
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(
-            math.isclose(x, y, abs_tol=1e-3) for x, y in zip(a, b)
-        )
+        return len(a) == len(b) and all(math.isclose(x, y, abs_tol=1e-3) for x, y in zip(a, b))
     return type(a) is type(b) and a == b
 
 
@@ -114,8 +112,7 @@ def _stride_in_1x1(module: nn.Module) -> bool:
     """Whether ``module`` is a downsampling bottleneck whose stride is in its first 1x1 conv."""
     if getattr(module, "stride", 1) == 1 or not hasattr(module, "conv3"):
         return False
-    stride = getattr(module.conv1, "stride", (1, 1))
-    return tuple(stride) != (1, 1)
+    return tuple(getattr(module.conv1, "stride", (1, 1))) != (1, 1)
 
 
 def _as_list(value: torch.Tensor) -> list[float]:

@@ -65,9 +65,7 @@ def _move(cfg: _CfgNodeBase, old: str, new: str) -> None:
     *new_path, new_leaf = new.split(".")
     node = cfg
     for part in new_path:
-        if part not in node:
-            node[part] = type(cfg)()
-        node = node[part]
+        node = node.setdefault(part, type(cfg)())
     node[new_leaf] = value
 
 

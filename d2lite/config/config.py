@@ -118,9 +118,8 @@ class CfgNode(_FvCfgNode):
             return cfg
         merged: dict = {}
         for base in [bases] if isinstance(bases, str) else list(bases):
-            base = os.path.expanduser(base)
-            if not os.path.isabs(base):
-                base = os.path.join(os.path.dirname(filename), base)
+            # An absolute base stays as it is: os.path.join drops what comes before it.
+            base = os.path.join(os.path.dirname(filename), os.path.expanduser(base))
             _merge_dicts(cls.load_yaml_with_base(base, _stack=_stack + (real,)), merged)
         _merge_dicts(cfg, merged)
         return merged
@@ -165,16 +164,14 @@ class CfgNode(_FvCfgNode):
     def _merge_dict(self, new: dict, source: str) -> None:
         if self.is_frozen():
             raise AttributeError("Cannot merge into a frozen config; call cfg.defrost() first.")
-        all_keys = _flat_keys(self)
-        self._merge_into(new, self, "", source, all_keys)
+        self._merge_into(new, self, "", source, _flat_keys(self))
 
     @classmethod
     def _merge_into(cls, new: dict, node: "CfgNode", prefix: str, source: str, all_keys):
         for k, v in new.items():
             full = f"{prefix}{k}"
-            if isinstance(v, dict) and not isinstance(v, _FvCfgNode):
-                v = cls(v)
-            v = cls._decode_cfg_value(v) if isinstance(v, str) else v
+            # Dicts become nodes and strings Python literals; a node is merged as it is.
+            v = v if isinstance(v, _FvCfgNode) else cls._decode_cfg_value(v)
             if k not in node:
                 if node.is_new_allowed():
                     node[k] = v
@@ -189,12 +186,6 @@ class CfgNode(_FvCfgNode):
                 cls._merge_into(v, old, full + ".", source, all_keys)
             else:
                 node[k] = _coerce(full, v, old, source)
-
-    @classmethod
-    def _decode_cfg_value(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return cls(value)
-        return super()._decode_cfg_value(value)
 
 
 def _merge_dicts(a: dict, b: dict) -> None:

@@ -46,8 +46,7 @@ def _args_from_config(from_config: Callable, *args: Any, **kwargs: Any) -> dict:
         owner = getattr(from_config, "__self__", None)
         name = f"{owner}.from_config" if owner is not None else from_config.__name__
         raise TypeError(f"{name} must take 'cfg' as its first argument.")
-    takes_any = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params.values())
-    if takes_any:
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params.values()):
         return from_config(*args, **kwargs)
     passthrough = {k: kwargs.pop(k) for k in list(kwargs) if k not in params}
     ret = from_config(*args, **kwargs)

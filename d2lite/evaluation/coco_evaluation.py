@@ -177,9 +177,8 @@ class COCOEvaluator(DatasetEvaluator):
         coco_results = list(itertools.chain(*[p["instances"] for p in predictions]))
         coco_results = self._unmap_category_ids(coco_results)
         if self._results_path:
-            path = self._results_path
-            logger.info(f"Saving results to {path}")
-            with atomic_output(path) as tmp, open(tmp, "w") as f:
+            logger.info(f"Saving results to {self._results_path}")
+            with atomic_output(self._results_path) as tmp, open(tmp, "w") as f:
                 json.dump(coco_results, f)
         if not self._do_evaluation:
             logger.info(f"{self._metadata.json_file} has no annotations; nothing to evaluate.")
@@ -248,10 +247,7 @@ class COCOEvaluator(DatasetEvaluator):
             logger.info(f"Classes without ground truth (no AP-<class> keys, not in AP): {no_gt}")
         results.update({f"AP-{r['name']}": r["AP"] for r in rows if r["AP"] is not None})
         results.update({f"AP50-{r['name']}": r["AP50"] for r in rows if r["AP50"] is not None})
-        self.last_box_eval = {
-            "coco_eval": coco_eval,
-            "coco_results": coco_results,
-            "rows": rows,
-            "class_names": names,
-        }
+        self.last_box_eval = dict(
+            coco_eval=coco_eval, coco_results=coco_results, rows=rows, class_names=names
+        )
         return results

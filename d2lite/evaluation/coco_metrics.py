@@ -90,11 +90,8 @@ def prepare_coco_gt(dataset: dict, json_file: str = "<dict>") -> dict:
     for new_id, ann in enumerate(dataset["annotations"], start=1):
         if "bbox" not in ann or len(ann["bbox"]) != 4:
             raise ValueError(f"Annotation {ann.get('id')} in {json_file} has no valid 'bbox'")
-        ann = copy.copy(ann)
-        ann["id"] = new_id
-        ann.setdefault("iscrowd", 0)
-        ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
-        annotations.append(ann)
+        defaults = {"iscrowd": 0, "area": float(ann["bbox"][2] * ann["bbox"][3])}
+        annotations.append({**defaults, **ann, "id": new_id})
     gt["annotations"] = annotations
     return gt
 

@@ -112,9 +112,8 @@ class _Timer:
     def __init__(self, total: int | None, num_warmup: int) -> None:
         self.total = total
         self.num_warmup = num_warmup
-        self.start = time.perf_counter()
-        self.data = self.compute = self.eval = 0.0
         self._last_log = time.perf_counter()
+        self.restart()
 
     def restart(self) -> None:
         self.start = time.perf_counter()
@@ -199,7 +198,6 @@ def inference_on_dataset(
     callbacks = callbacks or {}
     evaluator.reset()
     timer = _Timer(total, num_warmup=max(min(5, (total or 6) - 1), 0))
-    num_batches = 0
     with ExitStack() as stack:
         if isinstance(model, nn.Module):
             stack.enter_context(inference_context(model))

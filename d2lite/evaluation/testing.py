@@ -78,8 +78,7 @@ def flatten_results_dict(results: Mapping) -> dict:
     flat = {}
     for key, value in results.items():
         if isinstance(value, Mapping):
-            for sub_key, sub_value in flatten_results_dict(value).items():
-                flat[f"{key}/{sub_key}"] = sub_value
+            flat.update({f"{key}/{k}": v for k, v in flatten_results_dict(value).items()})
         else:
             flat[key] = value
     return flat

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from fvcore.common.param_scheduler import (
     ParamScheduler,
     StepWithFixedGammaParamScheduler,
 )
+from torch import nn
 
 from d2lite.config import CfgNode
 
@@ -38,18 +38,10 @@ _LR_SCHEDULERS = ("WarmupMultiStepLR", "WarmupCosineLR", "WarmupStepWithFixedGam
 
 # Parameters of these modules get WEIGHT_DECAY_NORM: decaying a norm layer's scale towards 0
 # fights the normalisation itself.
-_NORM_MODULE_TYPES = (
-    torch.nn.BatchNorm1d,
-    torch.nn.BatchNorm2d,
-    torch.nn.BatchNorm3d,
-    torch.nn.SyncBatchNorm,
-    torch.nn.GroupNorm,
-    torch.nn.InstanceNorm1d,
-    torch.nn.InstanceNorm2d,
-    torch.nn.InstanceNorm3d,
-    torch.nn.LayerNorm,
-    torch.nn.LocalResponseNorm,
-)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+_INSTANCE_NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+_OTHER_NORMS = (nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+_NORM_MODULE_TYPES = _BATCH_NORMS + _INSTANCE_NORMS + _OTHER_NORMS
 
 
 class GradientClipType(Enum):
@@ -164,11 +156,7 @@ def get_default_optimizer_params(
         list[dict]: param groups for a torch optimizer.
     """
     overrides = dict(overrides or {})
-    defaults: dict[str, float] = {}
-    if base_lr is not None:
-        defaults["lr"] = base_lr
-    if weight_decay is not None:
-        defaults["weight_decay"] = weight_decay
+    defaults = {k: v for k, v in (("lr", base_lr), ("weight_decay", weight_decay)) if v is not None}
     bias_overrides: dict[str, float] = {}
     if bias_lr_factor is not None and bias_lr_factor != 1.0:
         if base_lr is None:
@@ -190,7 +178,7 @@ def get_default_optimizer_params(
             if not value.requires_grad or value in seen:
                 continue
             seen.add(value)
-            hyperparams = copy.copy(defaults)
+            hyperparams = dict(defaults)
             if isinstance(module, _NORM_MODULE_TYPES) and weight_decay_norm is not None:
                 hyperparams["weight_decay"] = weight_decay_norm
             if lr_factor_func is not None:
@@ -254,20 +242,12 @@ def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimiz
     if not params:
         raise ValueError("build_optimizer: the model has no trainable parameters")
     if solver.OPTIMIZER == "SGD":
-        optimizer_type = maybe_add_gradient_clipping(cfg, torch.optim.SGD)
-        return optimizer_type(
-            params,
-            lr=solver.BASE_LR,
-            momentum=solver.MOMENTUM,
-            nesterov=solver.NESTEROV,
-            weight_decay=solver.WEIGHT_DECAY,
-            # One multi-tensor update per param group, as Detectron2 builds it.
-            foreach=True,
-        )
-    optimizer_type = maybe_add_gradient_clipping(cfg, torch.optim.AdamW)
-    return optimizer_type(
-        params, lr=solver.BASE_LR, betas=(0.9, 0.999), weight_decay=solver.WEIGHT_DECAY
-    )
+        # One multi-tensor update per param group, as Detectron2 builds it.
+        extra = dict(momentum=solver.MOMENTUM, nesterov=solver.NESTEROV, foreach=True)
+    else:
+        extra = dict(betas=(0.9, 0.999))
+    optimizer_type = maybe_add_gradient_clipping(cfg, getattr(torch.optim, solver.OPTIMIZER))
+    return optimizer_type(params, lr=solver.BASE_LR, weight_decay=solver.WEIGHT_DECAY, **extra)
 
 
 class _StepWithFixedGammaToTheEnd(StepWithFixedGammaParamScheduler):

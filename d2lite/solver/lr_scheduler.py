@@ -124,19 +124,23 @@ class LRMultiplier(LRScheduler):
         return [base_lr * multiplier for base_lr in self.base_lrs]
 
 
-def _get_warmup_factor_at_iter(method: str, it: int, warmup_iters: int, factor: float) -> float:
-    """Multiplier of the legacy schedulers' warm-up at iteration ``it``."""
-    if it >= warmup_iters:
-        return 1.0
-    if method == "constant":
-        return factor
-    if method == "linear":
-        alpha = it / warmup_iters
-        return factor * (1 - alpha) + alpha
-    raise ValueError(f"Unknown warmup method: {method!r}; choose one of {_WARMUP_METHODS}")
+class _LegacyWarmupLR(LRScheduler):
+    """The warm-up of Detectron2's legacy schedulers, which multiply it by their decay."""
+
+    def _warmup_factor(self) -> float:
+        """Multiplier of the warm-up at the current iteration."""
+        method = self.warmup_method
+        if self.last_epoch >= self.warmup_iters:
+            return 1.0
+        if method == "constant":
+            return self.warmup_factor
+        if method == "linear":
+            alpha = self.last_epoch / self.warmup_iters
+            return self.warmup_factor * (1 - alpha) + alpha
+        raise ValueError(f"Unknown warmup method: {method!r}; choose one of {_WARMUP_METHODS}")
 
 
-class WarmupMultiStepLR(LRScheduler):
+class WarmupMultiStepLR(_LegacyWarmupLR):
     """Legacy Detectron2 multi-step schedule with warm-up; prefer :class:`LRMultiplier`."""
 
     def __init__(
@@ -169,14 +173,12 @@ class WarmupMultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        warmup = _get_warmup_factor_at_iter(
-            self.warmup_method, self.last_epoch, self.warmup_iters, self.warmup_factor
-        )
+        warmup = self._warmup_factor()
         decay = self.gamma ** bisect_right(self.milestones, self.last_epoch)
         return [base_lr * warmup * decay for base_lr in self.base_lrs]
 
 
-class WarmupCosineLR(LRScheduler):
+class WarmupCosineLR(_LegacyWarmupLR):
     """Legacy Detectron2 half-cosine schedule (to 0 at ``max_iters``) with warm-up."""
 
     def __init__(
@@ -204,8 +206,6 @@ class WarmupCosineLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        warmup = _get_warmup_factor_at_iter(
-            self.warmup_method, self.last_epoch, self.warmup_iters, self.warmup_factor
-        )
+        warmup = self._warmup_factor()
         cosine = 0.5 * (1.0 + math.cos(math.pi * self.last_epoch / self.max_iters))
         return [base_lr * warmup * cosine for base_lr in self.base_lrs]

@@ -91,23 +91,22 @@ def get_local_process_group():
     return _LOCAL_PROCESS_GROUP
 
 
+def _local(query, env_var: str, fallback: int) -> int:
+    """``query(group=local group)``; without one (started without launch()), what torchrun put
+    in the environment."""
+    if _LOCAL_PROCESS_GROUP is None:
+        return int(os.environ.get(env_var, fallback))
+    return query(group=_LOCAL_PROCESS_GROUP)
+
+
 def get_local_rank() -> int:
     """Returns the rank of this process among the processes of its machine."""
-    if not _is_dist():
-        return 0
-    if _LOCAL_PROCESS_GROUP is None:
-        # Started without launch(): trust what torchrun put in the environment.
-        return int(os.environ.get("LOCAL_RANK", get_rank()))
-    return dist.get_rank(group=_LOCAL_PROCESS_GROUP)
+    return _local(dist.get_rank, "LOCAL_RANK", get_rank()) if _is_dist() else 0
 
 
 def get_local_size() -> int:
     """Returns the number of processes on this machine."""
-    if not _is_dist():
-        return 1
-    if _LOCAL_PROCESS_GROUP is None:
-        return int(os.environ.get("LOCAL_WORLD_SIZE", get_world_size()))
-    return dist.get_world_size(group=_LOCAL_PROCESS_GROUP)
+    return _local(dist.get_world_size, "LOCAL_WORLD_SIZE", get_world_size()) if _is_dist() else 1
 
 
 def is_main_process() -> bool:
@@ -133,6 +132,14 @@ def _get_global_gloo_group():
     return dist.group.WORLD
 
 
+def _multi_process_group(group):
+    """``group`` (by default a Gloo group over all ranks), or None if it has one process."""
+    if get_world_size() == 1:
+        return None
+    group = _get_global_gloo_group() if group is None else group
+    return group if dist.get_world_size(group) > 1 else None
+
+
 def all_gather(data: Any, group=None) -> list[Any]:
     """Gathers a picklable object from every rank.
 
@@ -143,10 +150,8 @@ def all_gather(data: Any, group=None) -> list[Any]:
     Returns:
         list: the object of each rank, in rank order.
     """
-    if get_world_size() == 1:
-        return [data]
-    group = _get_global_gloo_group() if group is None else group
-    if dist.get_world_size(group) == 1:
+    group = _multi_process_group(group)
+    if group is None:
         return [data]
     output = [None] * dist.get_world_size(group)
     dist.all_gather_object(output, data, group=group)
@@ -159,10 +164,8 @@ def gather(data: Any, dst: int = 0, group=None) -> list[Any]:
     Returns:
         list: on rank ``dst`` the object of each rank in rank order; an empty list elsewhere.
     """
-    if get_world_size() == 1:
-        return [data]
-    group = _get_global_gloo_group() if group is None else group
-    if dist.get_world_size(group=group) == 1:
+    group = _multi_process_group(group)
+    if group is None:
         return [data]
     if dist.get_rank(group=group) == dst:
         output = [None] * dist.get_world_size(group)

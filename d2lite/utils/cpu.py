@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 
 __all__ = [
     "cgroup_cpu_quota",
@@ -42,26 +43,22 @@ def _ancestors(path: str) -> list[str]:
     return ["/" + "/".join(parts[:i]) for i in range(len(parts), -1, -1)]
 
 
-def _quota_v2(root: str, group: str) -> float | None:
-    limits = []
+def _limits_v2(root: str, group: str) -> Iterator[float]:
     for path in _ancestors(group):
         text = _read(os.path.join(root, path.lstrip("/"), "cpu.max"))
         if text and not text.startswith("max"):
             quota, period = text.split()[:2]
-            limits.append(int(quota) / int(period))
-    return min(limits) if limits else None
+            yield int(quota) / int(period)
 
 
-def _quota_v1(root: str, controllers: str, group: str) -> float | None:
-    limits = []
+def _limits_v1(root: str, controllers: str, group: str) -> Iterator[float]:
     for path in _ancestors(group):
         # Inside a container the group's own folder is usually the mounted root itself.
         for base in {os.path.join(root, controllers, path.lstrip("/")), os.path.join(root, controllers)}:
             quota = _read(os.path.join(base, "cpu.cfs_quota_us"))
             period = _read(os.path.join(base, "cpu.cfs_period_us"))
             if quota and period and int(quota) > 0 and int(period) > 0:
-                limits.append(int(quota) / int(period))
-    return min(limits) if limits else None
+                yield int(quota) / int(period)
 
 
 def cgroup_cpu_quota(root: str = _CGROUP_ROOT, proc_cgroup: str | None = None) -> float | None:
@@ -81,9 +78,9 @@ def cgroup_cpu_quota(root: str = _CGROUP_ROOT, proc_cgroup: str | None = None) -
         hierarchy, _, rest = line.partition(":")
         controllers, _, group = rest.partition(":")
         if hierarchy == "0" and controllers == "":
-            return _quota_v2(root, group)
+            return min(_limits_v2(root, group), default=None)
         if "cpu" in controllers.split(","):
-            return _quota_v1(root, controllers, group)
+            return min(_limits_v1(root, controllers, group), default=None)
     return None
 
 

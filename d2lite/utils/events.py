@@ -7,6 +7,7 @@ Model code logs through :func:`event_storage_or_none` so it runs outside a train
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import logging
 import os
@@ -18,6 +19,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
+
+from d2lite.utils.file_io import atomic_output
 
 __all__ = [
     "EventStorage",
@@ -170,13 +173,8 @@ class EventStorage:
         if name not in self._history:
             return 0
         values = self._history[name].values()
-        newest_iter = values[-1][1]
-        count = 0
-        for _, itr in reversed(values):
-            if itr <= newest_iter - window_size:
-                break
-            count += 1
-        return count
+        cutoff = values[-1][1] - window_size  # values put at or before it are outside the window
+        return sum(1 for _ in itertools.takewhile(lambda v: v[1] > cutoff, reversed(values)))
 
     def latest_with_smoothing_hint(self, window_size: int = 20) -> dict[str, tuple[float, int]]:
         """Like :meth:`latest`, with each smoothed scalar replaced by the median of its values
@@ -283,12 +281,8 @@ class JSONWriter(EventWriter):
             return
         dropped = len(lines) - len(kept)
         logger.info(f"{self._json_file}: dropping {dropped} half-written or resumed-over lines")
-        tmp = f"{self._json_file}.tmp"
-        with open(tmp, "w") as f:
+        with atomic_output(self._json_file) as tmp, open(tmp, "w") as f:
             f.writelines(kept)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._json_file)
         self._file_handle.close()
         self._file_handle = open(self._json_file, "a")
 

@@ -173,13 +173,12 @@ def temp_path_for(path: str) -> str:
     return os.path.join(directory, f".{base}.{_host()}-{os.getpid()}.{uuid.uuid4().hex}.tmp{ext}")
 
 
-def _fsync_directory(directory: str) -> None:
-    if hasattr(os, "O_DIRECTORY"):  # persist the rename itself, so a power loss keeps it
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _fsync(path: str, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -204,13 +203,10 @@ def atomic_output(path: str) -> Iterator[str]:
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(tmp)
         os.replace(tmp, path)
-        _fsync_directory(os.path.dirname(path))
+        if hasattr(os, "O_DIRECTORY"):  # persist the rename itself, so a power loss keeps it
+            _fsync(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)

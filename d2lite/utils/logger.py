@@ -26,6 +26,7 @@ __all__ = [
 D2_LOG_BUFFER_SIZE_KEY = "D2_LOG_BUFFER_SIZE"
 DEFAULT_LOG_BUFFER_SIZE = 1024 * 1024
 
+_DATE_FORMAT = "%m/%d %H:%M:%S"
 _RED, _RED_UNDERLINE, _GREEN, _RESET = "\x1b[31m", "\x1b[31;4m", "\x1b[32m", "\x1b[0m"
 
 
@@ -41,12 +42,18 @@ class _ColorfulFormatter(logging.Formatter):
         record.name = record.name.replace(self._root_name, self._abbrev_name)
         log = super().formatMessage(record)
         if record.levelno == logging.WARNING:
-            prefix = f"{_RED}WARNING{_RESET}"
-        elif record.levelno >= logging.ERROR:
-            prefix = f"{_RED_UNDERLINE}ERROR{_RESET}"
-        else:
-            return log
-        return prefix + " " + log
+            return f"{_RED}WARNING{_RESET} {log}"
+        if record.levelno >= logging.ERROR:
+            return f"{_RED_UNDERLINE}ERROR{_RESET} {log}"
+        return log
+
+
+def _add_handler(
+    logger: logging.Logger, handler: logging.Handler, level: int, formatter: logging.Formatter
+) -> None:
+    handler.setLevel(level)
+    handler.setFormatter(formatter)
+    logger.addHandler(handler)
 
 
 @functools.lru_cache()  # the same arguments configure a logger once, however often it is called
@@ -83,34 +90,24 @@ def setup_logger(
     logger.propagate = enable_propagation
     if abbrev_name is None:
         abbrev_name = "d2" if name == "d2lite" else name
-    plain = logging.Formatter(
-        "[%(asctime)s] %(name)s %(levelname)s: %(message)s", datefmt="%m/%d %H:%M:%S"
-    )
+    plain = logging.Formatter("[%(asctime)s] %(name)s %(levelname)s: %(message)s", _DATE_FORMAT)
     if distributed_rank != 0:
         # Non-main ranks stay quiet; their records are dropped, not printed N times.
         logger.addHandler(logging.NullHandler())
         return logger
-    handler = logging.StreamHandler(stream=sys.stdout)
-    handler.setLevel(logging.INFO)
+    terminal = plain
     if color:
-        handler.setFormatter(
-            _ColorfulFormatter(
-                f"{_GREEN}[%(asctime)s %(name)s]:{_RESET} %(message)s",
-                datefmt="%m/%d %H:%M:%S",
-                root_name=name,
-                abbrev_name=str(abbrev_name),
-            )
+        terminal = _ColorfulFormatter(
+            f"{_GREEN}[%(asctime)s %(name)s]:{_RESET} %(message)s",
+            datefmt=_DATE_FORMAT,
+            root_name=name,
+            abbrev_name=str(abbrev_name),
         )
-    else:
-        handler.setFormatter(plain)
-    logger.addHandler(handler)
+    _add_handler(logger, logging.StreamHandler(stream=sys.stdout), logging.INFO, terminal)
     if output is not None:
         filename = output if output.endswith((".txt", ".log")) else os.path.join(output, "log.txt")
         os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)
-        file_handler = logging.FileHandler(filename, mode="a")
-        file_handler.setLevel(logging.DEBUG)
-        file_handler.setFormatter(plain)
-        logger.addHandler(file_handler)
+        _add_handler(logger, logging.FileHandler(filename, mode="a"), logging.DEBUG, plain)
     return logger
 
 
@@ -142,11 +139,7 @@ def log_first_n(lvl: int, msg: str, n: int = 1, *, name: str | None = None, key=
     """
     keys = (key,) if isinstance(key, str) else tuple(key)
     caller_module, caller_key = _find_caller()
-    hash_key: tuple = ()
-    if "caller" in keys:
-        hash_key = hash_key + caller_key
-    if "message" in keys:
-        hash_key = hash_key + (msg,)
+    hash_key = (caller_key if "caller" in keys else ()) + ((msg,) if "message" in keys else ())
     _LOG_COUNTER[hash_key] += 1
     if _LOG_COUNTER[hash_key] <= n:
         logging.getLogger(name or caller_module).log(lvl, msg)

@@ -260,14 +260,11 @@ class Visualizer:
         return self.output
 
     def _meta(self, key: str) -> Any:
-        return getattr(self.metadata, key, None) if self.metadata is not None else None
+        return getattr(self.metadata, key, None)  # None without metadata too
 
     def _class_colors(self, classes: Sequence[int]) -> list[_Color]:
-        custom = self._meta("thing_colors")
-        if custom:
-            n = len(custom)
-            return [_to_rgb255(custom[c]) if c < n else _PALETTE[c % 20] for c in classes]
-        return [_PALETTE[int(c) % len(_PALETTE)] for c in classes]
+        custom = self._meta("thing_colors") or ()
+        return [_to_rgb255(custom[c]) if c < len(custom) else _PALETTE[c % 20] for c in classes]
 
     def draw_instance_predictions(self, predictions: Any) -> VisImage:
         """Draws model outputs: boxes coloured by class and ``"class 87%"`` labels.
@@ -341,10 +338,7 @@ class Visualizer:
             raise NotImplementedError("d2lite's Visualizer does not draw keypoints")
         h, w = self.output.height, self.output.width
         mask_arrays = None if masks is None else [_mask_to_array(m, h, w) for m in masks]
-        if boxes is not None:
-            arr = _convert_boxes(boxes)
-        else:
-            arr = _mask_boxes(mask_arrays) if mask_arrays is not None else np.zeros((0, 4))
+        arr = _convert_boxes(boxes) if boxes is not None else _mask_boxes(mask_arrays or [])
         n, unit = len(arr), "boxes" if boxes is not None else "masks"
         for what, items in (("labels", labels), ("masks", mask_arrays), ("colours", assigned_colors)):
             if items is not None and len(items) != n:
@@ -402,13 +396,9 @@ class Visualizer:
         first = y - h if y - h >= 0 else y
         # Cheap: a few vertical shifts, no global layout; the first free one wins.
         candidates = [first] + [first + k * d for k in (1, 2, 3) for d in (h, -h)]
-        for cy in candidates:
-            spot = self._clip_label(label, x, cy)
-            if not any(_overlap(spot, other) for other in self._placed_labels):
-                break
-        else:
-            spot = self._clip_label(label, x, first)
-        self._paste_label(label, spot)
+        spots = [self._clip_label(label, x, cy) for cy in candidates]
+        free = (s for s in spots if not any(_overlap(s, other) for other in self._placed_labels))
+        self._paste_label(label, next(free, spots[0]))
 
     def draw_box(
         self,
