@@ -51,3 +51,30 @@ def test_size_is_square_or_height_by_width(load_tool):
     for bad in ("0", "800x", "axb", "1x2x3"):
         with pytest.raises(argparse.ArgumentTypeError, match="HxW"):
             benchmark._image_size(bad)
+
+
+def _detections(boxes, classes):
+    from d2lite.structures import Boxes, Instances
+
+    inst = Instances((100, 100), pred_boxes=Boxes(boxes), pred_classes=classes)
+    return [{"instances": inst}]
+
+
+def test_compare_detections_pairs_boxes_of_a_class_in_any_order():
+    import torch
+
+    from d2lite.cli.benchmark.model import compare_detections
+
+    boxes = torch.tensor([[0.0, 0, 10, 10], [50, 50, 60, 60], [5, 5, 20, 20]])
+    classes = torch.tensor([1, 1, 2])
+    ref = _detections(boxes, classes)
+    # Two tied detections of class 1 in the other order, and a small shift.
+    swapped = _detections(boxes[[1, 0, 2]] + torch.tensor([0, 0, 0, 1e-4]), classes[[1, 0, 2]])
+    assert compare_detections(ref, swapped) == pytest.approx(1e-4, abs=1e-6)
+    # A box that moved is found, whatever the order.
+    shift = torch.tensor([[0.0, 0, 0, 0], [3, 0, 0, 0], [0, 0, 0, 0]])
+    moved = _detections(boxes[[1, 0, 2]] + shift, classes[[1, 0, 2]])
+    assert compare_detections(ref, moved) == pytest.approx(3.0)
+    # Other classes, or another number of detections, are not the same detections.
+    assert compare_detections(ref, _detections(boxes, torch.tensor([1, 2, 2]))) == float("inf")
+    assert compare_detections(ref, _detections(boxes[:2], classes[:2])) == float("inf")
