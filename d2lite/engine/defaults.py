@@ -219,7 +219,13 @@ class DefaultTrainer(SimpleTrainer):
     def _trainer(self):
         """Detectron2's inner trainer, for the scripts that reach it (see ``_StepTrainer``), or
         the trainer a script put in its place."""
-        return self.__dict__.get("_custom_trainer") or _StepTrainer(self)
+        custom = self.__dict__.get("_custom_trainer")
+        if custom is not None:
+            return custom
+        # One adapter per trainer: ``trainer._trainer`` is one object, as in Detectron2.
+        if "_step_trainer" not in self.__dict__:
+            self.__dict__["_step_trainer"] = _StepTrainer(self)
+        return self.__dict__["_step_trainer"]
 
     @_trainer.setter
     def _trainer(self, trainer) -> None:

@@ -534,6 +534,7 @@ def test_default_trainer_is_the_trainer_and_detectron2_scripts_reach_trainer_dot
     trainer._trainer.zero_grad_before_forward = True
     assert trainer.zero_grad_before_forward
     assert trainer._trainer.data_loader is trainer.data_loader
+    assert trainer._trainer is trainer._trainer
     first = next(trainer._trainer._data_loader_iter)
     assert first[0]["image"].shape == (3, 64, 80)
     trainer.train()
