@@ -3,8 +3,6 @@
 ASPP, deformable convs, rotated-box ops and mask pasting import (for Detectron2 scripts) and
 raise NotImplementedError when used.
 """
-from types import ModuleType as _ModuleType
-
 from .aspp import ASPP
 from .batch_norm import CycleBatchNormList, FrozenBatchNorm2d, NaiveSyncBatchNorm, get_norm
 from .blocks import CNNBlockBase, DepthwiseSeparableConv2d
@@ -30,7 +28,38 @@ from .wrappers import (
     shapes_to_tensor,
 )
 
-# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
+    "ASPP",
+    "CycleBatchNormList",
+    "FrozenBatchNorm2d",
+    "NaiveSyncBatchNorm",
+    "get_norm",
+    "CNNBlockBase",
+    "DepthwiseSeparableConv2d",
+    "DeformConv",
+    "ModulatedDeformConv",
+    "flush_denormals",
+    "ciou_loss",
+    "diou_loss",
+    "paste_masks_in_image",
+    "nms",
+    "batched_nms",
+    "batched_nms_rotated",
+    "nms_rotated",
+    "roi_align",
+    "ROIAlign",
+    "roi_align_rotated",
+    "ROIAlignRotated",
+    "ShapeSpec",
+    "BatchNorm2d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Linear",
+    "cat",
+    "cross_entropy",
+    "empty_input_loss_func_wrapper",
+    "interpolate",
+    "move_device_like",
+    "nonzero_tuple",
+    "shapes_to_tensor",
 ]

@@ -3,8 +3,6 @@
 Masks are held as data only (:class:`BitMasks`); rotated boxes and keypoints import but are not
 implemented.
 """
-from types import ModuleType as _ModuleType
-
 from .boxes import (
     Boxes,
     BoxMode,
@@ -21,7 +19,22 @@ from .masks import BitMasks, PolygonMasks, ROIMasks, polygons_to_bitmask
 from .rotated_boxes import RotatedBoxes
 from .rotated_boxes import pairwise_iou as pairwise_iou_rotated
 
-# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
+    "Boxes",
+    "BoxMode",
+    "matched_pairwise_iou",
+    "pairwise_intersection",
+    "pairwise_ioa",
+    "pairwise_iou",
+    "pairwise_point_box_distance",
+    "ImageList",
+    "Instances",
+    "Keypoints",
+    "heatmaps_to_keypoints",
+    "BitMasks",
+    "PolygonMasks",
+    "ROIMasks",
+    "polygons_to_bitmask",
+    "RotatedBoxes",
+    "pairwise_iou_rotated",
 ]

@@ -2,8 +2,6 @@
 
 Detectron2's transformer, RegNet and RetinaNet (p6/p7 FPN) backbones import but are not implemented.
 """
-from types import ModuleType as _ModuleType
-
 from .backbone import Backbone
 from .build import BACKBONE_REGISTRY, build_backbone
 from .fpn import FPN, LastLevelMaxPool, build_resnet_fpn_backbone
@@ -27,7 +25,26 @@ from .unsupported import (
     get_vit_lr_decay_rate,
 )
 
-# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
+    "Backbone",
+    "BACKBONE_REGISTRY",
+    "build_backbone",
+    "FPN",
+    "LastLevelMaxPool",
+    "build_resnet_fpn_backbone",
+    "BasicBlock",
+    "BasicStem",
+    "BottleneckBlock",
+    "ResNet",
+    "ResNetBlockBase",
+    "build_resnet_backbone",
+    "make_stage",
+    "TinyBackbone",
+    "LastLevelP6P7",
+    "MViT",
+    "RegNet",
+    "SimpleFeaturePyramid",
+    "SwinTransformer",
+    "ViT",
+    "get_vit_lr_decay_rate",
 ]

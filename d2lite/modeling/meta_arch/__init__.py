@@ -2,8 +2,6 @@
 
 Detectron2's dense detectors and segmentation models import but are not implemented.
 """
-from types import ModuleType as _ModuleType
-
 from .build import META_ARCH_REGISTRY, build_model, resolve_device
 from .rcnn import GeneralizedRCNN, ProposalNetwork
 from .unsupported import (
@@ -16,7 +14,17 @@ from .unsupported import (
     build_sem_seg_head,
 )
 
-# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
+    "META_ARCH_REGISTRY",
+    "build_model",
+    "resolve_device",
+    "GeneralizedRCNN",
+    "ProposalNetwork",
+    "FCOS",
+    "SEM_SEG_HEADS_REGISTRY",
+    "DenseDetector",
+    "PanopticFPN",
+    "RetinaNet",
+    "SemanticSegmentor",
+    "build_sem_seg_head",
 ]

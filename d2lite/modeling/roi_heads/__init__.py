@@ -1,7 +1,5 @@
 """ROI heads, box heads and the Fast R-CNN box predictor (mask, keypoint, cascade and rotated
 heads import but are not implemented)."""
-from types import ModuleType as _ModuleType
-
 from .box_head import ROI_BOX_HEAD_REGISTRY, FastRCNNConvFCHead, build_box_head
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
 from .roi_heads import (
@@ -25,7 +23,26 @@ from .unsupported import (
     build_mask_head,
 )
 
-# The public names are everything imported above, less the submodules themselves.
 __all__ = [
-    n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)
+    "ROI_BOX_HEAD_REGISTRY",
+    "FastRCNNConvFCHead",
+    "build_box_head",
+    "FastRCNNOutputLayers",
+    "fast_rcnn_inference",
+    "ROI_HEADS_REGISTRY",
+    "Res5ROIHeads",
+    "ROIHeads",
+    "StandardROIHeads",
+    "build_roi_heads",
+    "select_foreground_proposals",
+    "RROIHeads",
+    "ROI_KEYPOINT_HEAD_REGISTRY",
+    "ROI_MASK_HEAD_REGISTRY",
+    "BaseKeypointRCNNHead",
+    "BaseMaskRCNNHead",
+    "CascadeROIHeads",
+    "KRCNNConvDeconvUpsampleHead",
+    "MaskRCNNConvUpsampleHead",
+    "build_keypoint_head",
+    "build_mask_head",
 ]
