@@ -11,7 +11,6 @@ from .utils import cpu as _cpu
 _cpu.prefer_passive_openmp()  # before anything imports torch: the runtime reads it at start
 
 from . import (  # noqa: E402
-
     checkpoint,
     config,
     data,

@@ -18,8 +18,8 @@ import torch
 import torch.utils.data as torchdata
 
 from ..config import CfgNode, configurable
-from ..utils.env import seed_all_rng
 from ..utils import comm
+from ..utils.env import seed_all_rng
 from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset, ToIterableDataset
 from .dataset_mapper import DatasetMapper
 from .dataset_dicts import (

@@ -55,7 +55,8 @@ class _PicklableWrapper:
 
 
 def _unpickle_wrapped(payload: bytes) -> _PicklableWrapper:
-    # Wrapped again, so that the restored object can itself be pickled once more.
+    # Wrapped again, so that the restored object can itself be pickled once more. The payload
+    # is what __reduce__ made in this process or its parent (DataLoader workers), never a file.
     return _PicklableWrapper(cloudpickle.loads(payload))
 
 
@@ -80,6 +81,7 @@ class _TorchSerializedList:
     def __getitem__(self, idx: int) -> Any:
         start = 0 if idx == 0 else int(self._ends[idx - 1])
         end = int(self._ends[idx])
+        # Bytes pickled in __init__ above (in this process or the one that forked it).
         return pickle.loads(memoryview(self._buffer[start:end].numpy()))
 
 

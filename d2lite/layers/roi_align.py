@@ -145,6 +145,9 @@ def _scatter_boxes(grad: Tensor, ay: Tensor, ax: Tensor, windows: list, grad_fea
         if sy == 0 or sx == 0 or top >= bottom:
             continue
         cols = torch.matmul(ax[k, :, :sx].t(), grad[k]).view(pooled_h, sx * c)
+        # The whole product, then the band's rows: a product of only those rows rounds
+        # differently (BLAS picks its kernel by shape), and the result would depend on the
+        # thread count (the bit-for-bit test fails). A box over two bands pays its GEMM twice.
         box_grad = torch.mm(ay[k, :, :sy].t(), cols)[top - y : bottom - y]
         grad_features[b, top:bottom, x : x + sx].view(bottom - top, sx * c).add_(box_grad)
 

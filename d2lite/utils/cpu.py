@@ -25,7 +25,7 @@ __all__ = [
 PASSIVE_SET_BY_D2LITE = False
 
 _CGROUP_ROOT = "/sys/fs/cgroup"
-# Variables by which a user (or launcher) chose the thread count or the waiting policy.
+# Variables by which a user (or a launcher) chose the thread count.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -54,7 +54,8 @@ def _limits_v2(root: str, group: str) -> Iterator[float]:
 def _limits_v1(root: str, controllers: str, group: str) -> Iterator[float]:
     for path in _ancestors(group):
         # Inside a container the group's own folder is usually the mounted root itself.
-        for base in {os.path.join(root, controllers, path.lstrip("/")), os.path.join(root, controllers)}:
+        bases = {os.path.join(root, controllers, path.lstrip("/")), os.path.join(root, controllers)}
+        for base in bases:
             quota = _read(os.path.join(base, "cpu.cfs_quota_us"))
             period = _read(os.path.join(base, "cpu.cfs_period_us"))
             if quota and period and int(quota) > 0 and int(period) > 0:
